@@ -1,0 +1,305 @@
+//! The TOML configuration.
+//!
+//! Looked up in this order: `--config FILE`, then `/etc/sangdam/sangdam.toml`, then the
+//! built-in defaults. Unknown keys are errors (a typo must not silently fall back to a
+//! default on a box nobody is watching). `sangdam config --print-defaults` prints the
+//! defaults as a commented file, generated from [`Config::default`] and the [`FIELD_DOCS`]
+//! table so the two cannot drift apart; a test fails if a field has no documentation.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::audio::ChannelMap;
+use crate::vad::VadConfig;
+
+/// Where the box's installed config lives.
+pub const SYSTEM_CONFIG: &str = "/etc/sangdam/sangdam.toml";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("config file {path} cannot be read: {source} (check the path given to --config)")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message} (fix it, or start from `sangdam config --print-defaults`)")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub models: ModelsConfig,
+    pub audio: AudioConfig,
+    pub vad: VadConfig,
+    pub asr: AsrConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            data_dir: PathBuf::from("sangdam-data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    pub dir: PathBuf,
+    pub asr: String,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            dir: PathBuf::from("models"),
+            asr: "asr-ko".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudioConfig {
+    pub agent_channel: u16,
+    pub customer_channel: u16,
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        let map = ChannelMap::default();
+        AudioConfig {
+            agent_channel: map.agent,
+            customer_channel: map.customer,
+        }
+    }
+}
+
+impl AudioConfig {
+    pub fn channel_map(&self) -> ChannelMap {
+        ChannelMap {
+            agent: self.agent_channel,
+            customer: self.customer_channel,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsrConfig {
+    pub batch: usize,
+    pub workers: usize,
+}
+
+impl Default for AsrConfig {
+    fn default() -> Self {
+        AsrConfig {
+            batch: 1,
+            workers: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Documentation of every section and field, printed above it by `--print-defaults`.
+/// Keys are `section` or `section.field`.
+pub const FIELD_DOCS: &[(&str, &str)] = &[
+    ("store", "Local storage of calls, transcripts and counters (sled)."),
+    ("store.data_dir", "Folder of the store. Overridden by --data or SANGDAM_DATA. On the box: /var/lib/sangdam."),
+    ("models", "Installed models: a folder with manifest.toml; every file is checked against its sha256 at start-up."),
+    ("models.dir", "Folder holding manifest.toml and the model files. On the box: /usr/share/sangdam/models."),
+    ("models.asr", "Name of the speech-recognition model in the manifest (kind asr-ctc)."),
+    ("audio", "How recorded calls are read."),
+    ("audio.agent_channel", "Channel index (0-based) of the agent in two-channel recordings."),
+    ("audio.customer_channel", "Channel index (0-based) of the customer in two-channel recordings."),
+    ("vad", "Voice-activity segmentation: how a channel is cut into utterances (16 kHz samples)."),
+    ("asr", "Speech recognition."),
+    ("asr.batch", "Utterances run through the model together (1 = one at a time; more uses more memory)."),
+    ("asr.workers", "Threads that transcribe utterances in parallel (each holds its own model state)."),
+    ("log", "Logging (tracing). RUST_LOG overrides it."),
+    ("log.level", "One of error, warn, info, debug, trace, or a tracing filter such as \"sangdam=debug\"."),
+];
+
+/// Where the effective configuration came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Defaults,
+}
+
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigSource::File(p) => write!(f, "{}", p.display()),
+            ConfigSource::Defaults => f.write_str("built-in defaults"),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `explicit` if given (it must exist), else the system config if present, else
+    /// the defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<(Config, ConfigSource), ConfigError> {
+        let path = match explicit {
+            Some(p) => p.to_owned(),
+            None if Path::new(SYSTEM_CONFIG).is_file() => PathBuf::from(SYSTEM_CONFIG),
+            None => return Ok((Config::default(), ConfigSource::Defaults)),
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let cfg = Config::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.clone(),
+            message,
+        })?;
+        cfg.validate().map_err(|message| ConfigError::Invalid {
+            path: path.clone(),
+            message,
+        })?;
+        Ok((cfg, ConfigSource::File(path)))
+    }
+
+    /// Parses config text; the error is one line with the position and the key.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.asr.batch == 0 {
+            return Err("asr.batch must be at least 1".into());
+        }
+        if self.asr.workers == 0 {
+            return Err("asr.workers must be at least 1".into());
+        }
+        if self.audio.agent_channel == self.audio.customer_channel {
+            return Err(format!(
+                "audio.agent_channel and audio.customer_channel are both {}: they must name different channels",
+                self.audio.agent_channel
+            ));
+        }
+        crate::vad::Segmenter::new(self.vad.clone())
+            .map(|_| ())
+            .map_err(|e| format!("[vad]: {e}"))
+    }
+
+    /// The defaults as a TOML file with every field documented.
+    pub fn commented_defaults() -> String {
+        let body = toml::to_string(&Config::default()).unwrap_or_default();
+        let mut out = String::from(
+            "# sangdam configuration. Every field is optional: a missing field takes the\n\
+             # value shown here. Unknown fields are errors.\n",
+        );
+        let mut section = String::new();
+        for line in body.lines() {
+            let trimmed = line.trim();
+            if let Some(name) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+                section = name.to_owned();
+                out.push('\n');
+                push_doc(&mut out, &section);
+            } else if let Some((key, _)) = trimmed.split_once('=') {
+                let key = format!("{section}.{}", key.trim());
+                push_doc(&mut out, &key);
+            } else if trimmed.is_empty() {
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Documentation for `key`, from [`FIELD_DOCS`] or the documented sub-structures.
+pub fn field_doc(key: &str) -> Option<&'static str> {
+    FIELD_DOCS
+        .iter()
+        .chain(crate::vad::FIELD_DOCS.iter())
+        .find(|(k, _)| *k == key)
+        .map(|(_, d)| *d)
+}
+
+fn push_doc(out: &mut String, key: &str) {
+    if let Some(doc) = field_doc(key) {
+        for l in doc.lines() {
+            out.push_str("# ");
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commented_defaults_parse_back_to_defaults() {
+        let text = Config::commented_defaults();
+        assert_eq!(Config::parse(&text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn every_field_is_documented() {
+        let body = toml::to_string(&Config::default()).unwrap();
+        let mut section = String::new();
+        for line in body.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+                section = name.to_owned();
+                assert!(field_doc(&section).is_some(), "section [{section}] has no doc");
+            } else if let Some((key, _)) = line.split_once('=') {
+                let key = format!("{section}.{}", key.trim());
+                assert!(field_doc(&key).is_some(), "{key} has no doc in FIELD_DOCS");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_and_mistyped_fields_are_errors_with_position() {
+        let e = Config::parse("[store]\ndata_dri = \"x\"\n").unwrap_err();
+        assert!(e.contains("data_dri"), "{e}");
+        let e = Config::parse("[asr]\nbatch = \"two\"\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        let partial = Config::parse("[asr]\nworkers = 2\n").unwrap();
+        assert_eq!(partial.asr.workers, 2);
+        assert_eq!(partial.asr.batch, 1);
+    }
+
+    #[test]
+    fn validation_catches_values_that_cannot_work() {
+        let mut c = Config::default();
+        c.asr.batch = 0;
+        assert!(c.validate().unwrap_err().contains("asr.batch"));
+        let mut c = Config::default();
+        c.audio.customer_channel = c.audio.agent_channel;
+        assert!(c.validate().is_err());
+        assert!(Config::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,355 @@
+//! `sangdam`: the firmware's command line. Thin: parse arguments, set up logging, open the
+//! store and models, and hand over to the library.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use sangdam::asr::AsrEngine;
+use sangdam::config::{Config, ConfigSource};
+use sangdam::models::{Manifest, ModelKind};
+use sangdam::pipeline::{self, Event, Outcome, Settings};
+use sangdam::store::{CallRecord, Store, UtteranceRecord};
+
+/// On-device Korean call transcription for a desk-side call-centre box.
+#[derive(Debug, Parser)]
+#[command(name = "sangdam", version, about, long_about = None)]
+struct Cli {
+    /// Config file (default: /etc/sangdam/sangdam.toml if it exists, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory of the store (overrides the config's store.data_dir).
+    #[arg(long, global = true, env = "SANGDAM_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Models folder holding manifest.toml (overrides the config's models.dir).
+    #[arg(long, global = true, env = "SANGDAM_MODELS", value_name = "DIR")]
+    models: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Transcribe recorded calls (WAV files or folders of them) and store them.
+    Analyze {
+        /// WAV files, or folders searched recursively for *.wav.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// List stored calls.
+    Calls,
+    /// Print one call's transcript.
+    Show {
+        /// Call id, or a unique prefix of it (at least 4 hex digits).
+        id: String,
+    },
+    /// Write stored calls for other tools.
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+    },
+    /// Show the effective configuration.
+    Config {
+        /// Print the built-in defaults as a commented TOML file instead.
+        #[arg(long)]
+        print_defaults: bool,
+    },
+    /// Check every installed model against models/manifest.toml and list them.
+    Models,
+    /// Measure recognition speed and memory (prints a table; see BENCHMARKS.md).
+    Bench(sangdam::bench::BenchArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    /// One JSON object per call and line.
+    Jsonl,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (config, source) = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config.log.level);
+    tracing::debug!(config = %source, "configuration loaded");
+    match run(cli, config, source) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn run(cli: Cli, mut config: Config, source: ConfigSource) -> Result<ExitCode> {
+    if let Some(d) = cli.data {
+        config.store.data_dir = d;
+    }
+    if let Some(m) = cli.models {
+        config.models.dir = m;
+    }
+    match cli.command {
+        Command::Analyze { paths } => analyze(&config, &paths),
+        Command::Calls => calls(&config),
+        Command::Show { id } => show(&config, &id),
+        Command::Export { format } => export(&config, format),
+        Command::Config { print_defaults } => {
+            if print_defaults {
+                print!("{}", Config::commented_defaults());
+            } else {
+                println!("# effective configuration (from {source})");
+                print!("{}", toml::to_string(&config)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models => models(&config),
+        Command::Bench(args) => sangdam::bench::run(&args).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn open_store(config: &Config) -> Result<Store> {
+    Ok(Store::open(&config.store.data_dir)?)
+}
+
+fn analyze(config: &Config, paths: &[PathBuf]) -> Result<ExitCode> {
+    let manifest = Manifest::load(&config.models.dir)?;
+    let model = manifest.verified(ModelKind::AsrCtc, &config.models.asr)?;
+    let vocab = model
+        .vocab
+        .as_deref()
+        .context("the ASR model has no vocabulary")?;
+    let engine = AsrEngine::load(&model.file, vocab)?;
+    tracing::info!(model = %model.label(), "speech model loaded");
+    let store = open_store(config)?;
+    let settings = Settings {
+        vad: config.vad.clone(),
+        channels: config.audio.channel_map(),
+        batch: config.asr.batch,
+        workers: config.asr.workers,
+        model_label: model.label(),
+    };
+
+    let files = pipeline::expand_inputs(paths);
+    let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} files  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut audio_s = 0.0f64;
+    let mut failed = 0usize;
+    let mut stdout = std::io::stdout().lock();
+    for path in &files {
+        let mut on_event = |ev: Event<'_>| match ev {
+            Event::Utterance { call, utterance } => {
+                let line = utterance_line(&call.short(), utterance);
+                bar.suspend(|| {
+                    let _ = writeln!(stdout, "{line}");
+                });
+            }
+            Event::Audio { seconds } => {
+                audio_s += seconds;
+                let wall = started.elapsed().as_secs_f64();
+                bar.set_message(format!(
+                    "{:.3} h audio  RTF {:.3}",
+                    audio_s / 3600.0,
+                    if audio_s > 0.0 { wall / audio_s } else { 0.0 }
+                ));
+            }
+        };
+        match pipeline::analyze_file(path, &engine, &store, &settings, now_unix(), &mut on_event) {
+            Ok(Outcome::Stored { call, .. }) => bar.suspend(|| {
+                eprintln!(
+                    "stored {} {} ({:.1} s, {} utterances)",
+                    call.id.short(),
+                    call.source,
+                    call.duration_s,
+                    call.utterance_count
+                )
+            }),
+            Ok(Outcome::AlreadyStored { call }) => bar.suspend(|| {
+                eprintln!(
+                    "already stored {} {} (analysed before; not repeated)",
+                    call.id.short(),
+                    path.display()
+                )
+            }),
+            Err(e) => {
+                failed += 1;
+                bar.suspend(|| eprintln!("error: {e}"));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} files, {} failed, {:.1} s audio in {:.1} s (RTF {:.3})",
+        files.len(),
+        failed,
+        audio_s,
+        wall,
+        if audio_s > 0.0 { wall / audio_s } else { 0.0 }
+    );
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn utterance_line(call: &str, u: &UtteranceRecord) -> String {
+    format!(
+        "{call}  {:<8} {:>8.2}-{:<8.2} {}",
+        u.speaker.to_string(),
+        u.start_s,
+        u.end_s,
+        u.text
+    )
+}
+
+fn calls(config: &Config) -> Result<ExitCode> {
+    let store = open_store(config)?;
+    let calls = store.calls()?;
+    println!(
+        "{:<12}  {:>9}  {:>5}  {:<20}  source",
+        "id", "duration", "utts", "analysed (UTC)"
+    );
+    for c in &calls {
+        println!(
+            "{:<12}  {:>8.1}s  {:>5}  {:<20}  {}",
+            c.id.short(),
+            c.duration_s,
+            c.utterance_count,
+            format_time(c.analysed_at),
+            c.source
+        );
+    }
+    eprintln!("{} calls in {}", calls.len(), store.path().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(config: &Config, id: &str) -> Result<ExitCode> {
+    let store = open_store(config)?;
+    let id = store.resolve(id)?;
+    let call = store
+        .call(&id)?
+        .with_context(|| format!("call {id} disappeared while reading"))?;
+    println!("call      {}", call.id);
+    println!("source    {}", call.source);
+    println!(
+        "audio     {:.1} s, {} channel(s), {} Hz",
+        call.duration_s, call.channels, call.sample_rate
+    );
+    println!("analysed  {} with {}", format_time(call.analysed_at), call.asr_model);
+    println!();
+    for u in store.utterances(&id)? {
+        println!("{}", utterance_line(&call.id.short(), &u));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(config: &Config, format: ExportFormat) -> Result<ExitCode> {
+    let store = open_store(config)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match format {
+        ExportFormat::Jsonl => {
+            for call in store.calls()? {
+                let utterances = store.utterances(&call.id)?;
+                writeln!(out, "{}", export_json(&call, &utterances))?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_json(call: &CallRecord, utterances: &[UtteranceRecord]) -> serde_json::Value {
+    serde_json::json!({
+        "id": call.id.to_string(),
+        "source": call.source,
+        "duration": call.duration_s,
+        "sample_rate": call.sample_rate,
+        "channels": call.channels,
+        "analysed_at": call.analysed_at,
+        "asr_model": call.asr_model,
+        "utterances": utterances.iter().map(|u| serde_json::json!({
+            "channel": u.channel,
+            "speaker": u.speaker.to_string(),
+            "start": u.start_s,
+            "end": u.end_s,
+            "text": u.text,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn models(config: &Config) -> Result<ExitCode> {
+    let manifest = Manifest::load(&config.models.dir)?;
+    if manifest.models.is_empty() {
+        println!(
+            "no models listed in {}",
+            config.models.dir.join(sangdam::models::MANIFEST_FILE).display()
+        );
+    }
+    let mut bad = 0;
+    for entry in &manifest.models {
+        match manifest.verified(entry.kind, &entry.name) {
+            Ok(m) => println!(
+                "ok   {:<14} {:<10} {} ({} bytes)",
+                entry.name,
+                entry.kind.to_string(),
+                m.file.display(),
+                entry.bytes
+            ),
+            Err(e) => {
+                bad += 1;
+                println!("FAIL {:<14} {e}", entry.name);
+            }
+        }
+    }
+    Ok(if bad > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC, without a date crate.
+fn format_time(unix: u64) -> String {
+    let day = sangdam::store::Day::from_unix(unix);
+    let secs = unix % 86_400;
+    format!(
+        "{day} {:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}

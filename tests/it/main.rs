@@ -1,0 +1,8 @@
+//! All integration tests in one binary (one link step instead of many).
+
+mod asr;
+mod audio;
+mod cli;
+mod store;
+mod support;
+mod vad;
