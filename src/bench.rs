@@ -73,7 +73,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         bail!("no audio to measure with: give --audio FILE.wav");
     }
     if args.one {
-        let m = measure_tract(&models[0], args.vocab.as_deref(), &audio, args.seconds, args.workers[0])?;
+        let m = measure_tract(
+            &models[0],
+            args.vocab.as_deref(),
+            &audio,
+            args.seconds,
+            args.workers[0],
+        )?;
         println!("{}", serde_json::to_string(&m)?);
         return Ok(());
     }
@@ -179,7 +185,9 @@ fn measure_tract(
                 s.spawn(move || -> Result<()> {
                     loop {
                         let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(clip) = jobs.get(k) else { return Ok(()) };
+                        let Some(clip) = jobs.get(k) else {
+                            return Ok(());
+                        };
                         let input = features::normalize(clip);
                         let logits = engine.logits(&input)?;
                         std::hint::black_box(engine.decode(&logits));
@@ -188,7 +196,8 @@ fn measure_tract(
             })
             .collect();
         for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("bench worker panicked"))??;
+            h.join()
+                .map_err(|_| anyhow::anyhow!("bench worker panicked"))??;
         }
         Ok(())
     })?;
@@ -232,7 +241,10 @@ fn ort_measurement(model: &Path, audio: &[PathBuf], seconds: f64) -> Result<Opti
         return Ok(None);
     }
     let mut cmd = Command::new("python3");
-    cmd.arg(script).arg(model).arg("--seconds").arg(seconds.to_string());
+    cmd.arg(script)
+        .arg(model)
+        .arg("--seconds")
+        .arg(seconds.to_string());
     for a in audio {
         cmd.arg(a);
     }

@@ -269,7 +269,11 @@ fn show(config: &Config, id: &str) -> Result<ExitCode> {
         "audio     {:.1} s, {} channel(s), {} Hz",
         call.duration_s, call.channels, call.sample_rate
     );
-    println!("analysed  {} with {}", format_time(call.analysed_at), call.asr_model);
+    println!(
+        "analysed  {} with {}",
+        format_time(call.analysed_at),
+        call.asr_model
+    );
     println!();
     for u in store.utterances(&id)? {
         println!("{}", utterance_line(&call.id.short(), &u));
@@ -316,7 +320,11 @@ fn models(config: &Config) -> Result<ExitCode> {
     if manifest.models.is_empty() {
         println!(
             "no models listed in {}",
-            config.models.dir.join(sangdam::models::MANIFEST_FILE).display()
+            config
+                .models
+                .dir
+                .join(sangdam::models::MANIFEST_FILE)
+                .display()
         );
     }
     let mut bad = 0;

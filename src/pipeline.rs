@@ -194,11 +194,11 @@ pub fn analyze_file(
         drop(res_tx);
 
         let mut pending = 0usize;
-        let mut collect = |pending: &mut usize,
-                           block: bool,
-                           utterances: &mut Vec<UtteranceRecord>,
-                           first_error: &mut Option<PipelineError>,
-                           on_event: &mut dyn FnMut(Event<'_>)| {
+        let collect = |pending: &mut usize,
+                       block: bool,
+                       utterances: &mut Vec<UtteranceRecord>,
+                       first_error: &mut Option<PipelineError>,
+                       on_event: &mut dyn FnMut(Event<'_>)| {
             while *pending > 0 {
                 let r = if block {
                     match res_rx.recv() {
@@ -230,7 +230,7 @@ pub fn analyze_file(
             }
         };
 
-        let mut submit = |ch: usize, u: Utterance, pending: &mut usize| {
+        let submit = |ch: usize, u: Utterance, pending: &mut usize| {
             if u.samples.len() >= MIN_SAMPLES && job_tx.send((ch as u16, u)).is_ok() {
                 *pending += 1;
             }
@@ -266,7 +266,13 @@ pub fn analyze_file(
             on_event(Event::Audio {
                 seconds: block_len as f64 / RATE as f64,
             });
-            collect(&mut pending, false, &mut utterances, &mut first_error, on_event);
+            collect(
+                &mut pending,
+                false,
+                &mut utterances,
+                &mut first_error,
+                on_event,
+            );
         }
         if first_error.is_none() {
             for (ch, seg) in segmenters.iter_mut().enumerate() {
@@ -281,7 +287,13 @@ pub fn analyze_file(
             }
         }
         drop(job_tx);
-        collect(&mut pending, true, &mut utterances, &mut first_error, on_event);
+        collect(
+            &mut pending,
+            true,
+            &mut utterances,
+            &mut first_error,
+            on_event,
+        );
     });
 
     if let Some(e) = first_error {
@@ -338,10 +350,7 @@ fn collect_wavs(dir: &Path, out: &mut Vec<PathBuf>) {
         let p = e.path();
         if p.is_dir() {
             collect_wavs(&p, out);
-        } else if p
-            .extension()
-            .is_some_and(|x| x.eq_ignore_ascii_case("wav"))
-        {
+        } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")) {
             out.push(p);
         }
     }

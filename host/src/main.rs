@@ -4,6 +4,8 @@
 //! host-tool issue; until then this binary only says so.
 
 fn main() {
-    eprintln!("sangdam-host: no subcommands yet (corpus, train, export, quantize and eval are planned)");
+    eprintln!(
+        "sangdam-host: no subcommands yet (corpus, train, export, quantize and eval are planned)"
+    );
     std::process::exit(2);
 }

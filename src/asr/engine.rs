@@ -18,7 +18,8 @@ pub const MIN_SAMPLES: usize = 400;
 
 /// Convolution geometry of the standard wav2vec2 feature encoder, (kernel, stride) per
 /// layer. Used to know how many output frames belong to each item of a padded batch.
-const CONV_GEOMETRY: [(usize, usize); 7] = [(10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2), (2, 2)];
+const CONV_GEOMETRY: [(usize, usize); 7] =
+    [(10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2), (2, 2)];
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -38,7 +39,9 @@ pub enum AsrError {
     },
     #[error(transparent)]
     Vocab(#[from] VocabError),
-    #[error("utterance of {0} samples is shorter than the model's minimum of {MIN_SAMPLES} (25 ms)")]
+    #[error(
+        "utterance of {0} samples is shorter than the model's minimum of {MIN_SAMPLES} (25 ms)"
+    )]
     TooShort(usize),
     #[error("ASR inference failed: {0:#}")]
     Run(anyhow::Error),
@@ -169,7 +172,9 @@ impl AsrEngine {
         }
         let mut batch = Array2::<f32>::zeros((inputs.len(), max));
         for (i, x) in inputs.iter().enumerate() {
-            batch.slice_mut(s![i, ..x.len()]).assign(&tract_ndarray::aview1(x));
+            batch
+                .slice_mut(s![i, ..x.len()])
+                .assign(&tract_ndarray::aview1(x));
         }
         let result = self
             .plan
@@ -221,13 +226,16 @@ impl AsrEngine {
 
 /// Number of output frames the standard wav2vec2 feature encoder produces for `samples`.
 pub fn frames_for(samples: usize) -> usize {
-    CONV_GEOMETRY.iter().fold(samples, |len, &(k, s)| {
-        if len < k {
-            0
-        } else {
-            (len - k) / s + 1
-        }
-    })
+    CONV_GEOMETRY.iter().fold(
+        samples,
+        |len, &(k, s)| {
+            if len < k {
+                0
+            } else {
+                (len - k) / s + 1
+            }
+        },
+    )
 }
 
 #[cfg(test)]

@@ -40,7 +40,9 @@ mod tests {
 
     #[test]
     fn zero_mean_unit_variance() {
-        let x: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.01).sin() * 0.3 + 0.1).collect();
+        let x: Vec<f32> = (0..1000)
+            .map(|i| (i as f32 * 0.01).sin() * 0.3 + 0.1)
+            .collect();
         let y = normalize(&x);
         let mean = y.iter().map(|&v| v as f64).sum::<f64>() / y.len() as f64;
         let var = y.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / y.len() as f64;

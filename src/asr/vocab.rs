@@ -76,7 +76,8 @@ impl Vocab {
         let blank = tokens
             .iter()
             .position(|t| t == PAD)
-            .ok_or_else(|| format!("it has no {PAD} token (the CTC blank)"))? as u32;
+            .ok_or_else(|| format!("it has no {PAD} token (the CTC blank)"))?
+            as u32;
         let delimiter = tokens
             .iter()
             .position(|t| t == WORD_DELIMITER)

@@ -188,7 +188,12 @@ impl Config {
 
     /// Parses config text; the error is one line with the position and the key.
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+        toml::from_str(text).map_err(|e| {
+            e.to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
     }
 
     /// Checks values that parse but cannot work.
@@ -273,7 +278,10 @@ mod tests {
         for line in body.lines().map(str::trim) {
             if let Some(name) = line.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
                 section = name.to_owned();
-                assert!(field_doc(&section).is_some(), "section [{section}] has no doc");
+                assert!(
+                    field_doc(&section).is_some(),
+                    "section [{section}] has no doc"
+                );
             } else if let Some((key, _)) = line.split_once('=') {
                 let key = format!("{section}.{}", key.trim());
                 assert!(field_doc(&key).is_some(), "{key} has no doc in FIELD_DOCS");

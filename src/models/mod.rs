@@ -150,7 +150,11 @@ pub struct VerifiedModel {
 impl VerifiedModel {
     /// A short label for records: name and the first 12 hex digits of the hash.
     pub fn label(&self) -> String {
-        format!("{}@{}", self.entry.name, &self.entry.sha256[..12.min(self.entry.sha256.len())])
+        format!(
+            "{}@{}",
+            self.entry.name,
+            &self.entry.sha256[..12.min(self.entry.sha256.len())]
+        )
     }
 }
 
@@ -263,7 +267,12 @@ impl Manifest {
     }
 }
 
-fn check_file(model: &str, path: &Path, bytes: Option<u64>, sha256: &str) -> Result<(), ModelError> {
+fn check_file(
+    model: &str,
+    path: &Path,
+    bytes: Option<u64>,
+    sha256: &str,
+) -> Result<(), ModelError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) if m.is_file() => m,
         Ok(_) | Err(_) => {
@@ -347,7 +356,7 @@ cer = 0.05
         assert_eq!(m.models[0].scores["cer"], 0.05);
         let bad = text.replace("0011223344", "zz11223344");
         assert!(Manifest::parse(&bad).unwrap_err().contains("64 hex"));
-        let unknown = format!("{text}\nsurprise = 1\n");
+        let unknown = format!("surprise = 1\n{text}");
         assert!(Manifest::parse(&unknown).is_err());
     }
 }

@@ -1,1 +1,453 @@
-//! placeholder
+//! The box's local store: analysed calls, their utterances and per-day counters, in sled.
+//!
+//! # Trees and key encoding
+//!
+//! | tree         | key                                              | value                    |
+//! |--------------|--------------------------------------------------|--------------------------|
+//! | `calls`      | call id, 16 bytes                                | [`CallRecord`], JSON     |
+//! | `utterances` | call id (16 bytes) ++ index (u32 big-endian)     | [`UtteranceRecord`], JSON|
+//! | `counters`   | day (u32 big-endian, days since 1970-01-01 UTC)  | [`DayCounters`], JSON    |
+//! | `meta`       | `schema_version`                                 | u32 big-endian           |
+//!
+//! Big-endian integers make sled's byte order the numeric order, so a prefix scan over a
+//! call id returns its utterances in order and a range over `counters` walks the days.
+//! Values are JSON: readable with any tool, and fields added later are ignored by older
+//! readers and defaulted by newer ones.
+//!
+//! # Durability
+//!
+//! [`Store::insert_call`] writes the call, all its utterances and the day's counters in
+//! one sled transaction and then flushes, so a call is either wholly there or absent,
+//! and once the function returns it survives a power cut.
+
+mod day;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::audio::Speaker;
+pub use day::Day;
+
+/// The layout version this build writes. Stores written by a newer build are refused.
+pub const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("the store in {path} was written by a newer sangdam (schema {found}; this build reads up to {supported}): upgrade sangdam, or point --data / SANGDAM_DATA at another directory")]
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("the store in {path} is in use by another sangdam process (sled holds a lock on it): stop that process, or point --data / SANGDAM_DATA at another directory")]
+    Locked { path: PathBuf },
+    #[error("the store in {path} cannot be opened: {source} (check the directory's permissions and free space)")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("writing to the store in {path} failed: {source} (free space on that disk or lower the retention; nothing already stored is lost)")]
+    Write { path: PathBuf, source: sled::Error },
+    #[error("reading the store in {path} failed: {source}")]
+    Read { path: PathBuf, source: sled::Error },
+    #[error("the store in {path} holds a damaged value in tree {tree}, key {key}: {message}")]
+    Corrupt {
+        path: PathBuf,
+        tree: &'static str,
+        key: String,
+        message: String,
+    },
+    #[error("no stored call matches {0:?}: `sangdam calls` lists the stored ids")]
+    NotFound(String),
+    #[error("{prefix:?} matches several calls ({candidates}): give more digits")]
+    Ambiguous { prefix: String, candidates: String },
+    #[error("{0:?} is not a call id: ids are hexadecimal, give at least 4 digits")]
+    BadId(String),
+}
+
+/// A call's identity: the first 16 bytes of the SHA-256 of the audio file's bytes, so
+/// analysing the same recording twice finds the same call.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+pub struct CallId(pub [u8; 16]);
+
+impl CallId {
+    pub fn from_digest(sha256: &[u8]) -> Self {
+        let mut id = [0u8; 16];
+        let n = sha256.len().min(16);
+        id[..n].copy_from_slice(&sha256[..n]);
+        CallId(id)
+    }
+
+    pub fn to_hex(&self) -> String {
+        crate::models::hex(&self.0)
+    }
+
+    /// The first 12 hex digits, for tables and transcript lines.
+    pub fn short(&self) -> String {
+        self.to_hex()[..12].to_owned()
+    }
+}
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl FromStr for CallId {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = parse_hex(s).filter(|b| b.len() == 16);
+        bytes
+            .map(|b| CallId::from_digest(&b))
+            .ok_or_else(|| StoreError::BadId(s.to_owned()))
+    }
+}
+
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub id: CallId,
+    /// The path the recording was read from, as given.
+    pub source: String,
+    pub duration_s: f64,
+    /// Sample rate of the recording (before resampling).
+    pub sample_rate: u32,
+    pub channels: u16,
+    /// Unix seconds, given by the caller.
+    pub analysed_at: u64,
+    pub utterance_count: u32,
+    /// Which ASR model transcribed it: manifest name and hash prefix.
+    pub asr_model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UtteranceRecord {
+    pub channel: u16,
+    pub speaker: Speaker,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DayCounters {
+    pub calls: u64,
+    pub utterances: u64,
+    pub audio_seconds: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    AlreadyPresent,
+}
+
+/// The sled database and its trees.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    calls: sled::Tree,
+    utterances: sled::Tree,
+    counters: sled::Tree,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir` and checks its schema version.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.to_owned();
+        let db = sled::Config::new().path(dir).open().map_err(|source| {
+            let locked = matches!(&source, sled::Error::Io(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("lock"));
+            if locked {
+                StoreError::Locked { path: path.clone() }
+            } else {
+                StoreError::Open {
+                    path: path.clone(),
+                    source,
+                }
+            }
+        })?;
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let meta = db.open_tree("meta").map_err(open_err)?;
+        match meta.get(SCHEMA_KEY).map_err(open_err)? {
+            None => {
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(open_err)?;
+                db.flush().map_err(open_err)?;
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        path: path.clone(),
+                        tree: "meta",
+                        key: "schema_version".into(),
+                        message: format!("{} bytes instead of 4", v.len()),
+                    })?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema {
+                        path,
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                migrate(&db, found)?;
+            }
+        }
+        Ok(Store {
+            calls: db.open_tree("calls").map_err(open_err)?,
+            utterances: db.open_tree("utterances").map_err(open_err)?,
+            counters: db.open_tree("counters").map_err(open_err)?,
+            db,
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores a call with its utterances and counts it in the day of `analysed_at`, in
+    /// one transaction, then flushes: when this returns `Ok` the call is durable. A call
+    /// whose id is already stored changes nothing.
+    pub fn insert_call(
+        &self,
+        call: &CallRecord,
+        utterances: &[UtteranceRecord],
+    ) -> Result<Inserted, StoreError> {
+        let call_json = to_json(call);
+        let utt_json: Vec<(Vec<u8>, Vec<u8>)> = utterances
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (utterance_key(&call.id, i as u32).to_vec(), to_json(u)))
+            .collect();
+        let day_key = Day::from_unix(call.analysed_at).0.to_be_bytes();
+        let result = (&self.calls, &self.utterances, &self.counters).transaction(
+            |(calls, utts, counters)| {
+                if calls.get(call.id.0)?.is_some() {
+                    return Ok(Inserted::AlreadyPresent);
+                }
+                calls.insert(&call.id.0, call_json.as_slice())?;
+                for (k, v) in &utt_json {
+                    utts.insert(k.as_slice(), v.as_slice())?;
+                }
+                let mut day: DayCounters = match counters.get(day_key)? {
+                    Some(v) => serde_json::from_slice(&v).map_err(|e| {
+                        ConflictableTransactionError::Abort(format!(
+                            "counters for {}: {e}",
+                            Day(u32::from_be_bytes(day_key))
+                        ))
+                    })?,
+                    None => DayCounters::default(),
+                };
+                day.calls += 1;
+                day.utterances += utterances.len() as u64;
+                day.audio_seconds += call.duration_s;
+                counters.insert(&day_key, to_json(&day))?;
+                Ok(Inserted::New)
+            },
+        );
+        let inserted = match result {
+            Ok(i) => i,
+            Err(TransactionError::Abort(message)) => {
+                return Err(StoreError::Corrupt {
+                    path: self.path.clone(),
+                    tree: "counters",
+                    key: Day::from_unix(call.analysed_at).to_string(),
+                    message,
+                })
+            }
+            Err(TransactionError::Storage(source)) => return Err(self.write_err(source)),
+        };
+        if inserted == Inserted::New {
+            self.flush()?;
+        }
+        Ok(inserted)
+    }
+
+    pub fn contains(&self, id: &CallId) -> Result<bool, StoreError> {
+        self.calls.contains_key(id.0).map_err(|e| self.read_err(e))
+    }
+
+    pub fn call(&self, id: &CallId) -> Result<Option<CallRecord>, StoreError> {
+        match self.calls.get(id.0).map_err(|e| self.read_err(e))? {
+            Some(v) => self.decode("calls", &id.to_hex(), &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Finds the one call whose id starts with `prefix` (at least 4 hex digits).
+    pub fn resolve(&self, prefix: &str) -> Result<CallId, StoreError> {
+        let p = prefix.trim().to_ascii_lowercase();
+        if p.len() < 4 || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::BadId(prefix.to_owned()));
+        }
+        // Scan on the whole bytes of the prefix, then filter on the odd digit if any.
+        let whole = parse_hex(&p[..p.len() - p.len() % 2]).unwrap_or_default();
+        let mut found = Vec::new();
+        for item in self.calls.scan_prefix(&whole) {
+            let (k, _) = item.map_err(|e| self.read_err(e))?;
+            let id = CallId::from_digest(&k);
+            if id.to_hex().starts_with(&p) {
+                found.push(id);
+            }
+            if found.len() > 5 {
+                break;
+            }
+        }
+        match found.len() {
+            0 => Err(StoreError::NotFound(prefix.to_owned())),
+            1 => Ok(found[0]),
+            _ => Err(StoreError::Ambiguous {
+                prefix: prefix.to_owned(),
+                candidates: found
+                    .iter()
+                    .map(CallId::short)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// All calls, oldest analysis first (ties by id).
+    pub fn calls(&self) -> Result<Vec<CallRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.calls.iter() {
+            let (k, v) = item.map_err(|e| self.read_err(e))?;
+            out.push(self.decode::<CallRecord>("calls", &crate::models::hex(&k), &v)?);
+        }
+        out.sort_by(|a, b| a.analysed_at.cmp(&b.analysed_at).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// A call's utterances in stored (time) order.
+    pub fn utterances(&self, id: &CallId) -> Result<Vec<UtteranceRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.utterances.scan_prefix(id.0) {
+            let (k, v) = item.map_err(|e| self.read_err(e))?;
+            out.push(self.decode("utterances", &crate::models::hex(&k), &v)?);
+        }
+        Ok(out)
+    }
+
+    pub fn day(&self, day: Day) -> Result<DayCounters, StoreError> {
+        match self
+            .counters
+            .get(day.0.to_be_bytes())
+            .map_err(|e| self.read_err(e))?
+        {
+            Some(v) => self.decode("counters", &day.to_string(), &v),
+            None => Ok(DayCounters::default()),
+        }
+    }
+
+    /// Every day with counters, in date order.
+    pub fn days(&self) -> Result<Vec<(Day, DayCounters)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.counters.iter() {
+            let (k, v) = item.map_err(|e| self.read_err(e))?;
+            let day = <[u8; 4]>::try_from(k.as_ref())
+                .map(|b| Day(u32::from_be_bytes(b)))
+                .map_err(|_| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    tree: "counters",
+                    key: crate::models::hex(&k),
+                    message: "key is not a 4-byte day".into(),
+                })?;
+            out.push((day, self.decode("counters", &day.to_string(), &v)?));
+        }
+        Ok(out)
+    }
+
+    /// Forces everything written so far to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.write_err(e))
+    }
+
+    fn decode<T: for<'de> Deserialize<'de>>(
+        &self,
+        tree: &'static str,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<T, StoreError> {
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            tree,
+            key: key.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    fn read_err(&self, source: sled::Error) -> StoreError {
+        StoreError::Read {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn write_err(&self, source: sled::Error) -> StoreError {
+        StoreError::Write {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Brings a store of an older schema up to [`SCHEMA_VERSION`]. Version 1 is the first,
+/// so there is nothing to do yet; each later version adds a step here.
+fn migrate(_db: &sled::Db, from: u32) -> Result<(), StoreError> {
+    debug_assert!(from <= SCHEMA_VERSION);
+    Ok(())
+}
+
+fn utterance_key(id: &CallId, index: u32) -> [u8; 20] {
+    let mut k = [0u8; 20];
+    k[..16].copy_from_slice(&id.0);
+    k[16..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serialising these plain records cannot fail (no maps with non-string keys).
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_id_hex_round_trip() {
+        let id = CallId::from_digest(&[0xab; 32]);
+        assert_eq!(id.to_hex(), "ab".repeat(16));
+        assert_eq!(id.short().len(), 12);
+        assert_eq!(id.to_hex().parse::<CallId>().unwrap(), id);
+        assert!("xyz".parse::<CallId>().is_err());
+    }
+
+    #[test]
+    fn utterance_keys_sort_by_index() {
+        let id = CallId([7; 16]);
+        assert!(utterance_key(&id, 2) < utterance_key(&id, 10));
+        assert!(utterance_key(&id, 255) < utterance_key(&id, 256));
+    }
+}

@@ -63,7 +63,10 @@ fn argmax_rows(a: &Array2<f32>) -> Vec<usize> {
         .map(|r| {
             r.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                )
                 .0
         })
         .collect()
@@ -108,7 +111,11 @@ fn end_to_end_from_wav_matches_reference_decode() {
     let json = fixture_json();
     for (i, name) in UTTS.iter().enumerate() {
         let t = engine.transcribe(&wav_samples(name)).unwrap();
-        assert_eq!(t.text, json["cases"][i]["greedy_decode_hf"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            t.text,
+            json["cases"][i]["greedy_decode_hf"].as_str().unwrap(),
+            "{name}"
+        );
     }
 }
 
@@ -141,7 +148,17 @@ fn bad_models_give_clear_errors() {
     let small = dir.path().join("vocab.json");
     std::fs::write(&small, r#"{"[PAD]": 0, "|": 1, "가": 2}"#).unwrap();
     let e = AsrEngine::load(&fixture("model.onnx"), &small).unwrap_err();
-    assert!(matches!(e, AsrError::VocabMismatch { outputs: 101, vocab: 3, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            AsrError::VocabMismatch {
+                outputs: 101,
+                vocab: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
     // Garbage vocabulary.
     std::fs::write(&small, "not json").unwrap();
     let e = AsrEngine::load(&fixture("model.onnx"), &small).unwrap_err();

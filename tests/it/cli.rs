@@ -23,10 +23,9 @@ fn run(mut c: Command) -> (Output, String, String) {
 }
 
 fn tool(cmd: &str, args: &[&str]) {
-    let st = Command::new(cmd)
-        .args(args)
-        .status()
-        .unwrap_or_else(|e| panic!("{cmd} is needed by this test (scripts/setup installs it): {e}"));
+    let st = Command::new(cmd).args(args).status().unwrap_or_else(|e| {
+        panic!("{cmd} is needed by this test (scripts/setup installs it): {e}")
+    });
     assert!(st.success(), "{cmd} {args:?} failed");
 }
 
@@ -35,14 +34,49 @@ fn make_call(dir: &Path, name: &str, agent: &str, customer: &str) -> PathBuf {
     let a = dir.join(format!("{name}-a.wav"));
     let c = dir.join(format!("{name}-c.wav"));
     tool("espeak-ng", &["-v", "ko", "-w", a.to_str().unwrap(), agent]);
-    tool("espeak-ng", &["-v", "ko+f2", "-w", c.to_str().unwrap(), customer]);
+    tool(
+        "espeak-ng",
+        &["-v", "ko+f2", "-w", c.to_str().unwrap(), customer],
+    );
     let a8 = dir.join(format!("{name}-a8.wav"));
     let c8 = dir.join(format!("{name}-c8.wav"));
     // Agent at 0.3 s, customer after the agent has finished (delay past its length).
-    tool("sox", &[a.to_str().unwrap(), "-r", "8000", a8.to_str().unwrap(), "pad", "0.3", "4.5"]);
-    tool("sox", &[c.to_str().unwrap(), "-r", "8000", c8.to_str().unwrap(), "pad", "3.5", "1.0"]);
+    tool(
+        "sox",
+        &[
+            a.to_str().unwrap(),
+            "-r",
+            "8000",
+            a8.to_str().unwrap(),
+            "pad",
+            "0.3",
+            "4.5",
+        ],
+    );
+    tool(
+        "sox",
+        &[
+            c.to_str().unwrap(),
+            "-r",
+            "8000",
+            c8.to_str().unwrap(),
+            "pad",
+            "3.5",
+            "1.0",
+        ],
+    );
     let out = dir.join(format!("{name}.wav"));
-    tool("sox", &["-M", a8.to_str().unwrap(), c8.to_str().unwrap(), "-b", "16", out.to_str().unwrap()]);
+    tool(
+        "sox",
+        &[
+            "-M",
+            a8.to_str().unwrap(),
+            c8.to_str().unwrap(),
+            "-b",
+            "16",
+            out.to_str().unwrap(),
+        ],
+    );
     out
 }
 
@@ -68,7 +102,12 @@ fn scratch() -> Scratch {
 #[test]
 fn analyze_list_show_export_and_no_duplicates() {
     let s = scratch();
-    let call = make_call(&s.root, "call1", "안녕하세요 상담원입니다", "카드 한도를 올리고 싶은데요");
+    let call = make_call(
+        &s.root,
+        "call1",
+        "안녕하세요 상담원입니다",
+        "카드 한도를 올리고 싶은데요",
+    );
     let mut c = sangdam(&s.data, &s.models);
     c.arg("analyze").arg(&call);
     let (out, stdout, stderr) = run(c);
@@ -103,10 +142,15 @@ fn analyze_list_show_export_and_no_duplicates() {
     let utts = o["utterances"].as_array().unwrap();
     assert!(utts.len() >= 2, "{o}");
     let starts: Vec<f64> = utts.iter().map(|u| u["start"].as_f64().unwrap()).collect();
-    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "not in time order: {starts:?}");
+    assert!(
+        starts.windows(2).all(|w| w[0] <= w[1]),
+        "not in time order: {starts:?}"
+    );
     assert_eq!(utts[0]["speaker"], "agent");
     assert_eq!(utts[0]["channel"], 0);
-    assert!(utts.iter().any(|u| u["speaker"] == "customer" && u["channel"] == 1));
+    assert!(utts
+        .iter()
+        .any(|u| u["speaker"] == "customer" && u["channel"] == 1));
     // The agent starts speaking at 0.3 s (padding may start the utterance a bit earlier).
     assert!(starts[0] < 0.5, "first utterance at {}", starts[0]);
     for u in utts {
@@ -121,7 +165,10 @@ fn analyze_list_show_export_and_no_duplicates() {
     let (out, stdout, stderr) = run(c);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains(id), "{stdout}");
-    assert_eq!(stdout.matches("customer").count() + stdout.matches("agent").count(), utts.len());
+    assert_eq!(
+        stdout.matches("customer").count() + stdout.matches("agent").count(),
+        utts.len()
+    );
 
     // Analysing the same content again (even under another name) stores nothing new.
     let copy = s.root.join("copy.wav");
@@ -145,17 +192,29 @@ fn bad_files_fail_alone_and_the_rest_is_stored() {
     let bad: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated.wav", bytes[..30].to_vec(), "truncated"),
         ("empty.wav", Vec::new(), "empty"),
-        ("notes.wav", b"this is a text file, not audio\n".repeat(10), "not a WAV"),
-        ("adpcm.wav", {
-            let mut b = bytes.clone();
-            b[20] = 2; // format tag 2: MS ADPCM
-            b
-        }, "unsupported"),
-        ("corrupt.wav", {
-            let mut b = bytes.clone();
-            b[..4].copy_from_slice(b"RIFX");
-            b
-        }, "WAV"),
+        (
+            "notes.wav",
+            b"this is a text file, not audio\n".repeat(10),
+            "not a WAV",
+        ),
+        (
+            "adpcm.wav",
+            {
+                let mut b = bytes.clone();
+                b[20] = 2; // format tag 2: MS ADPCM
+                b
+            },
+            "unsupported",
+        ),
+        (
+            "corrupt.wav",
+            {
+                let mut b = bytes.clone();
+                b[..4].copy_from_slice(b"RIFX");
+                b
+            },
+            "WAV",
+        ),
     ];
     let mut c = sangdam(&s.data, &s.models);
     c.arg("analyze");
@@ -167,7 +226,10 @@ fn bad_files_fail_alone_and_the_rest_is_stored() {
     c.arg(s.root.join("does-not-exist.wav"));
     c.arg(&good);
     let (out, _, stderr) = run(c);
-    assert!(!out.status.success(), "must exit non-zero when a file failed");
+    assert!(
+        !out.status.success(),
+        "must exit non-zero when a file failed"
+    );
     let err_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(err_lines.len(), bad.len() + 1, "{stderr}");
     for (name, _, reason) in &bad {
@@ -180,7 +242,10 @@ fn bad_files_fail_alone_and_the_rest_is_stored() {
             "{name}: expected '{reason}' in: {line}"
         );
     }
-    assert!(err_lines.iter().any(|l| l.contains("does-not-exist.wav")), "{stderr}");
+    assert!(
+        err_lines.iter().any(|l| l.contains("does-not-exist.wav")),
+        "{stderr}"
+    );
     // The good file was still stored.
     let mut c = sangdam(&s.data, &s.models);
     c.args(["export", "--format", "jsonl"]);
@@ -213,7 +278,10 @@ fn missing_or_damaged_model_is_named() {
     c.arg("analyze").arg(&call);
     let (out, _, stderr) = run(c);
     assert!(!out.status.success());
-    assert!(stderr.contains("model.onnx") && stderr.contains("sha256"), "{stderr}");
+    assert!(
+        stderr.contains("model.onnx") && stderr.contains("sha256"),
+        "{stderr}"
+    );
     assert!(stderr.contains("reinstall"), "{stderr}");
     let mut c = sangdam(&s.data, &s.models);
     c.arg("models");
@@ -271,17 +339,26 @@ fn data_flag_overrides_environment() {
     let mut c = sangdam(&s.data, &s.models);
     c.args(["export", "--format", "jsonl"]);
     let (_, stdout, _) = run(c);
-    assert_eq!(stdout.lines().count(), 0, "SANGDAM_DATA store must be untouched");
+    assert_eq!(
+        stdout.lines().count(),
+        0,
+        "SANGDAM_DATA store must be untouched"
+    );
 }
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["analyze", "calls", "show", "export", "config", "models", "bench"] {
+    for sub in [
+        "analyze", "calls", "show", "export", "config", "models", "bench",
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_sangdam"))
             .args([sub, "--help"])
             .output()
             .unwrap();
         assert!(out.status.success(), "{sub} --help");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{sub}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{sub}"
+        );
     }
 }

@@ -81,7 +81,12 @@ pub fn read_npy(path: &Path) -> Npy {
             .collect(),
         other => panic!("{}: unsupported dtype {other}", path.display()),
     };
-    assert_eq!(data.len(), shape.iter().product::<usize>(), "{}", path.display());
+    assert_eq!(
+        data.len(),
+        shape.iter().product::<usize>(),
+        "{}",
+        path.display()
+    );
     Npy { shape, data }
 }
 
