@@ -53,8 +53,8 @@ impl Default for VadConfig {
             end_silence_ms: 500,
             max_samples: 246_000,
             start_db: 12.0,
-            continue_db: 6.0,
-            min_level_dbfs: -50.0,
+            continue_db: 4.0,
+            min_level_dbfs: -60.0,
             noise_window_ms: 3_000,
         }
     }
@@ -446,7 +446,7 @@ mod tests {
         ));
         let bad = VadConfig {
             start_db: 3.0,
-            continue_db: 6.0,
+            continue_db: 4.0,
             ..VadConfig::default()
         };
         assert!(Segmenter::new(bad).is_err());
