@@ -85,9 +85,7 @@ impl AsrEngine {
             path: path.to_owned(),
             source,
         };
-        let mut model = tract_onnx::onnx()
-            .model_for_path(path)
-            .map_err(|e| load_err(e.into()))?;
+        let mut model = tract_onnx::onnx().model_for_path(path).map_err(load_err)?;
         if model.inputs.len() != 1 {
             return Err(AsrError::BadInput {
                 path: path.to_owned(),
@@ -97,7 +95,7 @@ impl AsrEngine {
         // Keep the file's own names for its symbolic axes when it has them (transformers
         // exports `batch_size`/`sequence_length` or whatever the exporter chose); create
         // them in the model's scope otherwise, so tract sees one consistent set.
-        let fact = model.input_fact(0).map_err(|e| load_err(e.into()))?.clone();
+        let fact = model.input_fact(0).map_err(load_err)?.clone();
         let rank = fact.shape.rank().concretize();
         if rank.is_some_and(|r| r != 2) {
             return Err(AsrError::BadInput {
@@ -118,8 +116,8 @@ impl AsrEngine {
             .collect();
         model
             .set_input_fact(0, f32::fact(dims).into())
-            .map_err(|e| load_err(e.into()))?;
-        let typed = model.into_optimized().map_err(|e| load_err(e.into()))?;
+            .map_err(load_err)?;
+        let typed = model.into_optimized().map_err(load_err)?;
         let outputs = typed
             .output_fact(0)
             .ok()
@@ -136,7 +134,7 @@ impl AsrEngine {
                 vocab: vocab.len(),
             });
         }
-        let plan = typed.into_runnable().map_err(|e| load_err(e.into()))?;
+        let plan = typed.into_runnable().map_err(load_err)?;
         Ok(AsrEngine {
             plan,
             vocab: Arc::new(vocab),
@@ -179,10 +177,10 @@ impl AsrEngine {
         let result = self
             .plan
             .run(tvec!(batch.into_tensor().into()))
-            .map_err(|e| AsrError::Run(e.into()))?;
+            .map_err(AsrError::Run)?;
         let view = result[0]
             .to_plain_array_view::<f32>()
-            .map_err(|e| AsrError::Run(e.into()))?;
+            .map_err(AsrError::Run)?;
         let view = view
             .into_dimensionality::<tract_ndarray::Ix3>()
             .map_err(|e| AsrError::Run(e.into()))?;

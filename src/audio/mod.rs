@@ -1,75 +1,96 @@
 //! Audio input: recorded calls from WAV files, resampled to the 16 kHz the models use.
 //!
-//! [`CallFile`] streams a recording block by block (a two-hour call needs no more memory
-//! than a short one), checks that it is mono or two-channel, and hands out 16 kHz
-//! per-channel blocks. In a two-channel recording each channel is one side of the call,
-//! mapped to a [`Speaker`] by the [`ChannelMap`] in the config.
+//! - [`wav`]: a streaming RIFF/WAVE reader (PCM 8/16/24/32-bit, float 32/64-bit, G.711
+//!   μ-law and A-law, WAVE_FORMAT_EXTENSIBLE) and a PCM16/float writer.
+//! - [`Resampler`]: rubato's FFT resampler with its delay removed, so that 16 kHz sample
+//!   `n` is at the time of input sample `n * in_rate / 16000`.
+//! - [`CallFile`]: one recording checked (mono or two channels, a plausible rate) and
+//!   streamed as 16 kHz per-channel blocks. Memory does not depend on the call's length,
+//!   so a two-hour call costs what a two-minute one does.
+//!
+//! In a two-channel recording each channel is one side of the call, mapped to a
+//! [`Speaker`] by the [`ChannelMap`] from the config.
+//!
+//! Errors never carry the path: the caller knows it and adds it once, so messages do not
+//! repeat it.
 
+mod file;
 mod resample;
 pub mod wav;
 
-use std::fs::File;
-use std::io::{BufReader, Read};
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
+pub use file::{CallFile, MAX_CALL_CHANNELS, MAX_CALL_RATE, MIN_CALL_RATE};
 pub use resample::Resampler;
-pub use wav::{SampleFormat, WavReader, WavSpec, WavWriter};
+pub use wav::{SampleFormat, WavReader, WavSpec, WavWriter, WriteFormat};
 
 /// The rate everything after the audio module works at.
 pub const TARGET_RATE: u32 = 16_000;
-/// Input frames per block: 0.5 s at 16 kHz, 0.25 s at 32 kHz...
-const BLOCK_FRAMES: usize = 8_000;
 
+/// Why a recording cannot be read. Each message is one line that says what is wrong and
+/// what the technician can do about it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AudioError {
-    #[error("cannot read: {0}")]
-    Io(std::io::Error),
-    #[error("is a directory, not a WAV file")]
+    #[error("the file does not exist: check the path and the file name")]
+    NotFound,
+    #[error("this is a directory, not a WAV file: give the recordings inside it")]
     IsDirectory,
-    #[error("the file is empty (0 bytes): the recording was not written; check the recorder")]
+    #[error("cannot read the file ({0}): check that it exists and that sangdam may read it")]
+    Io(std::io::Error),
+    #[error("cannot write the WAV file ({0}): check free disk space and write permission")]
+    Write(std::io::Error),
+    #[error("the file is empty (0 bytes): the recording was never written; check the recorder or copy the file again")]
     Empty,
-    #[error("not a WAV file ({0}): convert it with `sox INPUT -b 16 OUTPUT.wav`")]
-    NotWav(String),
+    /// `0` says what the first bytes look like ("it looks like MP3").
+    #[error("not a WAV file ({0}): the box reads WAV recordings; convert with: sox INPUT -b 16 -e signed-integer OUTPUT.wav")]
+    NotWav(&'static str),
+    /// `0` says where the file ends ("in the fmt chunk").
     #[error(
         "the WAV file is truncated {0}: the copy is incomplete; copy it again from the recorder"
     )]
     Truncated(&'static str),
-    #[error("the WAV header is damaged: {0}")]
+    #[error("the WAV header is damaged: {0}; export the recording again or repair it with sox")]
     BadHeader(String),
-    #[error("the WAV file has no audio data chunk: it is damaged or holds no audio")]
-    NoData,
-    #[error("unsupported WAV encoding (format tag {tag}, {bits} bits): supported are PCM 8/16/24/32-bit, float 32/64-bit, G.711 mu-law and A-law; convert with `sox INPUT -b 16 -e signed-integer OUTPUT.wav`")]
+    /// `0` is the chunk that is missing: "fmt" or "data".
+    #[error("the WAV file has no {0} chunk: it is damaged or holds no audio; export the recording again")]
+    MissingChunk(&'static str),
+    #[error(
+        "unsupported WAV encoding: format tag {tag} ({}), {bits} bits per sample; supported are PCM 8/16/24/32-bit, float 32/64-bit, G.711 mu-law and A-law; convert with: sox in.wav -b 16 -e signed-integer out.wav",
+        wav::format_tag_name(*tag)
+    )]
     Unsupported { tag: u16, bits: u16 },
-    #[error("{0} channels: the box records mono or two channels (agent, customer); downmix with `sox INPUT OUTPUT.wav remix 1 2` (pick the two channels)")]
+    #[error("{0} channels: the box records mono or two channels (agent, customer); keep two with: sox in.wav out.wav remix 1 2 (or mix to mono with: sox in.wav out.wav remix -)")]
     TooManyChannels(u16),
-    #[error("sample rate {0} Hz is outside 4000..=192000 Hz: the header is probably damaged")]
+    #[error("sample rate {0} Hz is outside 4000..=192000 Hz: the header is probably damaged; convert with: sox in.wav -r 16000 out.wav")]
     BadRate(u32),
     #[error("resampling failed: {0}")]
     Resample(String),
+    /// A caller passed buffers that do not fit the stream: a bug, not a bad file.
+    #[error("internal error in the audio module: {0}; please report this")]
+    Misuse(String),
 }
 
 /// Which side of the call a channel carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Speaker {
-    /// A mono recording: both sides mixed.
+    /// A mono recording: both sides mixed on one channel.
     Mono,
     Agent,
     Customer,
 }
 
 impl Speaker {
-    /// The speaker of channel `ch` in a recording of `channels` channels.
+    /// The speaker of channel `ch` in a recording of `channels` channels. A mono file (or a
+    /// channel the map does not name) is `Mono`: we cannot tell who speaks.
     pub fn of_channel(ch: u16, channels: u16, map: ChannelMap) -> Speaker {
         if channels < 2 {
             Speaker::Mono
-        } else if ch == map.customer {
-            Speaker::Customer
         } else if ch == map.agent {
             Speaker::Agent
+        } else if ch == map.customer {
+            Speaker::Customer
         } else {
             Speaker::Mono
         }
@@ -86,7 +107,8 @@ impl std::fmt::Display for Speaker {
     }
 }
 
-/// Which channel of a two-channel recording is which side.
+/// Which channel (0-based) of a two-channel recording is which side of the call. PBXes
+/// differ, so this is a config setting; the default is the common agent-left layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelMap {
@@ -103,78 +125,82 @@ impl Default for ChannelMap {
     }
 }
 
-/// A recorded call read as 16 kHz blocks, one Vec per channel.
-pub struct CallFile<R: Read = BufReader<File>> {
-    reader: WavReader<R>,
-    resampler: Resampler,
-    input: Vec<Vec<f32>>,
-    output: Vec<Vec<f32>>,
-    finished: bool,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl CallFile {
-    /// Opens and checks a recording: WAV, mono or two channels, a plausible rate.
-    pub fn open(path: &Path) -> Result<Self, AudioError> {
-        let reader = WavReader::open(path)?;
-        Self::from_reader(reader)
+    #[test]
+    fn speaker_of_channel() {
+        let map = ChannelMap::default();
+        assert_eq!(Speaker::of_channel(0, 1, map), Speaker::Mono);
+        assert_eq!(Speaker::of_channel(0, 2, map), Speaker::Agent);
+        assert_eq!(Speaker::of_channel(1, 2, map), Speaker::Customer);
+        let swapped = ChannelMap {
+            agent: 1,
+            customer: 0,
+        };
+        assert_eq!(Speaker::of_channel(0, 2, swapped), Speaker::Customer);
+        assert_eq!(Speaker::of_channel(1, 2, swapped), Speaker::Agent);
     }
-}
 
-impl<R: Read> CallFile<R> {
-    /// Wraps an already opened WAV stream (a pipe, a socket, a generated stream).
-    pub fn from_reader(reader: WavReader<R>) -> Result<Self, AudioError> {
-        let spec = reader.spec().clone();
-        if spec.channels > 2 {
-            return Err(AudioError::TooManyChannels(spec.channels));
+    #[test]
+    fn speaker_names_serde_and_display_agree() {
+        for (s, name) in [
+            (Speaker::Mono, "mono"),
+            (Speaker::Agent, "agent"),
+            (Speaker::Customer, "customer"),
+        ] {
+            assert_eq!(s.to_string(), name);
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{name}\""));
+            assert_eq!(
+                serde_json::from_str::<Speaker>(&format!("\"{name}\"")).unwrap(),
+                s
+            );
         }
-        if !(4_000..=192_000).contains(&spec.sample_rate) {
-            return Err(AudioError::BadRate(spec.sample_rate));
+        assert!(serde_json::from_str::<Speaker>("\"Agent\"").is_err());
+    }
+
+    #[test]
+    fn channel_map_default_and_unknown_fields() {
+        assert_eq!(
+            ChannelMap::default(),
+            ChannelMap {
+                agent: 0,
+                customer: 1
+            }
+        );
+        let m: ChannelMap = serde_json::from_str(r#"{"agent":1,"customer":0}"#).unwrap();
+        assert_eq!(m.agent, 1);
+        let e =
+            serde_json::from_str::<ChannelMap>(r#"{"agent":1,"customer":0,"left":2}"#).unwrap_err();
+        assert!(e.to_string().contains("left"), "{e}");
+    }
+
+    #[test]
+    fn messages_are_one_line_and_say_what_to_do() {
+        let errs = [
+            AudioError::NotFound,
+            AudioError::IsDirectory,
+            AudioError::Io(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+            AudioError::Empty,
+            AudioError::NotWav("it looks like MP3"),
+            AudioError::Truncated("in the fmt chunk"),
+            AudioError::BadHeader("0 channels".into()),
+            AudioError::MissingChunk("data"),
+            AudioError::Unsupported { tag: 2, bits: 4 },
+            AudioError::TooManyChannels(4),
+            AudioError::BadRate(2000),
+        ];
+        for e in errs {
+            let m = e.to_string();
+            assert!(!m.contains('\n'), "{m}");
+            assert!(m.len() > 30, "{m}");
         }
-        let ch = spec.channels as usize;
-        Ok(CallFile {
-            resampler: Resampler::new(spec.sample_rate, TARGET_RATE, ch)?,
-            reader,
-            input: vec![Vec::with_capacity(BLOCK_FRAMES); ch],
-            output: vec![Vec::with_capacity(BLOCK_FRAMES * 2); ch],
-            finished: false,
-        })
-    }
-
-    pub fn spec(&self) -> &WavSpec {
-        self.reader.spec()
-    }
-
-    /// The next 16 kHz block, one slice per channel (all the same length), or None at
-    /// the end. The block is valid until the next call.
-    pub fn next_block(&mut self) -> Result<Option<&[Vec<f32>]>, AudioError> {
-        loop {
-            if self.finished {
-                return Ok(None);
-            }
-            for v in self.input.iter_mut().chain(self.output.iter_mut()) {
-                v.clear();
-            }
-            let n = self.reader.read_frames(&mut self.input, BLOCK_FRAMES)?;
-            if n == 0 {
-                self.finished = true;
-                self.resampler.finish(&mut self.output)?;
-            } else {
-                self.resampler.process(&self.input, &mut self.output)?;
-            }
-            if !self.output[0].is_empty() {
-                return Ok(Some(&self.output));
-            }
-        }
-    }
-
-    /// Capacity held by the buffers; stays constant over a file of any length.
-    pub fn buffered_capacity(&self) -> usize {
-        self.input
-            .iter()
-            .chain(&self.output)
-            .map(Vec::capacity)
-            .sum::<usize>()
-            + self.resampler.buffered_capacity()
-            + self.reader.buffered_capacity()
+        let m = AudioError::Unsupported { tag: 2, bits: 4 }.to_string();
+        assert!(m.contains("format tag 2 (MS ADPCM), 4 bits"), "{m}");
+        assert!(
+            m.contains("sox in.wav -b 16 -e signed-integer out.wav"),
+            "{m}"
+        );
     }
 }

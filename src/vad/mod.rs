@@ -1,46 +1,102 @@
 //! Voice-activity segmentation: cuts one channel of 16 kHz audio into utterances.
 //!
 //! Pure and IO-free: frames go in through [`Segmenter::push`], finished utterances come
-//! out. The decision is energy-based, against a noise floor estimated as the minimum
-//! frame energy of the last few seconds (speech always has pauses; line noise does not
-//! rise 12 dB above itself), with hysteresis (a higher threshold to start than to go on),
-//! a hangover of `end_silence_ms`, padding on both sides, a minimum speech length, and a
-//! maximum utterance length (the recogniser's limit) at which long speech is split at its
-//! quietest frame, so no utterance is longer than `max_samples` and no sample is lost.
+//! out; [`segment_all`] does the same for audio already in memory.
 //!
-//! Memory is bounded: while silent only the padding is kept; while speaking, at most
-//! `max_samples` plus one frame.
+//! # How a frame is judged
+//!
+//! Each frame's power (dBFS, after a filter that removes DC and mains hum) is compared
+//! with an adaptive noise floor: the quietest frame of the last `noise_window_ms`, never
+//! below `floor_min_dbfs`. Comparing with the floor rather than a fixed level is what lets
+//! one setting work for a quiet headset and a loud, hissy line. Hysteresis: speech starts
+//! at `start_db` above the floor but goes on down to `continue_db` above it, so the soft
+//! end of a word does not cut the utterance, and an utterance ends only after
+//! `end_silence_ms` below that (the hangover).
+//!
+//! # What an utterance holds
+//!
+//! The detected speech plus `pad_ms` of audio on each side (less where the stream begins
+//! or where the previous utterance ended closer than that: utterances never overlap).
+//! Speech shorter than `min_speech_ms` (a click, a cough) is dropped. No utterance is
+//! longer than `max_samples`, the recogniser's limit: longer speech is cut at its quietest
+//! stretch in the second half of the window, the part before the cut is emitted, and the
+//! next part starts exactly at the cut, so no sample is lost between parts.
+//!
+//! # Cost
+//!
+//! A few operations per sample, fit for a Raspberry Pi per 20 ms frame. Memory is bounded:
+//! at most `max_samples` of audio while speaking; while silent only `pad_ms` of audio and
+//! the floor's window of frame levels, however long the stream.
+
+mod level;
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-/// The segmenter works on 16 kHz audio.
+pub use level::energy_db;
+use level::{HumFilter, NoiseFloor};
+
+/// The segmenter works on 16 kHz mono audio (the recogniser's rate).
 pub const SAMPLE_RATE: u32 = 16_000;
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+/// Samples per millisecond at [`SAMPLE_RATE`].
+const PER_MS: usize = (SAMPLE_RATE / 1000) as usize;
+
+/// The longest `max_samples` accepted: ten minutes. Far above any recogniser's input, it
+/// only stops a typo from asking for gigabytes.
+const MAX_MAX_SAMPLES: usize = 600 * SAMPLE_RATE as usize;
+
+/// The longest accepted duration setting, in ms.
+const MAX_MS: u32 = 60_000;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 #[non_exhaustive]
 pub enum VadError {
-    #[error("vad.{field} = {value}: {why}")]
+    /// A setting in the `[vad]` section is out of range.
+    #[error("[vad] {field} = {value} cannot be used: {fix}")]
     Invalid {
         field: &'static str,
         value: String,
-        why: &'static str,
+        fix: String,
     },
 }
 
-/// Settings of the segmenter. Times in milliseconds, levels in dB.
+/// Settings of the segmenter, the `[vad]` section of the config file. Times in
+/// milliseconds, lengths in 16 kHz samples, levels in dB.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VadConfig {
+    /// Analysis frame in ms, 10 to 50 (default 20). One [`Segmenter::push`] takes one
+    /// frame; boundaries are found to within a frame.
     pub frame_ms: u32,
+    /// Audio kept before and after the detected speech, in ms (default 200), so the
+    /// recogniser hears the soft onset and decay of the first and last sounds. At most
+    /// `end_silence_ms`: the trailing padding comes out of the silence that ends an
+    /// utterance.
     pub pad_ms: u32,
+    /// Speech (first to last speech frame) shorter than this is dropped, in ms
+    /// (default 250): clicks, knocks, a cough.
     pub min_speech_ms: u32,
+    /// Silence that ends an utterance, in ms (default 500). Pauses shorter than this
+    /// stay inside one utterance.
     pub end_silence_ms: u32,
+    /// Longest utterance in 16 kHz samples (default 246000 = 15.4 s, the recogniser's
+    /// limit). Longer speech is split at its quietest point.
     pub max_samples: usize,
+    /// A frame this many dB above the noise floor starts speech (default 12.0).
     pub start_db: f32,
+    /// Speech goes on while frames stay this many dB above the noise floor (default
+    /// 4.0). Lower than `start_db`: the hysteresis that keeps word endings.
     pub continue_db: f32,
-    pub min_level_dbfs: f32,
+    /// The noise floor never goes below this level, in dB full scale (default -65.0).
+    /// Digital silence (hold, mute) would otherwise pull the floor to -120 dB and make
+    /// the line noise that follows look like speech; speech quieter than this plus
+    /// `start_db` is not detected.
+    pub floor_min_dbfs: f32,
+    /// The noise floor is the quietest frame of this last stretch, in ms (default 3000).
+    /// Longer follows a changing line more slowly; it must stay longer than the longest
+    /// stretch of speech without a pause.
     pub noise_window_ms: u32,
 }
 
@@ -54,7 +110,7 @@ impl Default for VadConfig {
             max_samples: 246_000,
             start_db: 12.0,
             continue_db: 4.0,
-            min_level_dbfs: -60.0,
+            floor_min_dbfs: -65.0,
             noise_window_ms: 3_000,
         }
     }
@@ -62,118 +118,133 @@ impl Default for VadConfig {
 
 /// Documentation of each field, for `sangdam config --print-defaults`.
 pub const FIELD_DOCS: &[(&str, &str)] = &[
-    ("vad.frame_ms", "Analysis frame in ms (10-50)."),
-    ("vad.pad_ms", "Audio kept before and after the detected speech, in ms."),
-    ("vad.min_speech_ms", "Speech shorter than this (a click, a cough) is dropped, in ms."),
-    ("vad.end_silence_ms", "Silence that ends an utterance, in ms."),
-    ("vad.max_samples", "Longest utterance in 16 kHz samples (246000 = 15.4 s, the model's limit); longer speech is split at its quietest point."),
-    ("vad.start_db", "Speech starts when a frame is this many dB above the noise floor."),
-    ("vad.continue_db", "Speech goes on while frames stay this many dB above the noise floor."),
-    ("vad.min_level_dbfs", "Frames quieter than this (dB full scale) are never speech."),
-    ("vad.noise_window_ms", "The noise floor is the quietest frame of this last stretch, in ms."),
+    ("vad.frame_ms", "Analysis frame in ms, 10 to 50 (default 20)."),
+    (
+        "vad.pad_ms",
+        "Audio kept before and after the detected speech, in ms (default 200); at most end_silence_ms.",
+    ),
+    (
+        "vad.min_speech_ms",
+        "Speech shorter than this (a click, a cough) is dropped, in ms (default 250).",
+    ),
+    (
+        "vad.end_silence_ms",
+        "Silence that ends an utterance, in ms (default 500); shorter pauses stay inside it.",
+    ),
+    (
+        "vad.max_samples",
+        "Longest utterance in 16 kHz samples (default 246000 = 15.4 s, the model's limit);\nlonger speech is split at its quietest point.",
+    ),
+    (
+        "vad.start_db",
+        "Speech starts when a frame is this many dB above the noise floor (default 12.0).",
+    ),
+    (
+        "vad.continue_db",
+        "Speech goes on while frames stay this many dB above the noise floor (default 4.0).",
+    ),
+    (
+        "vad.floor_min_dbfs",
+        "The noise floor never goes below this, in dB full scale (default -65.0), so digital\nsilence does not make the line noise after it look like speech.",
+    ),
+    (
+        "vad.noise_window_ms",
+        "The noise floor is the quietest frame of this last stretch, in ms (default 3000).",
+    ),
 ];
 
 /// One utterance: its samples and where it starts in the channel's 16 kHz stream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Utterance {
+    /// Index of the first sample in the channel's stream (sample 0 is the first pushed).
     pub start: u64,
+    /// The audio, unchanged from the input.
     pub samples: Vec<f32>,
 }
 
 impl Utterance {
+    /// Index just past the last sample.
     pub fn end(&self) -> u64 {
         self.start + self.samples.len() as u64
     }
 
     pub fn start_secs(&self) -> f64 {
-        self.start as f64 / SAMPLE_RATE as f64
+        self.start as f64 / f64::from(SAMPLE_RATE)
     }
 
     pub fn end_secs(&self) -> f64 {
-        self.end() as f64 / SAMPLE_RATE as f64
+        self.end() as f64 / f64::from(SAMPLE_RATE)
     }
 }
 
+/// Milliseconds to samples. Callers pass values checked against [`MAX_MS`], so this
+/// cannot overflow even where `usize` has 32 bits.
 fn ms(ms: u32) -> usize {
-    (ms as usize * SAMPLE_RATE as usize) / 1000
+    ms as usize * PER_MS
 }
 
-/// The segmenter of one channel.
+/// The segmenter of one channel. Feed it with [`push`](Self::push), end the stream with
+/// [`finish`](Self::finish).
 #[derive(Debug)]
 pub struct Segmenter {
     cfg: VadConfig,
     frame: usize,
     pad: usize,
-    /// Recent frame energies (dB) for the noise floor.
-    history: VecDeque<f32>,
-    history_len: usize,
-    /// Audio before the current utterance (at most `pad` samples).
+    min_speech: usize,
+    end_silence: usize,
+    hum: HumFilter,
+    floor: NoiseFloor,
+    /// Audio just before the next utterance (at most `pad` samples).
     preroll: VecDeque<f32>,
     /// Samples pushed so far.
     pos: u64,
     active: Option<Active>,
-    /// Utterances finished while another was being emitted (a split followed by an end).
+    /// Utterances ready to hand out: a split and an end can fall in one frame, and a
+    /// push of more than one frame can finish several.
     ready: VecDeque<Utterance>,
 }
 
+/// The utterance being collected.
 #[derive(Debug)]
 struct Active {
     start: u64,
     samples: Vec<f32>,
-    /// Energy of each whole frame in `samples`, with the offset of the frame.
-    energies: Vec<(usize, f32)>,
-    /// Offset (in `samples`) just past the last speech frame.
-    speech_end: usize,
-    /// Offset of the first speech frame.
-    speech_start: usize,
+    /// Every frame pushed since the utterance opened (the preroll before it is not
+    /// framed), for the split search.
+    frames: Vec<Frame>,
+    /// First and one-past-last sample (offsets in `samples`) of the speech frames, if any.
+    speech: Option<(usize, usize)>,
+    /// Samples since the last speech frame.
     silence_run: usize,
+    /// This part continues speech split at `max_samples`: keep it even if its own speech
+    /// is shorter than `min_speech_ms`, since it is the rest of a longer utterance.
+    continued: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    /// Offset in `Active::samples`.
+    off: usize,
+    len: usize,
+    db: f32,
+    speech: bool,
 }
 
 impl Segmenter {
+    /// A segmenter with `cfg`, checked: every error names the setting and says what to
+    /// change.
     pub fn new(cfg: VadConfig) -> Result<Self, VadError> {
-        let invalid = |field, value: String, why| VadError::Invalid { field, value, why };
-        if !(10..=50).contains(&cfg.frame_ms) {
-            return Err(invalid(
-                "frame_ms",
-                cfg.frame_ms.to_string(),
-                "must be 10 to 50",
-            ));
-        }
-        if cfg.end_silence_ms < cfg.frame_ms {
-            return Err(invalid(
-                "end_silence_ms",
-                cfg.end_silence_ms.to_string(),
-                "must be at least one frame",
-            ));
-        }
-        if cfg.max_samples < ms(cfg.min_speech_ms) + 2 * ms(cfg.pad_ms) + 2 * ms(cfg.frame_ms) {
-            return Err(invalid(
-                "max_samples",
-                cfg.max_samples.to_string(),
-                "must exceed min_speech_ms plus twice pad_ms",
-            ));
-        }
-        if !(cfg.continue_db >= 0.0 && cfg.start_db >= cfg.continue_db) {
-            return Err(invalid(
-                "start_db",
-                format!("{} (continue_db {})", cfg.start_db, cfg.continue_db),
-                "needs start_db >= continue_db >= 0",
-            ));
-        }
-        if cfg.noise_window_ms < 10 * cfg.frame_ms {
-            return Err(invalid(
-                "noise_window_ms",
-                cfg.noise_window_ms.to_string(),
-                "must span at least 10 frames",
-            ));
-        }
+        validate(&cfg)?;
         let frame = ms(cfg.frame_ms);
+        let window = (cfg.noise_window_ms / cfg.frame_ms) as usize;
         Ok(Segmenter {
             frame,
             pad: ms(cfg.pad_ms),
-            history_len: (cfg.noise_window_ms / cfg.frame_ms) as usize,
-            history: VecDeque::new(),
-            preroll: VecDeque::new(),
+            min_speech: ms(cfg.min_speech_ms),
+            end_silence: ms(cfg.end_silence_ms),
+            hum: HumFilter::default(),
+            floor: NoiseFloor::new(window, cfg.floor_min_dbfs),
+            preroll: VecDeque::with_capacity(ms(cfg.pad_ms) + frame),
             pos: 0,
             active: None,
             ready: VecDeque::new(),
@@ -181,102 +252,123 @@ impl Segmenter {
         })
     }
 
-    /// Samples per [`push`](Self::push).
+    /// Samples per [`push`](Self::push): `frame_ms` at 16 kHz (320 for 20 ms).
     pub fn frame_len(&self) -> usize {
         self.frame
     }
 
+    /// The settings this segmenter was built with.
     pub fn config(&self) -> &VadConfig {
         &self.cfg
     }
 
-    /// Feeds one frame (`frame_len()` samples; the last frame of a stream may be
-    /// shorter) and returns an utterance if one was completed.
+    /// Samples pushed so far: the stream position of the next sample.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Feeds the next `frame_len()` samples (the last frame of a stream may be shorter)
+    /// and returns an utterance if one was completed.
+    ///
+    /// A longer slice is taken as several frames rather than truncated, so no audio is
+    /// ever dropped; if that completes more than one utterance, the others come out of
+    /// the next `push` or `finish`.
     pub fn push(&mut self, frame: &[f32]) -> Option<Utterance> {
-        let frame = &frame[..frame.len().min(self.frame)];
-        if frame.is_empty() {
-            return self.ready.pop_front();
+        for f in frame.chunks(self.frame) {
+            self.step(f);
         }
-        let e = energy_db(frame);
-        let noise = self.history.iter().copied().fold(f32::INFINITY, f32::min);
-        let noise = if noise.is_finite() {
-            noise
-        } else {
-            e.min(self.cfg.min_level_dbfs)
-        };
-        let starts = e > self.cfg.min_level_dbfs && e > noise + self.cfg.start_db;
-        let goes_on = e > self.cfg.min_level_dbfs && e > noise + self.cfg.continue_db;
-        // Every frame feeds the floor: a steady tone or hum becomes its own floor and is
-        // not speech, while speech keeps dipping between syllables and stays above it.
-        self.history.push_back(e);
-        if self.history.len() > self.history_len {
-            self.history.pop_front();
-        }
-        let frame_pos = self.pos;
+        self.ready.pop_front()
+    }
+
+    /// Ends the stream: closes speech that runs to the end, and returns the utterances
+    /// still held, one per call, then `None`. The segmenter can then take a new stream
+    /// whose positions continue from this one.
+    pub fn finish(&mut self) -> Option<Utterance> {
+        self.close();
+        self.ready.pop_front()
+    }
+
+    fn step(&mut self, frame: &[f32]) {
+        let db = self.hum.frame_db(frame);
+        let floor = self.floor.get();
+        let starts = db >= floor + self.cfg.start_db;
+        let goes_on = db >= floor + self.cfg.continue_db;
+        // Every frame feeds the floor, speech included: its pauses are what keep the
+        // minimum at the noise, and a steady tone or hum becomes its own floor.
+        self.floor.push(db);
+        let at = self.pos;
         self.pos += frame.len() as u64;
 
-        match self.active.as_mut() {
-            None => {
-                if starts {
-                    let mut samples = Vec::with_capacity(self.cfg.max_samples + self.frame);
-                    samples.extend(self.preroll.drain(..));
-                    let off = samples.len();
-                    samples.extend_from_slice(frame);
-                    self.active = Some(Active {
-                        start: frame_pos - off as u64,
-                        energies: vec![(off, e)],
-                        speech_start: off,
-                        speech_end: off + frame.len(),
-                        silence_run: 0,
-                        samples,
-                    });
-                } else {
-                    self.preroll.extend(frame.iter().copied());
-                    while self.preroll.len() > self.pad {
-                        self.preroll.pop_front();
-                    }
-                }
+        let Some(a) = self.active.as_mut() else {
+            if starts {
+                let mut samples = Vec::with_capacity(self.preroll.len() + 4 * self.frame);
+                samples.extend(self.preroll.drain(..));
+                let off = samples.len();
+                samples.extend_from_slice(frame);
+                self.active = Some(Active {
+                    start: at - off as u64,
+                    frames: vec![Frame {
+                        off,
+                        len: frame.len(),
+                        db,
+                        speech: true,
+                    }],
+                    speech: Some((off, off + frame.len())),
+                    silence_run: 0,
+                    continued: false,
+                    samples,
+                });
+            } else {
+                self.preroll.extend(frame);
+                let excess = self.preroll.len().saturating_sub(self.pad);
+                self.preroll.drain(..excess);
             }
-            Some(a) => {
-                let off = a.samples.len();
-                a.samples.extend_from_slice(frame);
-                a.energies.push((off, e));
-                if goes_on {
-                    a.silence_run = 0;
-                    a.speech_end = off + frame.len();
-                } else {
-                    a.silence_run += frame.len();
-                }
-                if a.silence_run >= ms(self.cfg.end_silence_ms) {
-                    self.close();
-                } else if a.samples.len() >= self.cfg.max_samples {
-                    self.split();
-                }
-            }
-        }
-        self.ready.pop_front()
-    }
+            return;
+        };
 
-    /// Ends the stream: returns what is left, one utterance per call, then None.
-    pub fn finish(&mut self) -> Option<Utterance> {
-        if self.active.is_some() {
+        let off = a.samples.len();
+        a.samples.extend_from_slice(frame);
+        a.frames.push(Frame {
+            off,
+            len: frame.len(),
+            db,
+            speech: goes_on,
+        });
+        if goes_on {
+            let first = a.speech.map_or(off, |(s, _)| s);
+            a.speech = Some((first, off + frame.len()));
+            a.silence_run = 0;
+        } else {
+            a.silence_run += frame.len();
+        }
+        if a.silence_run >= self.end_silence {
             self.close();
+        } else if a.samples.len() + self.frame > self.cfg.max_samples {
+            // One more frame could overflow: split now, so no utterance ever exceeds
+            // `max_samples` and the buffer never grows past it.
+            self.split();
         }
-        self.ready.pop_front()
     }
 
-    /// Ends the active utterance at its last speech frame plus padding.
+    /// Ends the active utterance at its last speech frame plus padding; what follows the
+    /// cut is silence and becomes the next utterance's preroll.
     fn close(&mut self) {
         let Some(mut a) = self.active.take() else {
             return;
         };
-        let cut = (a.speech_end + self.pad).min(a.samples.len());
-        // What follows the cut is silence: it becomes the next utterance's preroll.
-        let tail_from = cut.max(a.samples.len().saturating_sub(self.pad));
+        let len = a.samples.len();
+        let (cut, keep) = match a.speech {
+            Some((s, e)) => (
+                (e + self.pad).min(len),
+                a.continued || e - s >= self.min_speech,
+            ),
+            None => (0, false),
+        };
+        let tail = cut.max(len.saturating_sub(self.pad));
         self.preroll.clear();
-        self.preroll.extend(a.samples[tail_from..].iter().copied());
-        a.samples.truncate(cut);
-        if a.speech_end.saturating_sub(a.speech_start) >= ms(self.cfg.min_speech_ms) {
+        self.preroll.extend(&a.samples[tail..]);
+        if keep {
+            a.samples.truncate(cut);
             self.ready.push_back(Utterance {
                 start: a.start,
                 samples: a.samples,
@@ -284,66 +376,166 @@ impl Segmenter {
         }
     }
 
-    /// The active utterance reached `max_samples`: emit it up to its quietest frame in
-    /// the second half, and go on with the rest as a new utterance.
+    /// The active utterance is at `max_samples`: cut it at the quietest stretch of its
+    /// second half, emit the part before, and go on with the rest.
     fn split(&mut self) {
         let Some(a) = self.active.as_mut() else {
             return;
         };
-        let half = a.samples.len() / 2;
-        let (cut, _) = a
-            .energies
-            .iter()
-            .filter(|(off, _)| *off >= half && *off > a.speech_start)
-            .fold(
-                (a.samples.len() - self.frame, f32::INFINITY),
-                |best, &(off, e)| {
-                    if e < best.1 {
-                        (off, e)
-                    } else {
-                        best
-                    }
-                },
-            );
-        let rest: Vec<f32> = a.samples[cut..].to_vec();
-        let mut first = std::mem::take(&mut a.samples);
+        let len = a.samples.len();
+        let cut = quietest_cut(&a.frames, len / 2).unwrap_or(len / 2);
+
+        let mut rest = Vec::with_capacity((len - cut + 4 * self.frame).min(self.cfg.max_samples));
+        rest.extend_from_slice(&a.samples[cut..]);
+        let mut first = std::mem::replace(&mut a.samples, rest);
         first.truncate(cut);
-        let start = a.start;
+        let first_start = a.start;
+        let first_has_speech = a.speech.is_some_and(|(s, _)| s < cut);
+
         a.start += cut as u64;
-        a.samples = Vec::with_capacity(self.cfg.max_samples + self.frame);
-        a.samples.extend_from_slice(&rest);
-        a.energies = a
-            .energies
-            .iter()
-            .filter(|(off, _)| *off >= cut)
-            .map(|&(off, e)| (off - cut, e))
-            .collect();
-        a.speech_start = 0;
-        a.speech_end = a
-            .speech_end
-            .saturating_sub(cut)
-            .max(a.samples.len().min(self.frame));
-        self.ready.push_back(Utterance {
-            start,
-            samples: first,
-        });
+        a.frames.retain(|f| f.off >= cut);
+        for f in &mut a.frames {
+            f.off -= cut;
+        }
+        a.speech = speech_span(&a.frames);
+        a.continued = first_has_speech;
+        if first_has_speech {
+            self.ready.push_back(Utterance {
+                start: first_start,
+                samples: first,
+            });
+        }
     }
 }
 
-/// Mean power of a frame in dB full scale (a full-scale sine is about -3 dB).
-pub fn energy_db(frame: &[f32]) -> f32 {
-    let p = frame.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>() / frame.len().max(1) as f64;
-    (10.0 * (p + 1e-12).log10()) as f32
+/// Offset of the start of the quietest frame at or after `from`, judged by the mean level
+/// of it and its two neighbours, so a real pause between words beats a single quiet frame
+/// inside one (the closure of a stop consonant).
+fn quietest_cut(frames: &[Frame], from: usize) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, f) in frames.iter().enumerate() {
+        if f.off < from || f.off == 0 {
+            continue;
+        }
+        let lo = i.saturating_sub(1);
+        let hi = (i + 2).min(frames.len());
+        let near = &frames[lo..hi];
+        let score = near.iter().map(|f| f.db).sum::<f32>() / near.len() as f32;
+        // Strictly lower: among equals the earliest wins, leaving the most for the rest.
+        if best.is_none_or(|(_, b)| score < b) {
+            best = Some((f.off, score));
+        }
+    }
+    best.map(|(off, _)| off)
 }
 
-/// Segments a whole in-memory channel.
+fn speech_span(frames: &[Frame]) -> Option<(usize, usize)> {
+    let first = frames.iter().find(|f| f.speech)?;
+    let last = frames.iter().rev().find(|f| f.speech)?;
+    Some((first.off, last.off + last.len))
+}
+
+fn validate(cfg: &VadConfig) -> Result<(), VadError> {
+    let invalid = |field: &'static str, value: String, fix: String| {
+        Err(VadError::Invalid { field, value, fix })
+    };
+    if !(10..=50).contains(&cfg.frame_ms) {
+        return invalid(
+            "frame_ms",
+            cfg.frame_ms.to_string(),
+            "set it to 10 to 50 ms (20 is usual)".into(),
+        );
+    }
+    for (field, v) in [
+        ("pad_ms", cfg.pad_ms),
+        ("min_speech_ms", cfg.min_speech_ms),
+        ("end_silence_ms", cfg.end_silence_ms),
+        ("noise_window_ms", cfg.noise_window_ms),
+    ] {
+        if v > MAX_MS {
+            return invalid(
+                field,
+                v.to_string(),
+                format!("set it to at most {MAX_MS} ms"),
+            );
+        }
+    }
+    if cfg.end_silence_ms < cfg.frame_ms {
+        return invalid(
+            "end_silence_ms",
+            cfg.end_silence_ms.to_string(),
+            format!(
+                "set it to at least one frame, {} ms (500 is usual)",
+                cfg.frame_ms
+            ),
+        );
+    }
+    if cfg.pad_ms > cfg.end_silence_ms {
+        return invalid(
+            "pad_ms",
+            cfg.pad_ms.to_string(),
+            format!(
+                "set it to at most end_silence_ms ({}): the padding after speech comes out of the silence that ends it",
+                cfg.end_silence_ms
+            ),
+        );
+    }
+    if cfg.noise_window_ms < 10 * cfg.frame_ms {
+        return invalid(
+            "noise_window_ms",
+            cfg.noise_window_ms.to_string(),
+            format!(
+                "set it to at least 10 frames, {} ms (3000 is usual)",
+                10 * cfg.frame_ms
+            ),
+        );
+    }
+    // Speech that starts with full padding must still leave room for the shortest
+    // speech and the trailing padding in the first half of a window, where no split can
+    // fall.
+    let least = 2 * (ms(cfg.min_speech_ms) + 2 * ms(cfg.pad_ms) + 2 * ms(cfg.frame_ms));
+    if cfg.max_samples < least || cfg.max_samples > MAX_MAX_SAMPLES {
+        return invalid(
+            "max_samples",
+            cfg.max_samples.to_string(),
+            format!(
+                "set it between {least} (twice min_speech_ms + 2 x pad_ms + 2 frames) and {MAX_MAX_SAMPLES} samples; 246000 (15.4 s) is the recogniser's limit"
+            ),
+        );
+    }
+    if !(cfg.continue_db.is_finite() && (0.0..=60.0).contains(&cfg.continue_db)) {
+        return invalid(
+            "continue_db",
+            cfg.continue_db.to_string(),
+            "set it to 0 to 60 dB (4 is usual)".into(),
+        );
+    }
+    if !(cfg.start_db.is_finite() && cfg.start_db >= cfg.continue_db && cfg.start_db <= 60.0) {
+        return invalid(
+            "start_db",
+            cfg.start_db.to_string(),
+            format!(
+                "set it between continue_db ({}) and 60 dB (12 is usual)",
+                cfg.continue_db
+            ),
+        );
+    }
+    if !(cfg.floor_min_dbfs.is_finite() && (-120.0..=0.0).contains(&cfg.floor_min_dbfs)) {
+        return invalid(
+            "floor_min_dbfs",
+            cfg.floor_min_dbfs.to_string(),
+            "set it to -120 to 0 dBFS (-65 is usual)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Segments a whole channel held in memory: pushes it frame by frame, then finishes.
 pub fn segment_all(cfg: VadConfig, samples: &[f32]) -> Result<Vec<Utterance>, VadError> {
     let mut seg = Segmenter::new(cfg)?;
     let mut out = Vec::new();
     for frame in samples.chunks(seg.frame_len()) {
-        if let Some(u) = seg.push(frame) {
-            out.push(u);
-        }
+        out.extend(seg.push(frame));
     }
     while let Some(u) = seg.finish() {
         out.push(u);
@@ -352,103 +544,4 @@ pub fn segment_all(cfg: VadConfig, samples: &[f32]) -> Result<Vec<Utterance>, Va
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A deterministic noise source (xorshift), so tests need no crate.
-    fn noise(n: usize, amp: f32, seed: u64) -> Vec<f32> {
-        let mut s = seed.max(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
-            })
-            .collect()
-    }
-
-    fn tone(n: usize, amp: f32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 300.0 / 16000.0).sin() * amp)
-            .collect()
-    }
-
-    /// A tone switched on and off four times a second, like syllables.
-    fn syllables(n: usize, amp: f32) -> Vec<f32> {
-        tone(n, amp)
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| if (i / 2_000) % 2 == 0 { v } else { v * 0.02 })
-            .collect()
-    }
-
-    #[test]
-    fn silence_and_steady_noise_give_nothing() {
-        assert!(segment_all(VadConfig::default(), &vec![0.0; 48_000])
-            .unwrap()
-            .is_empty());
-        assert!(segment_all(VadConfig::default(), &noise(160_000, 0.05, 3))
-            .unwrap()
-            .is_empty());
-    }
-
-    #[test]
-    fn click_is_too_short() {
-        let mut x = noise(32_000, 0.001, 5);
-        for (i, v) in tone(1_600, 0.5).into_iter().enumerate() {
-            x[16_000 + i] += v;
-        }
-        assert!(segment_all(VadConfig::default(), &x).unwrap().is_empty());
-    }
-
-    #[test]
-    fn speech_at_zero_and_to_the_end() {
-        let x = syllables(16_000, 0.3);
-        let u = segment_all(VadConfig::default(), &x).unwrap();
-        assert_eq!(u.len(), 1);
-        assert_eq!(u[0].start, 0);
-        assert_eq!(u[0].end(), 16_000);
-    }
-
-    #[test]
-    fn steady_tone_is_not_speech_after_the_noise_window() {
-        // A dial tone or hum: it may open one utterance at the very start of a stream
-        // (no floor yet), but then becomes the floor and never opens another.
-        let u = segment_all(VadConfig::default(), &tone(16_000 * 20, 0.3)).unwrap();
-        assert!(u.len() <= 1, "{} utterances", u.len());
-        assert!(u.iter().all(|u| u.end() < 16_000 * 5));
-    }
-
-    #[test]
-    fn config_validation() {
-        let bad = VadConfig {
-            frame_ms: 5,
-            ..VadConfig::default()
-        };
-        assert!(matches!(
-            Segmenter::new(bad),
-            Err(VadError::Invalid {
-                field: "frame_ms",
-                ..
-            })
-        ));
-        let bad = VadConfig {
-            max_samples: 1_000,
-            ..VadConfig::default()
-        };
-        assert!(matches!(
-            Segmenter::new(bad),
-            Err(VadError::Invalid {
-                field: "max_samples",
-                ..
-            })
-        ));
-        let bad = VadConfig {
-            start_db: 3.0,
-            continue_db: 4.0,
-            ..VadConfig::default()
-        };
-        assert!(Segmenter::new(bad).is_err());
-    }
-}
+mod tests;
