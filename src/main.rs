@@ -1,7 +1,7 @@
 //! `sangdam`: the firmware's command line. Thin: parse arguments, set up logging, open the
 //! store and models, and hand over to the library.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -98,6 +98,7 @@ fn init_tracing(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

@@ -45,7 +45,7 @@ pub enum ModelError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("model manifest {path} is not valid: {message} (restore it from the release; `sangdam-host package` writes it)")]
+    #[error("model manifest {path} is not valid: {message} (restore it from the release)")]
     Parse { path: PathBuf, message: String },
     #[error("model manifest {path} has format {found}, this build reads format {MANIFEST_FORMAT}: install the sangdam release that came with these models")]
     Format { path: PathBuf, found: u32 },
@@ -58,14 +58,14 @@ pub enum ModelError {
         expected: u64,
         actual: u64,
     },
-    #[error("model file {path} (model {model}) has sha256 {actual}, the manifest expects {expected}: the file is damaged or was replaced; reinstall models/ from the release (board/INSTALL.md) or repackage it with `sangdam-host package`")]
+    #[error("model file {path} (model {model}) has sha256 {actual}, the manifest expects {expected}: the file is damaged or was replaced; reinstall models/ from the release (board/INSTALL.md)")]
     Hash {
         model: String,
         path: PathBuf,
         expected: String,
         actual: String,
     },
-    #[error("no {kind} model is installed: {manifest} lists none named {name:?} (models there: {available}). Install one with `sangdam-host package`, or set `models.{kind_key}` in the config to one of the listed names")]
+    #[error("no {kind} model is installed: {manifest} lists none named {name:?} (models there: {available}). Install a release's models/ folder there (board/INSTALL.md), or set `models.{kind_key}` in the config to one of the listed names")]
     NotInstalled {
         kind: ModelKind,
         kind_key: &'static str,
