@@ -1,0 +1,12 @@
+//! The companion host tool's library: everything `sangdam-host` does, testable without
+//! the command line.
+//!
+//! # Layout
+//!
+//! - [`corpus`]: AI Hub-style corpora (audio and transcripts in separate trees, paired
+//!   by file stem), KsponSpeech transcript normalisation, `vocab.json`, speaker splits.
+//!
+//! Training, ONNX export, quantization and evaluation are the next pieces of the
+//! host-tool work.
+
+pub mod corpus;

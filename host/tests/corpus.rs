@@ -1,0 +1,128 @@
+//! `sangdam-host corpus index` on a small AI Hub-style tree with the awkward cases:
+//! separate audio/label trees, raw .pcm, CP949 and BOM-prefixed UTF-8 transcripts, dual
+//! spellings and noise tags, unpaired files on both sides, a duplicated key, a transcript
+//! that is only noise tags, and a damaged WAV.
+
+use std::path::Path;
+use std::process::Command;
+
+use sangdam::audio::{WavWriter, WriteFormat};
+use sangdam_host::corpus::{self, SpeakerFrom, Spelling};
+
+fn wav(path: &Path, seconds: f64) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = WavWriter::create(path, 16_000, 1, WriteFormat::Pcm16).unwrap();
+    let n = (seconds * 16_000.0) as usize;
+    let x: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.05).sin() * 0.3).collect();
+    w.write_interleaved(&x).unwrap();
+    w.finish().unwrap();
+}
+
+fn text(path: &Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn build(root: &Path) {
+    let a = root.join("원천데이터/상담/SPK001");
+    let b = root.join("원천데이터/상담/SPK002");
+    let l = root.join("라벨링데이터/상담");
+    wav(&a.join("SPK001_0001.wav"), 1.0);
+    text(
+        &l.join("SPK001/SPK001_0001.txt"),
+        "b/ 카드 (3만원)/(삼 만 원) 결제했어요 n/\n".as_bytes(),
+    );
+    // Raw 16 kHz s16le, 0.5 s.
+    std::fs::write(a.join("SPK001_0002.pcm"), vec![0u8; 16_000]).unwrap();
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice("음/ 한도+ 한도 올려 주세요*".as_bytes());
+    text(&l.join("SPK001/SPK001_0002.txt"), &bom);
+    // CP949: "감사합니다" encoded by encoding_rs's EUC-KR encoder (CP949 superset).
+    wav(&b.join("SPK002_0001.wav"), 2.0);
+    let (cp949, _, _) = encoding_rs::EUC_KR.encode("감사합니다");
+    text(&l.join("SPK002/SPK002_0001.txt"), &cp949);
+    // Only noise tags: skipped.
+    wav(&b.join("SPK002_0002.wav"), 1.0);
+    text(&l.join("SPK002/SPK002_0002.txt"), b"b/ n/ l/");
+    // Unpaired on both sides.
+    wav(&b.join("SPK002_0003.wav"), 1.0);
+    text(&l.join("SPK002/SPK002_0099.txt"), "없는 음성".as_bytes());
+    // Duplicate key in two folders.
+    wav(&a.join("DUP_0001.wav"), 1.0);
+    wav(&b.join("DUP_0001.wav"), 1.0);
+    text(&l.join("DUP_0001.txt"), "중복".as_bytes());
+    // Damaged audio.
+    text(&b.join("SPK002_0004.wav"), b"RIFF\x10\0\0\0WAVEjunk");
+    text(&l.join("SPK002/SPK002_0004.txt"), "망가진 파일".as_bytes());
+}
+
+#[test]
+fn index_pairs_reads_and_normalises() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let idx = corpus::index(dir.path(), Spelling::Orthographic, SpeakerFrom::Folder).unwrap();
+    let by_key = |k: &str| {
+        idx.items
+            .iter()
+            .find(|i| i.key == k)
+            .unwrap_or_else(|| panic!("{k} missing"))
+    };
+    assert_eq!(idx.items.len(), 3, "{:#?}", idx.items);
+    assert_eq!(by_key("SPK001_0001").text, "카드 3만원 결제했어요");
+    assert_eq!(by_key("SPK001_0001").speaker, "SPK001");
+    assert!((by_key("SPK001_0001").seconds - 1.0).abs() < 1e-9);
+    assert_eq!(by_key("SPK001_0002").text, "음 한도 한도 올려 주세요");
+    assert!((by_key("SPK001_0002").seconds - 0.5).abs() < 1e-9);
+    assert_eq!(by_key("SPK002_0001").text, "감사합니다");
+    assert_eq!(idx.audio_without_text.len(), 1);
+    assert!(idx.audio_without_text[0].ends_with("SPK002_0003.wav"));
+    assert_eq!(idx.text_without_audio.len(), 1);
+    assert!(idx.text_without_audio[0].ends_with("SPK002_0099.txt"));
+    let reasons: Vec<&str> = idx.problems.iter().map(|p| p.reason.as_str()).collect();
+    assert_eq!(idx.problems.len(), 3, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("keys must be unique")));
+    assert!(reasons.iter().any(|r| r.contains("empty")));
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("WAV") || r.contains("truncated")),
+        "{reasons:?}"
+    );
+
+    let phonetic = corpus::index(dir.path(), Spelling::Phonetic, SpeakerFrom::StemPrefix).unwrap();
+    let it = phonetic
+        .items
+        .iter()
+        .find(|i| i.key == "SPK001_0001")
+        .unwrap();
+    assert_eq!(it.text, "카드 삼 만 원 결제했어요");
+    assert_eq!(it.speaker, "SPK001");
+}
+
+#[test]
+fn cli_writes_splits_and_a_vocab_the_firmware_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let out = dir.path().join("index");
+    let o = Command::new(env!("CARGO_BIN_EXE_sangdam-host"))
+        .args(["corpus", "index"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(&out)
+        .args(["--dev", "0", "--test", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("unpaired audio") && stderr.contains("unpaired transcript"),
+        "{stderr}"
+    );
+    let train = std::fs::read_to_string(out.join("train.jsonl")).unwrap();
+    assert_eq!(train.lines().count(), 3);
+    // The firmware's own Vocab loader accepts it: dense ids, [PAD] present, '|' at 0.
+    let v = sangdam::asr::Vocab::load(&out.join("vocab.json")).unwrap();
+    assert_eq!(v.delimiter(), Some(0));
+    assert_eq!(v.token(v.blank()), Some("[PAD]"));
+    assert_eq!(v.token(v.blank() - 1), Some("[UNK]"));
+}
