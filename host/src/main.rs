@@ -54,6 +54,24 @@ enum CorpusCmd {
         /// Fraction of speakers for the test split.
         #[arg(long, default_value_t = 0.1)]
         test: f64,
+        /// Speakers that form the test split (comma-separated), instead of --test.
+        #[arg(long, value_delimiter = ',')]
+        test_speakers: Vec<String>,
+    },
+    /// Make a synthetic call-centre corpus with espeak-ng and a telephone channel, in
+    /// the AI Hub layout (test sentences and voices held out).
+    Synth {
+        /// Output corpus root.
+        #[arg(long, default_value = "corpus-synth")]
+        out: PathBuf,
+        /// Utterances to make.
+        #[arg(long, default_value_t = 200)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Fraction of distinct sentences held out for the test split.
+        #[arg(long, default_value_t = 0.1)]
+        test_fraction: f64,
     },
 }
 
@@ -77,6 +95,7 @@ fn run(cli: Cli) -> Result<()> {
             jamo,
             dev,
             test,
+            test_speakers,
         }) => {
             let mut idx = corpus::index(&root, spelling, speaker_from)?;
             if jamo {
@@ -86,7 +105,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
-            let splits = corpus::split_by_speaker(&idx.items, dev, test);
+            let splits = corpus::split_with_test_speakers(&idx.items, dev, test, &test_speakers);
             for (name, items) in &splits {
                 let path = out.join(format!("{name}.jsonl"));
                 let mut f = std::io::BufWriter::new(
@@ -127,6 +146,36 @@ fn run(cli: Cli) -> Result<()> {
                 idx.audio_without_text.len(),
                 idx.text_without_audio.len(),
                 idx.problems.len()
+            );
+            Ok(())
+        }
+        Command::Corpus(CorpusCmd::Synth {
+            out,
+            count,
+            seed,
+            test_fraction,
+        }) => {
+            let settings = corpus::synth::SynthSettings {
+                count,
+                seed,
+                test_fraction,
+                ..Default::default()
+            };
+            let s = corpus::synth::synthesize(&out, &settings)?;
+            let summary = out.join("synth.json");
+            std::fs::write(&summary, serde_json::to_string_pretty(&s)?)
+                .with_context(|| format!("cannot write {}", summary.display()))?;
+            println!(
+                "{} utterances ({} test), {:.2} h, in {}",
+                s.utterances,
+                s.test_utterances,
+                s.seconds / 3600.0,
+                out.display()
+            );
+            println!(
+                "index it with: sangdam-host corpus index {} --test-speakers {}",
+                out.display(),
+                s.test_speakers.join(",")
             );
             Ok(())
         }

@@ -126,3 +126,56 @@ fn cli_writes_splits_and_a_vocab_the_firmware_loads() {
     assert_eq!(v.token(v.blank()), Some("[PAD]"));
     assert_eq!(v.token(v.blank() - 1), Some("[UNK]"));
 }
+
+#[test]
+fn synth_writes_an_ai_hub_tree_that_index_reads_with_held_out_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("synth");
+    let o = Command::new(env!("CARGO_BIN_EXE_sangdam-host"))
+        .args([
+            "corpus",
+            "synth",
+            "--count",
+            "24",
+            "--seed",
+            "5",
+            "--test-fraction",
+            "0.3",
+            "--out",
+        ])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: corpus::synth::SynthSummary =
+        serde_json::from_str(&std::fs::read_to_string(root.join("synth.json")).unwrap()).unwrap();
+    assert_eq!(summary.utterances, 24);
+    assert!(summary.test_utterances > 0 && summary.test_utterances < 24);
+    let idx = corpus::index(&root, Spelling::Orthographic, SpeakerFrom::Folder).unwrap();
+    assert_eq!(idx.items.len(), 24, "{:?}", idx.problems);
+    assert!(idx.audio_without_text.is_empty() && idx.text_without_audio.is_empty());
+    let splits = corpus::split_with_test_speakers(&idx.items, 0.0, 0.0, &summary.test_speakers);
+    let test = &splits["test"];
+    let train = &splits["train"];
+    assert_eq!(test.len(), summary.test_utterances);
+    // Held out twice: no test sentence and no test voice appears in train.
+    for t in test {
+        assert!(
+            train.iter().all(|r| r.text != t.text),
+            "{} is in train too",
+            t.text
+        );
+        assert!(train.iter().all(|r| r.speaker != t.speaker));
+    }
+    // Written back at 16 kHz mono, with a plausible length for one sentence.
+    for it in &idx.items {
+        assert!(
+            it.seconds > 0.5 && it.seconds < 10.0,
+            "{}: {} s",
+            it.key,
+            it.seconds
+        );
+        let f = sangdam::audio::CallFile::open(&it.audio).unwrap();
+        assert_eq!((f.spec().sample_rate, f.spec().channels), (16_000, 1));
+    }
+}

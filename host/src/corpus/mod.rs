@@ -9,6 +9,8 @@
 //! in one split so the test set measures unseen voices.
 
 pub mod normalize;
+pub mod numbers;
+pub mod synth;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -269,8 +271,25 @@ pub fn build_vocab<'a>(texts: impl IntoIterator<Item = &'a str>) -> BTreeMap<Str
 /// Assigns each item to train/dev/test by a hash of its speaker, so no speaker is in two
 /// splits; `dev` and `test` are the fractions (of speakers) for those splits.
 pub fn split_by_speaker(items: &[Item], dev: f64, test: f64) -> BTreeMap<&'static str, Vec<Item>> {
+    split_with_test_speakers(items, dev, test, &[])
+}
+
+/// As [`split_by_speaker`], but the named speakers form the test split (a corpus whose
+/// test voices were chosen when it was made, like `corpus synth`'s); the others are
+/// split into train and dev by hash.
+pub fn split_with_test_speakers(
+    items: &[Item],
+    dev: f64,
+    test: f64,
+    test_speakers: &[String],
+) -> BTreeMap<&'static str, Vec<Item>> {
     let mut out: BTreeMap<&'static str, Vec<Item>> = BTreeMap::new();
+    let test = if test_speakers.is_empty() { test } else { 0.0 };
     for it in items {
+        if test_speakers.contains(&it.speaker) {
+            out.entry("test").or_default().push(it.clone());
+            continue;
+        }
         let h = fnv1a(it.speaker.as_bytes()) as f64 / u64::MAX as f64;
         let split = if h < test {
             "test"
