@@ -4,9 +4,13 @@
 //! # Layout
 //!
 //! - [`corpus`]: AI Hub-style corpora (audio and transcripts in separate trees, paired
-//!   by file stem), KsponSpeech transcript normalisation, `vocab.json`, speaker splits.
+//!   by file stem), KsponSpeech transcript normalisation, `vocab.json`, speaker splits,
+//!   and the synthetic call-centre corpus.
+//! - [`ctc`]: CTC loss and gradient (forward-backward in log space), checked against
+//!   PyTorch.
 //!
 //! Training, ONNX export, quantization and evaluation are the next pieces of the
 //! host-tool work.
 
 pub mod corpus;
+pub mod ctc;
