@@ -8,9 +8,11 @@
 //!   and the synthetic call-centre corpus.
 //! - [`ctc`]: CTC loss and gradient (forward-backward in log space), checked against
 //!   PyTorch.
+//! - [`model`]: Wav2Vec2ForCTC in candle, loaded from a Hugging Face checkpoint.
 //!
 //! Training, ONNX export, quantization and evaluation are the next pieces of the
 //! host-tool work.
 
 pub mod corpus;
 pub mod ctc;
+pub mod model;

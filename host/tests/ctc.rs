@@ -2,46 +2,12 @@
 //! to 1e-6 relative and the gradient of their sum to 1e-6 absolute, in f64, including a
 //! target with repeated labels and inputs shorter than the batch's longest.
 
-use std::path::Path;
-
 use sangdam_host::ctc::ctc_loss;
 
-/// Reads a little-endian C-order `.npy` of f8 or i8 into f64.
+mod support;
+
 fn npy(name: &str) -> (Vec<usize>, Vec<f64>) {
-    let path = Path::new("../../shared/fixtures/ctc").join(name);
-    let path = if path.exists() {
-        path
-    } else {
-        Path::new("../shared/fixtures/ctc").join(name)
-    };
-    let b = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (the tests need ../shared)", path.display()));
-    assert_eq!(&b[..6], b"\x93NUMPY");
-    let hl = u16::from_le_bytes([b[8], b[9]]) as usize;
-    let h = std::str::from_utf8(&b[10..10 + hl]).unwrap();
-    let shape: Vec<usize> = h
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap()
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let body = &b[10 + hl..];
-    let data = if h.contains("<f8") {
-        body.chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-            .collect()
-    } else if h.contains("<i8") {
-        body.chunks_exact(8)
-            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
-            .collect()
-    } else {
-        panic!("{name}: dtype in {h}")
-    };
-    (shape, data)
+    support::npy(&support::shared("fixtures/ctc").join(name))
 }
 
 #[test]
@@ -54,9 +20,7 @@ fn matches_pytorch_losses_and_gradients() {
     let (_, losses) = npy("loss_none.npy");
     let (_, grad_ref) = npy("grad_logits_of_sum.npy");
     let fixture: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new("../shared/fixtures/ctc/fixture.json"))
-            .or_else(|_| std::fs::read_to_string("../../shared/fixtures/ctc/fixture.json"))
-            .unwrap(),
+        &std::fs::read_to_string(support::shared("fixtures/ctc/fixture.json")).unwrap(),
     )
     .unwrap();
     let blank = fixture["blank"].as_u64().unwrap() as usize;
