@@ -70,7 +70,10 @@ impl Wav2Vec2Config {
             )));
         }
         if !matches!(c.feat_extract_norm.as_str(), "group" | "layer") {
-            return Err(ModelError::Unsupported(format!("feat_extract_norm {}", c.feat_extract_norm)));
+            return Err(ModelError::Unsupported(format!(
+                "feat_extract_norm {}",
+                c.feat_extract_norm
+            )));
         }
         Ok(c)
     }
@@ -102,7 +105,9 @@ impl Attention {
         let d = h / self.heads;
         let scale = (d as f64).powf(-0.5);
         let split = |t: Tensor| -> candle_core::Result<Tensor> {
-            t.reshape((b, l, self.heads, d))?.transpose(1, 2)?.contiguous()
+            t.reshape((b, l, self.heads, d))?
+                .transpose(1, 2)?
+                .contiguous()
         };
         let q = split((self.q.forward(x)? * scale)?)?;
         let k = split(self.k.forward(x)?)?;
@@ -160,10 +165,11 @@ impl Wav2Vec2ForCtc {
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
         let config = Wav2Vec2Config::load(&dir.join("config.json"))?;
         let weights = dir.join("model.safetensors");
-        let tensors = candle_core::safetensors::load(&weights, device).map_err(|e| ModelError::Read {
-            path: weights.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let tensors =
+            candle_core::safetensors::load(&weights, device).map_err(|e| ModelError::Read {
+                path: weights.display().to_string(),
+                message: e.to_string(),
+            })?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         Self::new(config, vb)
     }
@@ -174,7 +180,13 @@ impl Wav2Vec2ForCtc {
         let eps = c.layer_norm_eps;
         let mut convs = Vec::new();
         let mut in_ch = 1;
-        for (i, ((&out, &k), &s)) in c.conv_dim.iter().zip(&c.conv_kernel).zip(&c.conv_stride).enumerate() {
+        for (i, ((&out, &k), &s)) in c
+            .conv_dim
+            .iter()
+            .zip(&c.conv_kernel)
+            .zip(&c.conv_stride)
+            .enumerate()
+        {
             let lv = w.pp(format!("feature_extractor.conv_layers.{i}"));
             let cfg = Conv1dConfig {
                 stride: s,
@@ -186,14 +198,21 @@ impl Wav2Vec2ForCtc {
                 candle_nn::conv1d_no_bias(in_ch, out, k, cfg, lv.pp("conv"))?
             };
             let norm = match (c.feat_extract_norm.as_str(), i) {
-                ("group", 0) => ConvNorm::Group(candle_nn::group_norm(out, out, 1e-5, lv.pp("layer_norm"))?),
-                ("layer", _) => ConvNorm::Layer(candle_nn::layer_norm(out, eps, lv.pp("layer_norm"))?),
+                ("group", 0) => {
+                    ConvNorm::Group(candle_nn::group_norm(out, out, 1e-5, lv.pp("layer_norm"))?)
+                }
+                ("layer", _) => {
+                    ConvNorm::Layer(candle_nn::layer_norm(out, eps, lv.pp("layer_norm"))?)
+                }
                 _ => ConvNorm::None,
             };
             convs.push(ConvLayer { conv, norm });
             in_ch = out;
         }
-        let last = *c.conv_dim.last().ok_or_else(|| ModelError::Unsupported("no conv layers".into()))?;
+        let last = *c
+            .conv_dim
+            .last()
+            .ok_or_else(|| ModelError::Unsupported("no conv layers".into()))?;
         let proj_norm = candle_nn::layer_norm(last, eps, w.pp("feature_projection.layer_norm"))?;
         let proj = candle_nn::linear(last, c.hidden_size, w.pp("feature_projection.projection"))?;
 
@@ -237,8 +256,16 @@ impl Wav2Vec2ForCtc {
                     heads: c.num_attention_heads,
                 },
                 layer_norm: candle_nn::layer_norm(h, eps, lv.pp("layer_norm"))?,
-                ff_in: candle_nn::linear(h, c.intermediate_size, lv.pp("feed_forward.intermediate_dense"))?,
-                ff_out: candle_nn::linear(c.intermediate_size, h, lv.pp("feed_forward.output_dense"))?,
+                ff_in: candle_nn::linear(
+                    h,
+                    c.intermediate_size,
+                    lv.pp("feed_forward.intermediate_dense"),
+                )?,
+                ff_out: candle_nn::linear(
+                    c.intermediate_size,
+                    h,
+                    lv.pp("feed_forward.output_dense"),
+                )?,
                 final_layer_norm: candle_nn::layer_norm(h, eps, lv.pp("final_layer_norm"))?,
             });
         }

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 /// `../shared/...` from the workspace root; cargo runs these tests in `host/`.
 pub fn shared(rel: &str) -> PathBuf {
     let p = PathBuf::from("../../shared").join(rel);
-    assert!(p.exists(), "{} is missing (the tests need ../shared next to the checkout)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing (the tests need ../shared next to the checkout)",
+        p.display()
+    );
     p
 }
 
@@ -27,11 +31,17 @@ pub fn npy(path: &std::path::Path) -> (Vec<usize>, Vec<f64>) {
         .collect();
     let body = &b[10 + hl..];
     let data = if h.contains("<f8") {
-        body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()
+        body.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
     } else if h.contains("<f4") {
-        body.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect()
+        body.chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect()
     } else if h.contains("<i8") {
-        body.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect()
+        body.chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect()
     } else {
         panic!("{}: dtype in {h}", path.display())
     };
