@@ -9,10 +9,17 @@
 //! - [`ctc`]: CTC loss and gradient (forward-backward in log space), checked against
 //!   PyTorch.
 //! - [`model`]: Wav2Vec2ForCTC in candle, loaded from a Hugging Face checkpoint.
-//!
-//! Training, ONNX export, quantization and evaluation are the next pieces of the
-//! host-tool work.
+//! - [`data`]: a split in memory (normalised audio, label ids) and length-grouped
+//!   batches.
+//! - [`train`]: the training loop (SpecAugment, AdamW, clipping, accumulation,
+//!   checkpoints, dev CER).
+//! - [`eval`]: CER/WER through the firmware's engine.
+//! - [`onnx`]: ONNX export of a checkpoint and its int8 variants.
 
 pub mod corpus;
 pub mod ctc;
+pub mod data;
+pub mod eval;
 pub mod model;
+pub mod onnx;
+pub mod train;

@@ -1,6 +1,7 @@
 //! `sangdam-host`: the companion tool that prepares models for the box.
 //!
-//! `corpus index` is here; training, export, quantization and evaluation follow.
+//! `corpus index|synth` builds a corpus, `train` trains or fine-tunes a wav2vec2 CTC
+//! model on it.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use sangdam_host::corpus::{self, SpeakerFrom, Spelling};
+use sangdam_host::train::{self, Start, TrainSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,6 +29,108 @@ enum Command {
     /// Speech corpora in the AI Hub layout.
     #[command(subcommand)]
     Corpus(CorpusCmd),
+    /// Fine-tune a Hugging Face wav2vec2 checkpoint (or train one from a config.json)
+    /// with CTC on a `corpus index` split. The defaults are the seed's fine-tuning
+    /// recipe (batch 2, 50 epochs, lr 5e-5, labels <= 256, audio <= 246,000 samples).
+    Train(TrainArgs),
+    /// Export a checkpoint folder (config.json + model.safetensors) to ONNX for tract.
+    Export {
+        /// Checkpoint folder (e.g. ckpt/run/final).
+        checkpoint: PathBuf,
+        /// Output .onnx file; vocab.json from the checkpoint is copied beside it.
+        #[arg(long, default_value = "model.onnx")]
+        out: PathBuf,
+    },
+    /// Make an int8 variant of an exported ONNX model.
+    Quantize {
+        /// The f32 model from `export`.
+        model: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// dynamic-matmul (MatMul int8, convolutions f32), dynamic-keepN (also the
+        /// convolutions after the first N), dynamic-all, or weight-only.
+        #[arg(long, default_value = "dynamic-matmul")]
+        variant: String,
+    },
+    /// CER and WER of ONNX models on a corpus split, through the firmware's engine.
+    Eval {
+        /// One or more .onnx models (sharing one vocab.json).
+        #[arg(required = true)]
+        models: Vec<PathBuf>,
+        #[arg(long)]
+        vocab: PathBuf,
+        /// A split from `corpus index` (e.g. corpus-index/test.jsonl).
+        #[arg(long)]
+        split: Vec<PathBuf>,
+        /// Also score the real clip in this folder (../shared/data/speech-real).
+        #[arg(long)]
+        real: Option<PathBuf>,
+        /// Use at most this many utterances of each split.
+        #[arg(long, default_value_t = usize::MAX)]
+        limit: usize,
+        /// Write the scores as JSON here too.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct TrainArgs {
+    /// Folder with train.jsonl, dev.jsonl and vocab.json (from `corpus index`).
+    #[arg(long, default_value = "corpus-index")]
+    data: PathBuf,
+    /// Hugging Face checkpoint folder to fine-tune (config.json + model.safetensors).
+    #[arg(long, conflicts_with = "scratch")]
+    checkpoint: Option<PathBuf>,
+    /// Train from scratch with the architecture in this config.json.
+    #[arg(long)]
+    scratch: Option<PathBuf>,
+    /// Checkpoint folder (keep it out of git: /ckpt is ignored).
+    #[arg(long, default_value = "ckpt/run")]
+    out: PathBuf,
+    /// Continue from the newest checkpoint in --out.
+    #[arg(long)]
+    resume: bool,
+    #[arg(long, default_value_t = 50)]
+    epochs: usize,
+    /// Stop after this many optimiser steps (0: all epochs).
+    #[arg(long, default_value_t = 0)]
+    max_steps: usize,
+    #[arg(long, default_value_t = 2)]
+    batch_size: usize,
+    /// Batches whose gradients are summed before each optimiser step.
+    #[arg(long, default_value_t = 1)]
+    grad_accum: usize,
+    #[arg(long, default_value_t = 5e-5)]
+    lr: f64,
+    #[arg(long, default_value_t = 500)]
+    warmup_steps: usize,
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Clip the global gradient norm to this (0: off).
+    #[arg(long, default_value_t = 1.0)]
+    max_grad_norm: f64,
+    #[arg(long, default_value_t = 246_000)]
+    max_samples: usize,
+    #[arg(long, default_value_t = 256)]
+    max_labels: usize,
+    /// Do not train the convolutional feature encoder.
+    #[arg(long)]
+    freeze_feature_encoder: bool,
+    /// Dev CER every N steps (0: never).
+    #[arg(long, default_value_t = 500)]
+    eval_every: usize,
+    /// Checkpoint every N steps (0: only at the end).
+    #[arg(long, default_value_t = 500)]
+    save_every: usize,
+    /// Dev utterances used for the CER.
+    #[arg(long, default_value_t = 200)]
+    dev_limit: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Progress line every N steps.
+    #[arg(long, default_value_t = 10)]
+    log_every: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +176,13 @@ enum CorpusCmd {
         /// Fraction of distinct sentences held out for the test split.
         #[arg(long, default_value_t = 0.1)]
         test_fraction: f64,
+        /// A TSV with a `document` column (../shared/data/nsmc-like/train.tsv) whose
+        /// sentences are mixed in for vocabulary breadth.
+        #[arg(long)]
+        extra_text: Option<PathBuf>,
+        /// Fraction of utterances taken from --extra-text.
+        #[arg(long, default_value_t = 0.2)]
+        extra_fraction: f64,
     },
 }
 
@@ -87,6 +198,136 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Export { checkpoint, out } => {
+            let bytes = sangdam_host::onnx::export(&checkpoint)?;
+            std::fs::write(&out, &bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            let vocab = checkpoint.join("vocab.json");
+            if vocab.exists() {
+                let dest = out.with_file_name("vocab.json");
+                if dest != vocab {
+                    std::fs::copy(&vocab, &dest)?;
+                }
+            }
+            println!("{} ({:.2} MB)", out.display(), bytes.len() as f64 / 1e6);
+            Ok(())
+        }
+        Command::Quantize {
+            model,
+            out,
+            variant,
+        } => {
+            let variant = sangdam_host::onnx::quantize::Variant::parse(&variant)?;
+            let mut m = sangdam_host::onnx::read_model(&model)?;
+            let s = sangdam_host::onnx::quantize::quantize(&mut m, variant)?;
+            let bytes = prost::Message::encode_to_vec(&m);
+            std::fs::write(&out, &bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "{} {}: {} MatMul and {} Conv quantized, {} Conv kept f32, {:.2} MB",
+                variant.name(),
+                out.display(),
+                s.matmuls,
+                s.convs,
+                s.kept_f32,
+                bytes.len() as f64 / 1e6
+            );
+            Ok(())
+        }
+        Command::Eval {
+            models,
+            vocab,
+            split,
+            real,
+            limit,
+            json,
+        } => {
+            let mut rows = Vec::new();
+            for model in &models {
+                for sp in &split {
+                    let mut items = sangdam_host::data::read_split(sp)?;
+                    items.truncate(limit);
+                    let name = sp
+                        .file_stem()
+                        .map_or("split".into(), |s| s.to_string_lossy().into_owned());
+                    rows.push(sangdam_host::eval::evaluate(
+                        model, &vocab, &name, &items, 3,
+                    )?);
+                }
+                if let Some(dir) = &real {
+                    let items = sangdam_host::eval::real_clip_items(dir)?;
+                    rows.push(sangdam_host::eval::evaluate(
+                        model,
+                        &vocab,
+                        "real clip",
+                        &items,
+                        3,
+                    )?);
+                }
+            }
+            print!("{}", sangdam_host::eval::table(&rows));
+            for r in &rows {
+                for (reference, hyp) in &r.examples {
+                    println!(
+                        "  {} / {}: «{reference}» → «{hyp}»",
+                        r.set,
+                        std::path::Path::new(&r.model)
+                            .file_name()
+                            .unwrap_or_default()
+                            .to_string_lossy()
+                    );
+                }
+            }
+            if let Some(j) = json {
+                std::fs::write(&j, serde_json::to_string_pretty(&rows)?)?;
+            }
+            Ok(())
+        }
+        Command::Train(a) => {
+            let start = match (a.checkpoint, a.scratch) {
+                (Some(c), None) => Start::Checkpoint(c),
+                (None, Some(s)) => Start::Scratch(s),
+                _ => anyhow::bail!(
+                    "give --checkpoint DIR (a Hugging Face wav2vec2 folder to fine-tune) or --scratch CONFIG.json"
+                ),
+            };
+            let settings = TrainSettings {
+                train: a.data.join("train.jsonl"),
+                dev: Some(a.data.join("dev.jsonl")),
+                vocab: a.data.join("vocab.json"),
+                start,
+                out: a.out,
+                resume: a.resume,
+                epochs: a.epochs,
+                max_steps: a.max_steps,
+                batch_size: a.batch_size,
+                grad_accum: a.grad_accum,
+                lr: a.lr,
+                warmup_steps: a.warmup_steps,
+                weight_decay: a.weight_decay,
+                max_grad_norm: a.max_grad_norm,
+                max_samples: a.max_samples,
+                max_labels: a.max_labels,
+                freeze_feature_encoder: a.freeze_feature_encoder,
+                eval_every: a.eval_every,
+                save_every: a.save_every,
+                dev_limit: a.dev_limit,
+                seed: a.seed,
+                log_every: a.log_every,
+                quiet: false,
+            };
+            let st = train::train(&settings)?;
+            println!(
+                "trained {} steps on {:.2} h of audio in {:.1} min ({:.1} audio s per s); best dev CER {}; model in {}",
+                st.step,
+                st.audio_seconds / 3600.0,
+                st.train_seconds / 60.0,
+                st.audio_seconds / st.train_seconds.max(1e-9),
+                st.best_cer.map_or("-".into(), |c| format!("{:.2}%", c * 100.0)),
+                settings.out.join("final").display()
+            );
+            Ok(())
+        }
         Command::Corpus(CorpusCmd::Index {
             root,
             out,
@@ -154,11 +395,19 @@ fn run(cli: Cli) -> Result<()> {
             count,
             seed,
             test_fraction,
+            extra_text,
+            extra_fraction,
         }) => {
+            let extra_sentences = match &extra_text {
+                Some(p) => corpus::synth::sentences_from_tsv(p)?,
+                None => Vec::new(),
+            };
             let settings = corpus::synth::SynthSettings {
                 count,
                 seed,
                 test_fraction,
+                extra_sentences,
+                extra_fraction,
                 ..Default::default()
             };
             let s = corpus::synth::synthesize(&out, &settings)?;

@@ -58,7 +58,7 @@ impl CtcDecoder for GreedyDecoder {
             prob_sum / tokens.len() as f32
         };
         Transcript {
-            text: text.trim().to_string(),
+            text: super::hangul::compose_jamo(text.trim()),
             tokens,
             confidence,
         }

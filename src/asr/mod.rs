@@ -12,6 +12,7 @@
 mod ctc;
 mod engine;
 pub mod features;
+pub mod hangul;
 mod vocab;
 
 pub use ctc::{CtcDecoder, GreedyDecoder, Transcript};

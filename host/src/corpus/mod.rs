@@ -222,24 +222,10 @@ pub fn audio_seconds(path: &Path) -> Result<f64, String> {
 }
 
 /// Decomposes precomposed Hangul syllables into conjoining jamo (U+1100 block), for a
-/// jamo vocabulary: 68 symbols instead of ~2,000 syllables.
+/// jamo vocabulary: 68 symbols instead of ~2,000 syllables. The firmware's decoder
+/// composes them back ([`sangdam::asr::hangul`]).
 pub fn to_jamo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for c in text.chars() {
-        let u = c as u32;
-        if (0xAC00..=0xD7A3).contains(&u) {
-            let s = u - 0xAC00;
-            let (l, v, t) = (s / (21 * 28), (s % (21 * 28)) / 28, s % 28);
-            out.extend(char::from_u32(0x1100 + l));
-            out.extend(char::from_u32(0x1161 + v));
-            if t > 0 {
-                out.extend(char::from_u32(0x11A7 + t));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    sangdam::asr::hangul::decompose_jamo(text)
 }
 
 /// `vocab.json` as the Hugging Face wav2vec2 guide builds it: the sorted set of

@@ -41,6 +41,47 @@ pub struct SynthSettings {
     pub test_fraction: f64,
     /// SNR range of the line noise, dB.
     pub snr_db: (f64, f64),
+    /// Extra sentences for vocabulary breadth (e.g. the text column of
+    /// `../shared/data/nsmc-like/train.tsv`), used for `extra_fraction` of utterances.
+    #[serde(default)]
+    pub extra_sentences: Vec<String>,
+    #[serde(default)]
+    pub extra_fraction: f64,
+}
+
+/// Sentences usable for synthesis from a TSV with a `document` column (NSMC's layout):
+/// Hangul and spaces only (digits and Latin would be read out in ways the transcript
+/// cannot show), 4 to 40 characters, punctuation dropped.
+pub fn sentences_from_tsv(path: &Path) -> Result<Vec<String>, SynthError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SynthError::Write {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let col = header
+        .split('\t')
+        .position(|h| h == "document")
+        .unwrap_or(1);
+    let mut out = Vec::new();
+    for l in lines {
+        let Some(doc) = l.split('\t').nth(col) else {
+            continue;
+        };
+        let cleaned: String = doc
+            .chars()
+            .filter(|c| !matches!(c, '.' | ',' | '!' | '?' | '~' | '^' | '"' | '\''))
+            .collect();
+        let cleaned = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+        let n = cleaned.chars().count();
+        let hangul_only = cleaned
+            .chars()
+            .all(|c| c == ' ' || ('\u{AC00}'..='\u{D7A3}').contains(&c));
+        if hangul_only && (4..=40).contains(&n) {
+            out.push(cleaned);
+        }
+    }
+    Ok(out)
 }
 
 impl Default for SynthSettings {
@@ -50,6 +91,8 @@ impl Default for SynthSettings {
             seed: 1,
             test_fraction: 0.1,
             snr_db: (15.0, 35.0),
+            extra_sentences: Vec::new(),
+            extra_fraction: 0.0,
         }
     }
 }
@@ -206,7 +249,7 @@ fn stable_unit(text: &str) -> f64 {
 /// Writes `settings.count` utterances under `root` in the AI Hub layout.
 pub fn synthesize(root: &Path, settings: &SynthSettings) -> Result<SynthSummary, SynthError> {
     let mut rng = Rng::new(settings.seed);
-    let tmp = root.join(".synth-tmp");
+    let tmp = root.join(format!(".synth-tmp-{}", settings.seed));
     mkdir(&tmp)?;
     let mut summary = SynthSummary {
         utterances: 0,
@@ -215,14 +258,23 @@ pub fn synthesize(root: &Path, settings: &SynthSettings) -> Result<SynthSummary,
         test_speakers: TEST_VOICES.iter().map(|v| format!("ko-{v}")).collect(),
     };
     for i in 0..settings.count {
-        let (domain, sentiment, text) = sentence(&mut rng);
+        let (domain, sentiment, text) =
+            if !settings.extra_sentences.is_empty() && rng.unit() < settings.extra_fraction {
+                (
+                    "일반",
+                    "review",
+                    rng.pick(&settings.extra_sentences).clone(),
+                )
+            } else {
+                sentence(&mut rng)
+            };
         let test = stable_unit(&text) < settings.test_fraction;
         let voice = *rng.pick(if test { TEST_VOICES } else { TRAIN_VOICES });
         let speaker = format!("ko-{voice}");
         let speed = 130 + rng.below(50);
         let pitch = 30 + rng.below(40);
         let snr = settings.snr_db.0 + rng.unit() * (settings.snr_db.1 - settings.snr_db.0);
-        let key = format!("SYN_{i:06}_{sentiment}");
+        let key = format!("SYN{}_{i:06}_{sentiment}", settings.seed);
         let audio_dir = root.join("원천데이터").join(domain).join(&speaker);
         let label_dir = root.join("라벨링데이터").join(domain).join(&speaker);
         mkdir(&audio_dir)?;

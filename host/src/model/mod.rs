@@ -4,13 +4,42 @@
 //! Both layouts of the architecture are covered: `feat_extract_norm = "group"` (group
 //! norm on the first convolution only, post-LN transformer: wav2vec2-base) and `"layer"`
 //! with `do_stable_layer_norm = true` (layer norm after every convolution, pre-LN
-//! transformer: wav2vec2-large-lv60 / XLS-R). Dropout, LayerDrop and SpecAugment belong to
-//! training and are not applied here.
+//! transformer: wav2vec2-large-lv60 / XLS-R). SpecAugment (time masks filled with the
+//! learned `masked_spec_embed`, feature masks zeroed) is applied when the training loop
+//! passes masks to [`Wav2Vec2ForCtc::forward_t`]; dropout and LayerDrop are not
+//! implemented (see `train`).
 
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{Conv1d, Conv1dConfig, GroupNorm, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Conv1d, Conv1dConfig, GroupNorm, Linear, VarBuilder};
+
+/// Layer norm over the last axis from primitive ops, so gradients flow through it
+/// (candle-nn's fused `LayerNorm` and `softmax_last_dim` have no backward pass).
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let n = x.dim(D::Minus1)? as f64;
+        let mean = (x.sum_keepdim(D::Minus1)? / n)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let var = (xc.sqr()?.sum_keepdim(D::Minus1)? / n)?;
+        let xn = xc.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        xn.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+    }
+}
+
+fn layer_norm(size: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
+    Ok(LayerNorm {
+        weight: vb.get_with_hints(size, "weight", candle_nn::init::ONE)?,
+        bias: vb.get_with_hints(size, "bias", candle_nn::init::ZERO)?,
+        eps,
+    })
+}
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +76,36 @@ pub struct Wav2Vec2Config {
     #[serde(default)]
     pub do_stable_layer_norm: bool,
     pub vocab_size: usize,
+    /// SpecAugment settings, read by the training loop.
+    #[serde(default = "yes")]
+    pub apply_spec_augment: bool,
+    #[serde(default = "mask_time_prob")]
+    pub mask_time_prob: f64,
+    #[serde(default = "ten")]
+    pub mask_time_length: usize,
+    #[serde(default = "two")]
+    pub mask_time_min_masks: usize,
+    #[serde(default)]
+    pub mask_feature_prob: f64,
+    #[serde(default = "ten")]
+    pub mask_feature_length: usize,
+    #[serde(default)]
+    pub mask_feature_min_masks: usize,
+    #[serde(default)]
+    pub pad_token_id: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn mask_time_prob() -> f64 {
+    0.05
+}
+fn ten() -> usize {
+    10
+}
+fn two() -> usize {
+    2
 }
 
 fn gelu() -> String {
@@ -63,6 +122,13 @@ impl Wav2Vec2Config {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Rejects what this implementation cannot run.
+    pub fn check(&self) -> Result<(), ModelError> {
+        let c = self;
         if c.feat_extract_activation != "gelu" || c.hidden_act != "gelu" {
             return Err(ModelError::Unsupported(format!(
                 "activations {} / {} (only gelu)",
@@ -75,8 +141,62 @@ impl Wav2Vec2Config {
                 c.feat_extract_norm
             )));
         }
-        Ok(c)
+        if c.conv_dim.len() != c.conv_kernel.len() || c.conv_dim.len() != c.conv_stride.len() {
+            return Err(ModelError::Unsupported(
+                "conv_dim, conv_kernel and conv_stride differ in length".into(),
+            ));
+        }
+        if c.num_attention_heads == 0
+            || c.hidden_size % c.num_attention_heads != 0
+            || c.num_conv_pos_embedding_groups == 0
+            || c.hidden_size % c.num_conv_pos_embedding_groups != 0
+        {
+            return Err(ModelError::Unsupported(format!(
+                "hidden_size {} must divide by num_attention_heads {} and num_conv_pos_embedding_groups {}",
+                c.hidden_size, c.num_attention_heads, c.num_conv_pos_embedding_groups
+            )));
+        }
+        Ok(())
     }
+
+    /// The smallest length >= `samples` at which every convolution of the feature
+    /// encoder consumes its input exactly (no samples left over at the end). Padding a
+    /// batch to it keeps every item's frames and lets candle's backward pass use its
+    /// fast im2col/col2im path.
+    pub fn exact_length(&self, samples: usize) -> usize {
+        let back = |frames: usize| {
+            self.conv_kernel
+                .iter()
+                .zip(&self.conv_stride)
+                .rev()
+                .fold(frames, |len, (&k, &s)| (len.max(1) - 1) * s + k)
+        };
+        let f = self.frames_for(samples);
+        let t = back(f.max(1));
+        if t >= samples {
+            t
+        } else {
+            back(f + 1)
+        }
+    }
+
+    /// Frames the feature encoder makes from `samples` input samples.
+    pub fn frames_for(&self, samples: usize) -> usize {
+        self.conv_kernel
+            .iter()
+            .zip(&self.conv_stride)
+            .fold(
+                samples,
+                |len, (&k, &s)| if len < k { 0 } else { (len - k) / s + 1 },
+            )
+    }
+}
+
+/// SpecAugment masks for one batch, as 0/1 tensors: `time [B, L, 1]` (1 = replace the
+/// frame by `masked_spec_embed`) and `feature [B, 1, H]` (1 = zero the channel).
+pub struct Masks {
+    pub time: Option<Tensor>,
+    pub feature: Option<Tensor>,
 }
 
 enum ConvNorm {
@@ -113,7 +233,7 @@ impl Attention {
         let k = split(self.k.forward(x)?)?;
         let v = split(self.v.forward(x)?)?;
         let scores = q.matmul(&k.transpose(2, 3)?.contiguous()?)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
         let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, l, h))?;
         self.out.forward(&ctx)
     }
@@ -153,8 +273,11 @@ pub struct Wav2Vec2ForCtc {
     convs: Vec<ConvLayer>,
     proj_norm: LayerNorm,
     proj: Linear,
-    pos_conv: Conv1d,
+    pos_g: Tensor,
+    pos_v: Tensor,
+    pos_bias: Tensor,
     pos_kernel: usize,
+    masked_spec_embed: Option<Tensor>,
     enc_norm: LayerNorm,
     layers: Vec<EncoderLayer>,
     lm_head: Linear,
@@ -170,11 +293,24 @@ impl Wav2Vec2ForCtc {
                 path: weights.display().to_string(),
                 message: e.to_string(),
             })?;
+        let parametrized = tensors
+            .keys()
+            .any(|k| k.ends_with("pos_conv_embed.conv.parametrizations.weight.original0"));
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        Self::new(config, vb)
+        Self::new(config, vb, parametrized)
     }
 
-    pub fn new(config: Wav2Vec2Config, vb: VarBuilder) -> Result<Self, ModelError> {
+    /// Builds the network from `vb`. `parametrized` picks the names of the positional
+    /// convolution's weight norm: `parametrizations.weight.original0/1` (transformers
+    /// since PyTorch's parametrize API) or `weight_g/weight_v` (older checkpoints). With a
+    /// `VarMap`-backed builder the parameters are created (and trainable);
+    /// `masked_spec_embed` is then created too, while a checkpoint without it is fine.
+    pub fn new(
+        config: Wav2Vec2Config,
+        vb: VarBuilder,
+        parametrized: bool,
+    ) -> Result<Self, ModelError> {
+        config.check()?;
         let c = &config;
         let w = vb.pp("wav2vec2");
         let eps = c.layer_norm_eps;
@@ -201,9 +337,7 @@ impl Wav2Vec2ForCtc {
                 ("group", 0) => {
                     ConvNorm::Group(candle_nn::group_norm(out, out, 1e-5, lv.pp("layer_norm"))?)
                 }
-                ("layer", _) => {
-                    ConvNorm::Layer(candle_nn::layer_norm(out, eps, lv.pp("layer_norm"))?)
-                }
+                ("layer", _) => ConvNorm::Layer(layer_norm(out, eps, lv.pp("layer_norm"))?),
                 _ => ConvNorm::None,
             };
             convs.push(ConvLayer { conv, norm });
@@ -213,7 +347,7 @@ impl Wav2Vec2ForCtc {
             .conv_dim
             .last()
             .ok_or_else(|| ModelError::Unsupported("no conv layers".into()))?;
-        let proj_norm = candle_nn::layer_norm(last, eps, w.pp("feature_projection.layer_norm"))?;
+        let proj_norm = layer_norm(last, eps, w.pp("feature_projection.layer_norm"))?;
         let proj = candle_nn::linear(last, c.hidden_size, w.pp("feature_projection.projection"))?;
 
         // Positional convolution with weight normalisation over dim 2 (the kernel axis):
@@ -222,27 +356,35 @@ impl Wav2Vec2ForCtc {
         let k = c.num_conv_pos_embeddings;
         let groups = c.num_conv_pos_embedding_groups;
         let shape = (c.hidden_size, c.hidden_size / groups, k);
-        let (g, v) = if pv.contains_tensor("parametrizations.weight.original0") {
+        let (g_name, v_name) = if parametrized {
             (
-                pv.get((1, 1, k), "parametrizations.weight.original0")?,
-                pv.get(shape, "parametrizations.weight.original1")?,
+                "parametrizations.weight.original0",
+                "parametrizations.weight.original1",
             )
         } else {
-            (pv.get((1, 1, k), "weight_g")?, pv.get(shape, "weight_v")?)
+            ("weight_g", "weight_v")
         };
-        let norm = v.sqr()?.sum_keepdim(0)?.sum_keepdim(1)?.sqrt()?;
-        let weight = v.broadcast_div(&norm)?.broadcast_mul(&g)?;
-        let bias = pv.get(c.hidden_size, "bias")?;
-        let pos_conv = Conv1d::new(
-            weight,
-            Some(bias),
-            Conv1dConfig {
-                padding: k / 2,
-                groups,
-                ..Default::default()
+        // Fresh parameters (VarMap): v ~ N(0, sqrt(4 / (k * hidden))) as transformers
+        // initialises it, g = 1 (the training loop's initialiser sets g = ||v||).
+        let std = (4.0 / (k * c.hidden_size) as f64).sqrt();
+        let pos_v = pv.get_with_hints(
+            shape,
+            v_name,
+            candle_nn::Init::Randn {
+                mean: 0.0,
+                stdev: std,
             },
-        );
-        let enc_norm = candle_nn::layer_norm(c.hidden_size, eps, w.pp("encoder.layer_norm"))?;
+        )?;
+        let pos_g = pv.get_with_hints((1, 1, k), g_name, candle_nn::Init::Const(1.0))?;
+        let pos_bias = pv.get_with_hints(c.hidden_size, "bias", candle_nn::init::ZERO)?;
+        let masked_spec_embed = w
+            .get_with_hints(
+                c.hidden_size,
+                "masked_spec_embed",
+                candle_nn::Init::Uniform { lo: 0.0, up: 1.0 },
+            )
+            .ok();
+        let enc_norm = layer_norm(c.hidden_size, eps, w.pp("encoder.layer_norm"))?;
         let mut layers = Vec::new();
         for i in 0..c.num_hidden_layers {
             let lv = w.pp(format!("encoder.layers.{i}"));
@@ -255,7 +397,7 @@ impl Wav2Vec2ForCtc {
                     out: candle_nn::linear(h, h, lv.pp("attention.out_proj"))?,
                     heads: c.num_attention_heads,
                 },
-                layer_norm: candle_nn::layer_norm(h, eps, lv.pp("layer_norm"))?,
+                layer_norm: layer_norm(h, eps, lv.pp("layer_norm"))?,
                 ff_in: candle_nn::linear(
                     h,
                     c.intermediate_size,
@@ -266,7 +408,7 @@ impl Wav2Vec2ForCtc {
                     h,
                     lv.pp("feed_forward.output_dense"),
                 )?,
-                final_layer_norm: candle_nn::layer_norm(h, eps, lv.pp("final_layer_norm"))?,
+                final_layer_norm: layer_norm(h, eps, lv.pp("final_layer_norm"))?,
             });
         }
         let lm_head = candle_nn::linear(c.hidden_size, c.vocab_size, vb.pp("lm_head"))?;
@@ -274,8 +416,11 @@ impl Wav2Vec2ForCtc {
             convs,
             proj_norm,
             proj,
-            pos_conv,
+            pos_g,
+            pos_v,
+            pos_bias,
             pos_kernel: k,
+            masked_spec_embed,
             enc_norm,
             layers,
             lm_head,
@@ -285,6 +430,17 @@ impl Wav2Vec2ForCtc {
 
     /// `input_values [batch, samples]` → `logits [batch, frames, vocab]`.
     pub fn forward(&self, input_values: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_t(input_values, None, false)
+    }
+
+    /// The forward pass for training: SpecAugment `masks` when given, and with
+    /// `freeze_feature_encoder` no gradient flows into the convolutions.
+    pub fn forward_t(
+        &self,
+        input_values: &Tensor,
+        masks: Option<&Masks>,
+        freeze_feature_encoder: bool,
+    ) -> candle_core::Result<Tensor> {
         // Feature encoder: [B, 1, T] -> [B, C, L].
         let mut x = input_values.unsqueeze(1)?;
         for layer in &self.convs {
@@ -296,11 +452,41 @@ impl Wav2Vec2ForCtc {
             };
             x = x.gelu_erf()?;
         }
+        if freeze_feature_encoder {
+            x = x.detach();
+        }
         // Feature projection: [B, L, C] -> [B, L, H].
         let x = x.transpose(1, 2)?.contiguous()?;
-        let x = self.proj.forward(&self.proj_norm.forward(&x)?)?;
-        // Positional embedding from a grouped convolution over time.
-        let pos = self.pos_conv.forward(&x.transpose(1, 2)?.contiguous()?)?;
+        let mut x = self.proj.forward(&self.proj_norm.forward(&x)?)?;
+        if let Some(m) = masks {
+            if let (Some(tm), Some(embed)) = (&m.time, &self.masked_spec_embed) {
+                let keep = (1.0 - tm)?;
+                x = (x.broadcast_mul(&keep)? + tm.broadcast_mul(&embed.reshape((1, 1, ()))?)?)?;
+            }
+            if let Some(fm) = &m.feature {
+                x = x.broadcast_mul(&(1.0 - fm)?)?;
+            }
+        }
+        // Positional embedding from a grouped convolution over time, its weight
+        // normalised over the kernel axis: weight = g * v / ||v||.
+        let norm = self.pos_v.sqr()?.sum_keepdim(0)?.sum_keepdim(1)?.sqrt()?;
+        let weight = self
+            .pos_v
+            .broadcast_div(&norm)?
+            .broadcast_mul(&self.pos_g)?;
+        let pos_conv = Conv1d::new(
+            weight,
+            Some(self.pos_bias.clone()),
+            Conv1dConfig {
+                groups: self.config.num_conv_pos_embedding_groups,
+                ..Default::default()
+            },
+        );
+        // Zero padding done explicitly: candle's backward pass for a padded convolution
+        // falls back to a slow direct transposed convolution.
+        let half = self.pos_kernel / 2;
+        let xt = x.transpose(1, 2)?.pad_with_zeros(D::Minus1, half, half)?;
+        let pos = pos_conv.forward(&xt)?;
         let pos = if self.pos_kernel % 2 == 0 {
             let l = pos.dim(D::Minus1)?;
             pos.narrow(D::Minus1, 0, l - 1)?

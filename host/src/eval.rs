@@ -1,0 +1,123 @@
+//! CER and WER of an ONNX model on a split, through the firmware's own tract engine and
+//! greedy decoder: the numbers describe exactly what the box will print.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::corpus::Item;
+use crate::data;
+use crate::train::error_rates;
+
+/// The scores of one model on one set of utterances.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    pub model: String,
+    pub set: String,
+    pub utterances: usize,
+    pub audio_seconds: f64,
+    pub cer: f64,
+    pub wer: f64,
+    /// Wall seconds of recognition (one thread, one utterance at a time).
+    pub seconds: f64,
+    pub load_seconds: f64,
+    /// `(reference, hypothesis)` for the first few utterances.
+    pub examples: Vec<(String, String)>,
+}
+
+impl Scores {
+    pub fn rtf(&self) -> f64 {
+        self.seconds / self.audio_seconds.max(1e-9)
+    }
+}
+
+/// Transcribes `items` with `model` (+ `vocab`) and scores them. References are
+/// composed from jamo when the corpus was indexed with a jamo vocabulary.
+pub fn evaluate(
+    model: &Path,
+    vocab: &Path,
+    set: &str,
+    items: &[Item],
+    keep_examples: usize,
+) -> Result<Scores> {
+    let t0 = Instant::now();
+    let engine = sangdam::asr::AsrEngine::load(model, vocab)
+        .with_context(|| format!("cannot load {}", model.display()))?;
+    let load_seconds = t0.elapsed().as_secs_f64();
+    let mut pairs = Vec::new();
+    let mut audio_seconds = 0.0;
+    let mut seconds = 0.0;
+    for it in items {
+        let audio = data::load_audio(&it.audio)?;
+        audio_seconds += audio.len() as f64 / data::RATE as f64;
+        let t = Instant::now();
+        let hyp = if audio.len() < sangdam::asr::MIN_SAMPLES {
+            String::new()
+        } else {
+            engine.transcribe(&audio)?.text
+        };
+        seconds += t.elapsed().as_secs_f64();
+        pairs.push((sangdam::asr::hangul::compose_jamo(&it.text), hyp));
+    }
+    let (cer, wer) = error_rates(&pairs);
+    Ok(Scores {
+        model: model.display().to_string(),
+        set: set.to_string(),
+        utterances: items.len(),
+        audio_seconds,
+        cer,
+        wer,
+        seconds,
+        load_seconds,
+        examples: pairs.into_iter().take(keep_examples).collect(),
+    })
+}
+
+/// The real Korean clip in `../shared/data/speech-real` as an item list (its
+/// `transcripts.tsv` gives file and text).
+pub fn real_clip_items(dir: &Path) -> Result<Vec<Item>> {
+    let tsv = dir.join("transcripts.tsv");
+    let text =
+        std::fs::read_to_string(&tsv).with_context(|| format!("cannot read {}", tsv.display()))?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let (audio, transcript) = (f.next()?, f.next()?);
+            Some(Item {
+                key: audio.to_string(),
+                audio: dir.join(audio),
+                transcript: tsv.clone(),
+                text: transcript.to_string(),
+                seconds: 0.0,
+                speaker: "real".into(),
+            })
+        })
+        .collect())
+}
+
+/// A markdown table of scores.
+pub fn table(rows: &[Scores]) -> String {
+    let mut s = String::from(
+        "| model | set | utts | audio s | CER % | WER % | RTF (1 thread) | load s |\n|---|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.4} | {:.2} |\n",
+            Path::new(&r.model)
+                .file_name()
+                .map_or(r.model.clone(), |f| f.to_string_lossy().into_owned()),
+            r.set,
+            r.utterances,
+            r.audio_seconds,
+            r.cer * 100.0,
+            r.wer * 100.0,
+            r.rtf(),
+            r.load_seconds
+        ));
+    }
+    s
+}

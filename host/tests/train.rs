@@ -1,0 +1,181 @@
+//! The training side against transformers: loss and gradients of one step on the
+//! fixture checkpoint, and a short training run that must bring the loss down.
+
+mod support;
+
+use std::io::Write;
+
+use candle_core::{Device, Tensor};
+use sangdam_host::model::Wav2Vec2Config;
+use sangdam_host::train::{self, Start, TrainSettings, Trainable};
+
+fn rel_diff(ours: &[f32], reference: &[f64]) -> f64 {
+    let max_ref = reference.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    let d = ours
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| (*a as f64 - b).abs())
+        .fold(0.0, f64::max);
+    d / max_ref
+}
+
+#[test]
+fn one_step_matches_transformers_loss_and_gradients() {
+    let dir = support::shared("fixtures/wav2vec2-hf-tiny");
+    let config = Wav2Vec2Config::load(&dir.join("config.json")).unwrap();
+    let (t, fresh) = Trainable::from_checkpoint(&dir, config, 0, &Device::Cpu).unwrap();
+    assert!(
+        fresh.is_empty(),
+        "parameters missing from the fixture: {fresh:?}"
+    );
+    let vars = t.sorted_vars();
+
+    let (shape, x) = support::npy(&dir.join("utt0.input_values.npy"));
+    let x: Vec<f32> = x.iter().map(|v| *v as f32).collect();
+    let input = Tensor::from_vec(x, (shape[0], shape[1]), &Device::Cpu).unwrap();
+    let (_, labels) = support::npy(&dir.join("utt0.labels.npy"));
+    let labels: Vec<u32> = labels.iter().map(|v| *v as u32).collect();
+    let frames = vec![t.model.config.frames_for(shape[1])];
+
+    let (loss, grads) =
+        train::loss_and_grads(&t, &vars, &input, &frames, &[&labels], None, false).unwrap();
+    let fx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
+    let reference = fx["train_step_reference"]["loss"].as_f64().unwrap();
+    let rel = (loss - reference).abs() / reference;
+    eprintln!("loss {loss} vs transformers {reference}: rel diff {rel:.2e}");
+    assert!(rel <= 1e-4, "loss {loss} vs {reference}");
+
+    for (name, file) in [
+        ("lm_head.weight", "utt0.grad.lm_head.weight.npy"),
+        (
+            "wav2vec2.feature_extractor.conv_layers.0.conv.weight",
+            "utt0.grad.conv0.weight.npy",
+        ),
+    ] {
+        let i = vars.iter().position(|(n, _)| n == name).unwrap();
+        let g = grads[i]
+            .as_ref()
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
+        let (rshape, reference) = support::npy(&dir.join(file));
+        assert_eq!(g.dims(), rshape.as_slice(), "{name}");
+        let ours: Vec<f32> = g.flatten_all().unwrap().to_vec1().unwrap();
+        let rel = rel_diff(&ours, &reference);
+        eprintln!("grad {name}: max abs diff / max |ref| = {rel:.2e}");
+        assert!(rel <= 1e-3, "{name}: {rel}");
+    }
+}
+
+#[test]
+fn spec_augment_masks_like_transformers() {
+    let mut rng = sangdam_host::corpus::synth::Rng::new(7);
+    // mask_time_prob 0.05, length 10, at least 2 masks: a 400-frame input gets 2 or 3
+    // spans of 10 (overlaps allowed), never more frames than that.
+    for _ in 0..50 {
+        let m = train::span_mask(&mut rng, 400, 0.05, 10, 2);
+        let on = m.iter().filter(|&&b| b).count();
+        assert!((10..=30).contains(&on), "{on} masked frames");
+    }
+    // Too short for a span: nothing masked.
+    assert!(!train::span_mask(&mut rng, 5, 0.5, 10, 2).iter().any(|&b| b));
+    // Probability 0.65 over 1000: about 65 spans of 10; with overlaps about half masked.
+    let m = train::span_mask(&mut rng, 1000, 0.65, 10, 2);
+    let on = m.iter().filter(|&&b| b).count();
+    assert!((350..=660).contains(&on), "{on}");
+}
+
+#[test]
+fn schedule_warms_up_then_decays_to_zero() {
+    assert!((train::learning_rate(0, 10, 110, 1.0) - 0.1).abs() < 1e-12);
+    assert!((train::learning_rate(9, 10, 110, 1.0) - 1.0).abs() < 1e-12);
+    assert!((train::learning_rate(60, 10, 110, 1.0) - 0.5).abs() < 1e-12);
+    assert_eq!(train::learning_rate(110, 10, 110, 1.0), 0.0);
+}
+
+#[test]
+fn error_rates_count_characters_without_spaces_and_words() {
+    let pairs = vec![("카드 한도".to_string(), "카드한도".to_string())];
+    let (cer, wer) = train::error_rates(&pairs);
+    assert_eq!(cer, 0.0);
+    assert_eq!(wer, 1.0); // two reference words: one substituted, one deleted
+    let (cer, _) = train::error_rates(&[("가나다라".into(), "가나마".into())]);
+    assert!((cer - 0.5).abs() < 1e-12);
+}
+
+/// The CI smoke run: a few dozen steps on the fixture's two utterances, starting from
+/// the fixture checkpoint, with SpecAugment, clipping, accumulation and a checkpoint and
+/// resume in the middle. The loss must fall well below where it started.
+#[test]
+fn smoke_training_brings_the_loss_down_and_resumes() {
+    let dir = support::shared("fixtures/wav2vec2-hf-tiny");
+    let fx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut f = std::fs::File::create(data.join("train.jsonl")).unwrap();
+    for (i, case) in fx["cases"].as_array().unwrap().iter().enumerate() {
+        let item = serde_json::json!({
+            "key": format!("utt{i}"),
+            "audio": std::fs::canonicalize(dir.join(format!("utt{i}.wav"))).unwrap(),
+            "transcript": "",
+            "text": case["text"],
+            "seconds": 1.0,
+            "speaker": "s",
+        });
+        writeln!(f, "{item}").unwrap();
+    }
+    drop(f);
+    std::fs::copy(data.join("train.jsonl"), data.join("dev.jsonl")).unwrap();
+    std::fs::copy(dir.join("vocab.json"), data.join("vocab.json")).unwrap();
+    let settings = TrainSettings {
+        train: data.join("train.jsonl"),
+        dev: Some(data.join("dev.jsonl")),
+        vocab: data.join("vocab.json"),
+        start: Start::Checkpoint(dir.clone()),
+        out: tmp.path().join("ckpt"),
+        resume: false,
+        epochs: 1000,
+        max_steps: 20,
+        batch_size: 1,
+        grad_accum: 2,
+        lr: 3e-3,
+        warmup_steps: 5,
+        eval_every: 20,
+        save_every: 10,
+        log_every: 5,
+        quiet: true,
+        ..TrainSettings::default()
+    };
+    let first = train::train(&settings).unwrap();
+    assert_eq!(first.step, 20);
+    // Continue to 40 steps from the checkpoint left at step 20.
+    let more = TrainSettings {
+        max_steps: 40,
+        resume: true,
+        ..settings.clone()
+    };
+    let st = train::train(&more).unwrap();
+    assert_eq!(st.step, 40);
+    let start = st.losses.first().unwrap().1;
+    let end = st.losses.last().unwrap().1;
+    eprintln!("loss by step: {:?}", st.losses);
+    eprintln!("dev CER by step: {:?}", st.dev_cer);
+    assert!(end < start * 0.6, "loss {start} -> {end}");
+    assert!(tmp.path().join("ckpt/final/model.safetensors").exists());
+    // The final checkpoint loads back as a Hugging Face folder.
+    sangdam_host::model::Wav2Vec2ForCtc::load(&tmp.path().join("ckpt/final"), &Device::Cpu)
+        .unwrap();
+}
+
+#[test]
+fn exact_length_leaves_no_remainder_and_keeps_frames() {
+    let dir = support::shared("fixtures/wav2vec2-hf-tiny");
+    let c = Wav2Vec2Config::load(&dir.join("config.json")).unwrap();
+    for t in [400, 401, 719, 720, 721, 16_000, 54_321] {
+        let e = c.exact_length(t);
+        assert!(e >= t && e < t + 320 + 80, "{t} -> {e}");
+        assert_eq!((e - 80) % 320, 0, "{t} -> {e}");
+        assert!(c.frames_for(e) >= c.frames_for(t));
+    }
+}
