@@ -15,6 +15,7 @@
 //!   checkpoints, dev CER).
 //! - [`eval`]: CER/WER through the firmware's engine.
 //! - [`onnx`]: ONNX export of a checkpoint and its int8 variants.
+//! - [`package`]: install a model and its manifest entry into `models/`.
 
 pub mod corpus;
 pub mod ctc;
@@ -22,4 +23,5 @@ pub mod data;
 pub mod eval;
 pub mod model;
 pub mod onnx;
+pub mod package;
 pub mod train;

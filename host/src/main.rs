@@ -52,6 +52,31 @@ enum Command {
         #[arg(long, default_value = "dynamic-matmul")]
         variant: String,
     },
+    /// Install a model into a models folder: copy it and its vocabulary into
+    /// DIR/NAME/ and write its manifest entry (sha256, size, recipe, scores).
+    Package {
+        /// The ONNX file to ship.
+        model: PathBuf,
+        #[arg(long, default_value = "models")]
+        models_dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// asr-ctc or sentiment.
+        #[arg(long, default_value = "asr-ctc")]
+        kind: String,
+        #[arg(long)]
+        vocab: Option<PathBuf>,
+        #[arg(long, default_value_t = 16_000)]
+        sample_rate: u32,
+        #[arg(long)]
+        quantization: Option<String>,
+        /// How it was made (corpus recipe, training command, steps).
+        #[arg(long, default_value = "")]
+        made: String,
+        /// Scores as name=value (repeatable), e.g. cer_synth_test_int8=0.043.
+        #[arg(long = "score")]
+        scores: Vec<String>,
+    },
     /// CER and WER of ONNX models on a corpus split, through the firmware's engine.
     Eval {
         /// One or more .onnx models (sharing one vocab.json).
@@ -117,6 +142,12 @@ struct TrainArgs {
     /// Do not train the convolutional feature encoder.
     #[arg(long)]
     freeze_feature_encoder: bool,
+    /// First epoch from short to long utterances (SortaGrad).
+    #[arg(long)]
+    sorta_grad: bool,
+    /// Train on the first CUDA GPU (build with `--features cuda`).
+    #[arg(long)]
+    cuda: bool,
     /// Dev CER every N steps (0: never).
     #[arg(long, default_value_t = 500)]
     eval_every: usize,
@@ -184,6 +215,21 @@ enum CorpusCmd {
         #[arg(long, default_value_t = 0.2)]
         extra_fraction: f64,
     },
+    /// Make a two-channel 8 kHz sample call (agent on channel 0, customer on channel 1)
+    /// in the corpus's telephone channel, spoken by the held-out test voices.
+    Call {
+        /// Output .wav.
+        out: PathBuf,
+        /// Lines of the call, each `A:text` (agent) or `C:text` (customer), in order.
+        #[arg(required = true)]
+        lines: Vec<String>,
+        #[arg(long, default_value_t = 0.6)]
+        gap: f64,
+        #[arg(long, default_value_t = 30.0)]
+        snr: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -231,6 +277,56 @@ fn run(cli: Cli) -> Result<()> {
                 s.convs,
                 s.kept_f32,
                 bytes.len() as f64 / 1e6
+            );
+            Ok(())
+        }
+        Command::Package {
+            model,
+            models_dir,
+            name,
+            kind,
+            vocab,
+            sample_rate,
+            quantization,
+            made,
+            scores,
+        } => {
+            let kind = match kind.as_str() {
+                "asr-ctc" => sangdam::models::ModelKind::AsrCtc,
+                "sentiment" => sangdam::models::ModelKind::Sentiment,
+                other => anyhow::bail!("--kind {other}: use asr-ctc or sentiment"),
+            };
+            let scores = scores
+                .iter()
+                .map(|s| {
+                    let (k, v) = s
+                        .split_once('=')
+                        .with_context(|| format!("--score {s}: write name=value"))?;
+                    Ok((
+                        k.to_string(),
+                        v.parse::<f64>()
+                            .with_context(|| format!("--score {s}: not a number"))?,
+                    ))
+                })
+                .collect::<Result<_>>()?;
+            let e = sangdam_host::package::package(&sangdam_host::package::Package {
+                models_dir,
+                name,
+                kind,
+                model,
+                vocab,
+                labels: None,
+                sample_rate: Some(sample_rate),
+                quantization,
+                made,
+                scores,
+            })?;
+            println!(
+                "{} -> {} ({} bytes, sha256 {})",
+                e.name,
+                e.file.display(),
+                e.bytes,
+                e.sha256
             );
             Ok(())
         }
@@ -309,6 +405,8 @@ fn run(cli: Cli) -> Result<()> {
                 max_samples: a.max_samples,
                 max_labels: a.max_labels,
                 freeze_feature_encoder: a.freeze_feature_encoder,
+                sorta_grad: a.sorta_grad,
+                cuda: a.cuda,
                 eval_every: a.eval_every,
                 save_every: a.save_every,
                 dev_limit: a.dev_limit,
@@ -317,8 +415,16 @@ fn run(cli: Cli) -> Result<()> {
                 quiet: false,
             };
             let st = train::train(&settings)?;
+            let peak = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmHWM:"))
+                        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                })
+                .map_or("-".to_string(), |kib| format!("{:.0} MiB", kib / 1024.0));
             println!(
-                "trained {} steps on {:.2} h of audio in {:.1} min ({:.1} audio s per s); best dev CER {}; model in {}",
+                "trained {} steps on {:.2} h of audio in {:.1} min ({:.1} audio s per s, peak RSS {peak}); best dev CER {}; model in {}",
                 st.step,
                 st.audio_seconds / 3600.0,
                 st.train_seconds / 60.0,
@@ -388,6 +494,36 @@ fn run(cli: Cli) -> Result<()> {
                 idx.text_without_audio.len(),
                 idx.problems.len()
             );
+            Ok(())
+        }
+        Command::Corpus(CorpusCmd::Call {
+            out,
+            lines,
+            gap,
+            snr,
+            seed,
+        }) => {
+            let lines = lines
+                .iter()
+                .map(|l| {
+                    let (who, text) = l
+                        .split_once(':')
+                        .with_context(|| format!("line {l:?}: write A:text or C:text"))?;
+                    let channel = match who.trim() {
+                        "A" | "a" => 0,
+                        "C" | "c" => 1,
+                        other => anyhow::bail!(
+                            "line {l:?}: speaker {other:?} is not A (agent) or C (customer)"
+                        ),
+                    };
+                    Ok(corpus::synth::CallLine {
+                        channel,
+                        text: text.trim().to_string(),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let secs = corpus::synth::synthesize_call(&out, &lines, gap, snr, seed)?;
+            println!("{} ({secs:.1} s, 8 kHz, 2 channels)", out.display());
             Ok(())
         }
         Command::Corpus(CorpusCmd::Synth {

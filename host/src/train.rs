@@ -380,8 +380,9 @@ impl AdamW {
             let w = var.as_tensor();
             let next = ((w * (1.0 - lr * decay))? - (step * lr)?)?;
             var.set(&next)?;
-            self.m[i] = m;
-            self.v[i] = v;
+            // Detached: the moments must not keep the previous steps' graphs alive.
+            self.m[i] = m.detach();
+            self.v[i] = v.detach();
         }
         Ok(())
     }
@@ -469,6 +470,10 @@ pub struct TrainSettings {
     pub max_samples: usize,
     pub max_labels: usize,
     pub freeze_feature_encoder: bool,
+    /// First epoch in order of length (short first).
+    pub sorta_grad: bool,
+    /// Train on the first CUDA GPU (needs the `cuda` feature).
+    pub cuda: bool,
     pub eval_every: usize,
     pub save_every: usize,
     pub dev_limit: usize,
@@ -500,6 +505,8 @@ impl Default for TrainSettings {
             max_samples: 246_000,
             max_labels: 256,
             freeze_feature_encoder: false,
+            sorta_grad: false,
+            cuda: false,
             eval_every: 500,
             save_every: 500,
             dev_limit: 200,
@@ -527,6 +534,9 @@ pub struct TrainState {
     pub train_seconds: f64,
     pub train_utterances: usize,
     pub skipped: usize,
+    /// Global gradient norm of the last step, before clipping.
+    #[serde(default)]
+    pub last_grad_norm: f64,
 }
 
 /// Character error rate (spaces ignored) and word error rate of `hyps` against `refs`.
@@ -622,7 +632,13 @@ pub fn latest_checkpoint(out: &Path) -> Option<PathBuf> {
 /// Runs training; returns the final state. Checkpoints go to `out/step-N` (the last two
 /// kept), the best dev CER to `out/best`, and the final model to `out/final`.
 pub fn train(s: &TrainSettings) -> Result<TrainState> {
-    let device = Device::Cpu;
+    let device = if s.cuda {
+        Device::new_cuda(0).context(
+            "no CUDA device: build sangdam-host with `--features cuda` on a machine with the CUDA toolkit and a GPU",
+        )?
+    } else {
+        Device::Cpu
+    };
     let vocab_map = data::read_vocab(&s.vocab)?;
     let vocab = sangdam::asr::Vocab::load(&s.vocab)?;
     let cfg_json = config_json(&s.start, &vocab_map)?;
@@ -724,7 +740,12 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
                 .wrapping_mul(1_000_003)
                 .wrapping_add(state.epoch as u64),
         );
-        let batches = data::length_grouped_batches(&lengths, s.batch_size, &mut rng);
+        let mut batches = data::length_grouped_batches(&lengths, s.batch_size, &mut rng);
+        if s.sorta_grad && state.epoch == 0 {
+            // SortaGrad (Amodei et al., 2016): the first epoch goes from short to long
+            // utterances, which gets CTC out of its all-blank start sooner.
+            batches.sort_by_key(|b| b.iter().map(|&i| lengths[i]).max().unwrap_or(0));
+        }
         let mut groups = batches
             .chunks(s.grad_accum.max(1))
             .skip(state.batch_in_epoch / s.grad_accum.max(1));
@@ -756,7 +777,7 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
                 loss += l / group.len() as f64;
                 for (a, g) in acc.iter_mut().zip(grads) {
                     if let Some(g) = g {
-                        let g = (g / group.len() as f64)?;
+                        let g = (g / group.len() as f64)?.detach();
                         *a = Some(match a.take() {
                             Some(x) => (x + g)?,
                             None => g,
@@ -773,7 +794,8 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
                     state.step
                 );
             }
-            clip_grad_norm(&mut acc, s.max_grad_norm)?;
+            let grad_norm = clip_grad_norm(&mut acc, s.max_grad_norm)?;
+            state.last_grad_norm = grad_norm;
             let lr = learning_rate(state.step, s.warmup_steps, total_steps, s.lr);
             opt.update(&vars, &acc, lr)?;
             state.step += 1;
@@ -854,9 +876,10 @@ fn progress(state: &TrainState, loss: f64, cer: Option<f64>, lr: f64) {
     let mut err = std::io::stderr().lock();
     let _ = write!(
         err,
-        "\rstep {}/{} [{bar}] loss {loss:.3} cer {cer} lr {lr:.2e} {rate:.1} audio-s/s eta {}m{:02}s ",
+        "\rstep {}/{} [{bar}] loss {loss:.3} cer {cer} lr {lr:.2e} |g| {:.2e} {rate:.1} audio-s/s eta {}m{:02}s ",
         state.step,
         state.total_steps,
+        state.last_grad_norm,
         (eta / 60.0) as u64,
         (eta % 60.0) as u64
     );

@@ -320,6 +320,105 @@ pub fn synthesize(root: &Path, settings: &SynthSettings) -> Result<SynthSummary,
     Ok(summary)
 }
 
+/// One line of a sample call: who speaks (0 = agent channel, 1 = customer channel) and
+/// what.
+#[derive(Debug, Clone)]
+pub struct CallLine {
+    pub channel: usize,
+    pub text: String,
+}
+
+/// Renders a two-channel 8 kHz call (agent on channel 0, customer on channel 1) in the
+/// same telephone channel as the corpus, spoken by the held-out test voices (agent
+/// `f4`, customer `m4`), turns separated by `gap` seconds, with line noise on both
+/// channels at `snr_db`. Returns the call's length in seconds.
+pub fn synthesize_call(
+    out: &Path,
+    lines: &[CallLine],
+    gap: f64,
+    snr_db: f64,
+    seed: u64,
+) -> Result<f64, SynthError> {
+    let mut rng = Rng::new(seed);
+    let tmp = out.with_extension("synth-tmp");
+    mkdir(&tmp)?;
+    let rate = 8_000usize;
+    let mut chans: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
+    let mut t = (0.4 * rate as f64) as usize;
+    for line in lines {
+        let voice = if line.channel == 0 {
+            TEST_VOICES[1]
+        } else {
+            TEST_VOICES[0]
+        };
+        let raw = tmp.join("espeak.wav");
+        let tel = tmp.join("tel.wav");
+        run(
+            Command::new("espeak-ng")
+                .args(["-v", &format!("ko+{voice}"), "-s", "150", "-p", "50", "-w"])
+                .arg(&raw)
+                .arg(&line.text),
+            "espeak-ng",
+        )?;
+        run(
+            Command::new("sox")
+                .arg(&raw)
+                .args(["-r", "8000", "-e", "u-law", "-b", "8"])
+                .arg(&tel)
+                .args(["sinc", "300-3400"]),
+            "sox",
+        )?;
+        let mut r = sangdam::audio::WavReader::open(&tel).map_err(|e| SynthError::Audio {
+            path: tel.clone(),
+            message: e.to_string(),
+        })?;
+        let mut bufs = vec![Vec::new()];
+        while r
+            .read_frames(&mut bufs, 4096)
+            .map_err(|e| SynthError::Audio {
+                path: tel.clone(),
+                message: e.to_string(),
+            })?
+            > 0
+        {}
+        let speech = &bufs[0];
+        let ch = line.channel.min(1);
+        for c in &mut chans {
+            c.resize(t + speech.len(), 0.0);
+        }
+        chans[ch][t..t + speech.len()].copy_from_slice(speech);
+        t += speech.len() + (gap * rate as f64) as usize;
+    }
+    for c in &mut chans {
+        c.resize(t, 0.0);
+    }
+    // Noise relative to the louder channel's speech level, on both channels.
+    let rms = chans
+        .iter()
+        .map(|c| {
+            (c.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / c.len().max(1) as f64).sqrt()
+        })
+        .fold(0.0, f64::max);
+    let a = rms / 10f64.powf(snr_db / 20.0) * 3f64.sqrt();
+    let mut inter = Vec::with_capacity(t * 2);
+    for i in 0..t {
+        for c in &chans {
+            inter.push(c[i] + ((rng.unit() * 2.0 - 1.0) * a) as f32);
+        }
+    }
+    let audio_err = |message: String| SynthError::Audio {
+        path: out.to_owned(),
+        message,
+    };
+    let mut w = WavWriter::create(out, rate as u32, 2, WriteFormat::Pcm16)
+        .map_err(|e| audio_err(e.to_string()))?;
+    w.write_interleaved(&inter)
+        .map_err(|e| audio_err(e.to_string()))?;
+    w.finish().map_err(|e| audio_err(e.to_string()))?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(t as f64 / rate as f64)
+}
+
 /// Reads the 8 kHz mu-law file through the firmware's reader and resampler, adds white
 /// noise at `snr` dB below the speech's RMS, and writes 16 kHz 16-bit PCM.
 fn back_to_16k_with_noise(

@@ -1,0 +1,89 @@
+//! `sangdam-host package`: installs a model into a models folder (copies the files into
+//! `DIR/NAME/`, hashes them, and writes or replaces the entry in `manifest.toml`), so the
+//! firmware's start-up check accepts exactly these bytes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use sangdam::models::{
+    sha256_file, Manifest, ModelEntry, ModelKind, MANIFEST_FILE, MANIFEST_FORMAT,
+};
+
+/// What to install.
+pub struct Package {
+    pub models_dir: PathBuf,
+    pub name: String,
+    pub kind: ModelKind,
+    pub model: PathBuf,
+    pub vocab: Option<PathBuf>,
+    pub labels: Option<Vec<String>>,
+    pub sample_rate: Option<u32>,
+    pub quantization: Option<String>,
+    pub made: String,
+    pub scores: BTreeMap<String, f64>,
+}
+
+const HEADER: &str =
+    "# Models shipped with sangdam. Every file is checked against its sha256 and size at\n\
+# start-up (`sangdam models` checks them on demand). Paths are relative to this folder.\n\
+# The format is documented in src/models/mod.rs; `sangdam-host package` writes entries.\n";
+
+/// Copies the files and updates the manifest; returns the new entry.
+pub fn package(p: &Package) -> Result<ModelEntry> {
+    let dest = p.models_dir.join(&p.name);
+    std::fs::create_dir_all(&dest).with_context(|| format!("cannot create {}", dest.display()))?;
+    let copy = |src: &Path| -> Result<PathBuf> {
+        let file = src
+            .file_name()
+            .with_context(|| format!("{} has no file name", src.display()))?;
+        let to = dest.join(file);
+        if std::fs::canonicalize(src).ok() != std::fs::canonicalize(&to).ok() {
+            std::fs::copy(src, &to)
+                .with_context(|| format!("cannot copy {} to {}", src.display(), to.display()))?;
+        }
+        Ok(PathBuf::from(&p.name).join(file))
+    };
+    let file = copy(&p.model)?;
+    let vocab = p.vocab.as_deref().map(copy).transpose()?;
+    if p.kind == ModelKind::AsrCtc && vocab.is_none() {
+        bail!("an asr-ctc model needs --vocab (its vocab.json)");
+    }
+    let hash = |rel: &Path| -> Result<String> {
+        let path = p.models_dir.join(rel);
+        sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let entry = ModelEntry {
+        name: p.name.clone(),
+        kind: p.kind,
+        sha256: hash(&file)?,
+        bytes: std::fs::metadata(p.models_dir.join(&file))?.len(),
+        vocab_sha256: vocab.as_deref().map(hash).transpose()?,
+        vocab,
+        file,
+        labels: p.labels.clone(),
+        sample_rate: p.sample_rate,
+        quantization: p.quantization.clone(),
+        made: p.made.clone(),
+        scores: p.scores.clone(),
+    };
+    let manifest_path = p.models_dir.join(MANIFEST_FILE);
+    let mut manifest = if manifest_path.exists() {
+        Manifest::load(&p.models_dir)?
+    } else {
+        Manifest {
+            format: MANIFEST_FORMAT,
+            models: Vec::new(),
+            dir: p.models_dir.clone(),
+        }
+    };
+    manifest.models.retain(|m| m.name != p.name);
+    manifest.models.push(entry.clone());
+    manifest.models.sort_by(|a, b| a.name.cmp(&b.name));
+    let body = toml::to_string(&manifest).context("cannot write the manifest as TOML")?;
+    std::fs::write(&manifest_path, format!("{HEADER}{body}"))
+        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    // The firmware's own check must accept what was written.
+    Manifest::load(&p.models_dir)?.verify()?;
+    Ok(entry)
+}
