@@ -3,6 +3,7 @@
 mod asr;
 mod audio;
 mod cli;
+mod shipped;
 mod store;
 mod support;
 mod vad;

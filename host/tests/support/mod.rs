@@ -1,4 +1,5 @@
 //! Shared by the host tool's tests: paths into ../shared and a small `.npy` reader.
+#![allow(dead_code)] // each test binary uses part of it
 
 use std::path::PathBuf;
 
