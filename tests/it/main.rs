@@ -3,7 +3,7 @@
 mod asr;
 mod audio;
 mod cli;
-mod shipped;
+mod crash;
 mod store;
 mod support;
 mod vad;
