@@ -34,7 +34,7 @@ impl Rng {
 
 /// `count` distinct short calls (the fixture's speech with a different lead-in each, so
 /// every file has its own content hash), two channels at 8 kHz.
-fn make_calls(dir: &Path, count: usize) -> Vec<PathBuf> {
+pub(crate) fn make_calls(dir: &Path, count: usize) -> Vec<PathBuf> {
     let mut speech = Vec::new();
     let mut r = sangdam::audio::CallFile::open(&fixture("utt0.wav")).unwrap();
     while let Some(b) = r.next_block().unwrap() {

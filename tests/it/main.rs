@@ -4,6 +4,7 @@ mod asr;
 mod audio;
 mod cli;
 mod crash;
+mod diskfull;
 mod store;
 mod support;
 mod vad;
