@@ -18,9 +18,14 @@
 //!
 //! [`Store::insert_call`] writes the call, all its utterances and the day's counters in
 //! one sled transaction and then flushes, so a call is either wholly there or absent,
-//! and once the function returns it survives a power cut.
+//! and once the function returns it survives a power cut. Before sled is written the
+//! call is appended to an fsynced journal ([`journal`]); at start-up every journalled
+//! call must be in sled, and when sled lost calls (a damaged file) or cannot be opened
+//! as a database, the damaged store is moved aside for inspection and rebuilt from the
+//! journal plus whatever sled still returned ([`Store::recovery`]).
 
 mod day;
+pub mod journal;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -66,6 +71,29 @@ pub enum StoreError {
     Ambiguous { prefix: String, candidates: String },
     #[error("{0:?} is not a call id: ids are hexadecimal, give at least 4 digits")]
     BadId(String),
+    #[error("the store in {path} is damaged and could not be rebuilt: {message} (move the directory away to start empty; the journal calls.journal in it holds the acknowledged calls)")]
+    Recover { path: PathBuf, message: String },
+    #[error("cannot write the journal {path}: {source} (free space on that disk; nothing already stored is lost)")]
+    Journal {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What start-up did about a damaged store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recovery {
+    /// Why the store was judged damaged.
+    pub reason: String,
+    /// Where the damaged files were moved, untouched, for inspection.
+    pub kept_at: PathBuf,
+    /// Calls rebuilt from the journal.
+    pub from_journal: usize,
+    /// Calls that were only in sled (stored before the journal existed) and could
+    /// still be read.
+    pub salvaged: usize,
+    /// Journal lines skipped (torn by a power cut mid-write).
+    pub bad_journal_lines: usize,
 }
 
 /// A call's identity: the first 16 bytes of the SHA-256 of the audio file's bytes, so
@@ -164,11 +192,160 @@ pub struct Store {
     utterances: sled::Tree,
     counters: sled::Tree,
     path: PathBuf,
+    journal: PathBuf,
+    recovery: Option<Recovery>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir` and checks its schema version.
+    /// Opens (creating if needed) the store in `dir`, checks its schema version, and
+    /// checks it against the journal of acknowledged calls. A store that lost calls or
+    /// that sled cannot open is kept aside as `DIR.damaged-<unix time>` and rebuilt; the
+    /// result says so in [`Store::recovery`] (and in the log). Only a store that is
+    /// locked, of a newer schema, or on a full or unwritable disk is an error.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let journal_path = dir.join(journal::JOURNAL_FILE);
+        let contents = journal::read(&journal_path).map_err(|e| StoreError::Recover {
+            path: dir.to_owned(),
+            message: format!("cannot read {}: {e}", journal_path.display()),
+        })?;
+        match Self::open_sled(dir) {
+            Ok(store) => {
+                let mut missing = Vec::new();
+                for (i, e) in contents.entries.iter().enumerate() {
+                    let whole = store.contains(&e.call.id)?
+                        && store.utterances(&e.call.id)?.len() == e.utterances.len();
+                    if !whole {
+                        missing.push(i);
+                    }
+                }
+                // A power cut between the journal's fsync and sled's flush leaves the
+                // newest entry alone missing (it was never acknowledged): replay it.
+                let n = contents.entries.len();
+                if missing.is_empty() || missing == [n - 1] {
+                    for &i in &missing {
+                        let e = &contents.entries[i];
+                        store.insert_sled(&e.call, &e.utterances)?;
+                    }
+                    return Ok(store);
+                }
+                let reason = format!(
+                    "{} of {} acknowledged calls are missing or incomplete in sled",
+                    missing.len(),
+                    n
+                );
+                let readable = store.readable_calls();
+                drop(store);
+                Self::rebuild(dir, contents, readable, reason)
+            }
+            Err(e @ (StoreError::Locked { .. } | StoreError::NewerSchema { .. })) => Err(e),
+            // A full, read-only or forbidden disk is not damage: say so and change nothing.
+            Err(StoreError::Open {
+                source: sled::Error::Io(io),
+                path,
+            }) if io.kind() == std::io::ErrorKind::PermissionDenied
+                || matches!(io.raw_os_error(), Some(28 | 30)) =>
+            {
+                Err(StoreError::Open {
+                    path,
+                    source: sled::Error::Io(io),
+                })
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                Self::rebuild(dir, contents, Vec::new(), reason)
+            }
+        }
+        .map(|mut s| {
+            s.journal = journal_path.clone();
+            s
+        })
+    }
+
+    /// What start-up recovered, if the store was found damaged.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
+    }
+
+    /// Every call sled can still return with its utterances (errors skipped).
+    fn readable_calls(&self) -> Vec<(CallRecord, Vec<UtteranceRecord>)> {
+        let mut out = Vec::new();
+        for (_, v) in self.calls.iter().flatten() {
+            if let Ok(c) = serde_json::from_slice::<CallRecord>(&v) {
+                if let Ok(u) = self.utterances(&c.id) {
+                    if u.len() == c.utterance_count as usize {
+                        out.push((c, u));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn rebuild(
+        dir: &Path,
+        contents: journal::Contents,
+        readable: Vec<(CallRecord, Vec<UtteranceRecord>)>,
+        reason: String,
+    ) -> Result<Store, StoreError> {
+        let fail = |message: String| StoreError::Recover {
+            path: dir.to_owned(),
+            message,
+        };
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let name = dir
+            .file_name()
+            .map_or("store".into(), |n| n.to_string_lossy().into_owned());
+        let mut kept_at = dir.with_file_name(format!("{name}.damaged-{unix}"));
+        let mut k = 1;
+        while kept_at.exists() {
+            kept_at = dir.with_file_name(format!("{name}.damaged-{unix}-{k}"));
+            k += 1;
+        }
+        std::fs::rename(dir, &kept_at)
+            .map_err(|e| fail(format!("cannot move it to {}: {e}", kept_at.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot recreate it: {e}")))?;
+        let journal_path = dir.join(journal::JOURNAL_FILE);
+        let old_journal = kept_at.join(journal::JOURNAL_FILE);
+        if old_journal.exists() {
+            std::fs::copy(&old_journal, &journal_path)
+                .map_err(|e| fail(format!("cannot copy the journal back: {e}")))?;
+        }
+        let mut store = Self::open_sled(dir)?;
+        store.journal = journal_path;
+        let mut from_journal = 0;
+        for e in &contents.entries {
+            if store.insert_sled(&e.call, &e.utterances)? == Inserted::New {
+                from_journal += 1;
+            }
+        }
+        let mut salvaged = 0;
+        for (c, u) in &readable {
+            if store.insert_call(c, u)? == Inserted::New {
+                salvaged += 1;
+            }
+        }
+        let recovery = Recovery {
+            reason,
+            kept_at,
+            from_journal,
+            salvaged,
+            bad_journal_lines: contents.bad_lines,
+        };
+        tracing::warn!(
+            store = %dir.display(),
+            kept_at = %recovery.kept_at.display(),
+            reason = %recovery.reason,
+            from_journal,
+            salvaged,
+            "the store was damaged: kept the damaged copy aside and rebuilt it from the journal"
+        );
+        store.recovery = Some(recovery);
+        Ok(store)
+    }
+
+    fn open_sled(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.to_owned();
         let db = sled::Config::new().path(dir).open().map_err(|source| {
             let locked = matches!(&source, sled::Error::Io(e)
@@ -218,7 +395,9 @@ impl Store {
             utterances: db.open_tree("utterances").map_err(open_err)?,
             counters: db.open_tree("counters").map_err(open_err)?,
             db,
+            journal: path.join(journal::JOURNAL_FILE),
             path,
+            recovery: None,
         })
     }
 
@@ -230,6 +409,26 @@ impl Store {
     /// one transaction, then flushes: when this returns `Ok` the call is durable. A call
     /// whose id is already stored changes nothing.
     pub fn insert_call(
+        &self,
+        call: &CallRecord,
+        utterances: &[UtteranceRecord],
+    ) -> Result<Inserted, StoreError> {
+        if self.contains(&call.id)? {
+            return Ok(Inserted::AlreadyPresent);
+        }
+        let entry = journal::Entry {
+            call: call.clone(),
+            utterances: utterances.to_vec(),
+        };
+        journal::append(&self.journal, &entry).map_err(|source| StoreError::Journal {
+            path: self.journal.clone(),
+            source,
+        })?;
+        self.insert_sled(call, utterances)
+    }
+
+    /// The sled half of [`Store::insert_call`]: one transaction, then a flush.
+    fn insert_sled(
         &self,
         call: &CallRecord,
         utterances: &[UtteranceRecord],

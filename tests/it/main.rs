@@ -4,6 +4,7 @@ mod asr;
 mod audio;
 mod cli;
 mod crash;
+mod damage;
 mod diskfull;
 mod store;
 mod support;
