@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod damage;
 mod diskfull;
+mod limits;
 mod store;
 mod support;
 mod vad;
