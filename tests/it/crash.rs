@@ -16,21 +16,7 @@ use std::time::{Duration, Instant};
 use sangdam::audio::{WavWriter, WriteFormat};
 use sangdam::store::Store;
 
-use crate::support::{fixture, fixture_models};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use crate::support::{fixture, fixture_models, Rng};
 
 /// `count` distinct short calls (the fixture's speech with a different lead-in each, so
 /// every file has its own content hash), two channels at 8 kHz.

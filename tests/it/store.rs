@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::support::Rng;
 use sangdam::audio::Speaker;
 use sangdam::store::{
     CallId, CallRecord, Day, DayCounters, Inserted, Store, StoreError, UtteranceRecord,
@@ -10,20 +11,6 @@ use sangdam::store::{
 };
 
 /// xorshift: a seeded sequence without a crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn call(rng: &mut Rng, pool: u64) -> (CallRecord, Vec<UtteranceRecord>) {
     let k = rng.below(pool);
     let mut id = [0u8; 16];

@@ -281,30 +281,7 @@ pub fn synthesize(root: &Path, settings: &SynthSettings) -> Result<SynthSummary,
         mkdir(&label_dir)?;
         let raw = tmp.join("espeak.wav");
         let tel = tmp.join("tel.wav");
-        run(
-            Command::new("espeak-ng")
-                .args([
-                    "-v",
-                    &format!("ko+{voice}"),
-                    "-s",
-                    &speed.to_string(),
-                    "-p",
-                    &pitch.to_string(),
-                    "-w",
-                ])
-                .arg(&raw)
-                .arg(&text),
-            "espeak-ng",
-        )?;
-        // Telephone channel: 8 kHz, 300-3400 Hz band, G.711 mu-law.
-        run(
-            Command::new("sox")
-                .arg(&raw)
-                .args(["-r", "8000", "-e", "u-law", "-b", "8"])
-                .arg(&tel)
-                .args(["sinc", "300-3400"]),
-            "sox",
-        )?;
+        speak_through_telephone(voice, speed, pitch, &text, &raw, &tel)?;
         let out = audio_dir.join(format!("{key}.wav"));
         let seconds = back_to_16k_with_noise(&tel, &out, snr, &mut rng)?;
         let label = label_dir.join(format!("{key}.txt"));
@@ -353,21 +330,7 @@ pub fn synthesize_call(
         };
         let raw = tmp.join("espeak.wav");
         let tel = tmp.join("tel.wav");
-        run(
-            Command::new("espeak-ng")
-                .args(["-v", &format!("ko+{voice}"), "-s", "150", "-p", "50", "-w"])
-                .arg(&raw)
-                .arg(&line.text),
-            "espeak-ng",
-        )?;
-        run(
-            Command::new("sox")
-                .arg(&raw)
-                .args(["-r", "8000", "-e", "u-law", "-b", "8"])
-                .arg(&tel)
-                .args(["sinc", "300-3400"]),
-            "sox",
-        )?;
+        speak_through_telephone(voice, 150, 50, &line.text, &raw, &tel)?;
         let mut r = sangdam::audio::WavReader::open(&tel).map_err(|e| SynthError::Audio {
             path: tel.clone(),
             message: e.to_string(),
@@ -448,6 +411,34 @@ fn back_to_16k_with_noise(
         .map_err(|e| audio_err(e.to_string()))?;
     w.finish().map_err(|e| audio_err(e.to_string()))?;
     Ok(x.len() as f64 / 16_000.0)
+}
+
+/// espeak-ng's Korean voice `ko+{voice}` says `text` into `raw`; sox puts it through
+/// the telephone channel (8 kHz, 300-3400 Hz band, G.711 mu-law) into `tel`.
+fn speak_through_telephone(
+    voice: &str,
+    speed: usize,
+    pitch: usize,
+    text: &str,
+    raw: &Path,
+    tel: &Path,
+) -> Result<(), SynthError> {
+    run(
+        Command::new("espeak-ng")
+            .args(["-v", &format!("ko+{voice}"), "-s", &speed.to_string()])
+            .args(["-p", &pitch.to_string(), "-w"])
+            .arg(raw)
+            .arg(text),
+        "espeak-ng",
+    )?;
+    run(
+        Command::new("sox")
+            .arg(raw)
+            .args(["-r", "8000", "-e", "u-law", "-b", "8"])
+            .arg(tel)
+            .args(["sinc", "300-3400"]),
+        "sox",
+    )
 }
 
 fn mkdir(p: &Path) -> Result<(), SynthError> {
