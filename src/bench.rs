@@ -1,4 +1,5 @@
-//! `sangdam bench`: real-time factor, throughput and peak memory of speech recognition.
+//! `sangdam bench`: real-time factor, throughput and peak memory of speech recognition
+//! (and, with `--sentiment`, latency and memory of the sentiment model: [`sentiment`]).
 //!
 //! Each measurement runs in a fresh child process (`sangdam bench --one ...`) so that
 //! its peak RSS (VmHWM) belongs to that model alone; the parent prints one table. When
@@ -39,6 +40,16 @@ pub struct BenchArgs {
     /// Also run onnxruntime (Python) on the same inputs when it is installed.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub onnxruntime: bool,
+    /// Measure the sentiment model instead (--model defaults to the shipped int8 model,
+    /// --vocab to the tokenizer.json beside it).
+    #[arg(long)]
+    pub sentiment: bool,
+    /// Sentiment: texts to classify, an id<TAB>document<TAB>label file or one per line.
+    #[arg(long, value_name = "FILE")]
+    pub texts: Option<PathBuf>,
+    /// Sentiment: how many texts.
+    #[arg(long, default_value_t = 2000)]
+    pub count: usize,
     /// Internal: run one measurement and print it as JSON.
     #[arg(long, hide = true)]
     pub one: bool,
@@ -55,7 +66,12 @@ struct Measurement {
     peak_rss_kib: u64,
 }
 
+pub mod sentiment;
+
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.sentiment {
+        return sentiment::run(args);
+    }
     let models = if args.models.is_empty() {
         default_models()
     } else {
@@ -212,7 +228,12 @@ fn measure_tract(
     })
 }
 
-fn child_measurement(mut cmd: Command, what: &str) -> Result<Measurement> {
+fn child_measurement(cmd: Command, what: &str) -> Result<Measurement> {
+    Ok(serde_json::from_str(&child_json(cmd, what)?)?)
+}
+
+/// Runs a measurement child and returns the JSON line it printed last.
+fn child_json(mut cmd: Command, what: &str) -> Result<String> {
     let out = cmd
         .output()
         .with_context(|| format!("cannot start the {what} measurement"))?;
@@ -228,7 +249,7 @@ fn child_measurement(mut cmd: Command, what: &str) -> Result<Measurement> {
         .rev()
         .find(|l| l.starts_with('{'))
         .with_context(|| format!("{what} measurement printed no result: {text}"))?;
-    Ok(serde_json::from_str(line)?)
+    Ok(line.to_string())
 }
 
 fn ort_measurement(model: &Path, audio: &[PathBuf], seconds: f64) -> Result<Option<Measurement>> {

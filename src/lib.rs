@@ -27,5 +27,6 @@ pub mod bench;
 pub mod config;
 pub mod models;
 pub mod pipeline;
+pub mod sentiment;
 pub mod store;
 pub mod vad;

@@ -12,9 +12,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use sangdam::asr::AsrEngine;
 use sangdam::config::{Config, ConfigSource};
-use sangdam::models::{Manifest, ModelKind};
+use sangdam::models::{Manifest, ModelError, ModelKind};
+use sangdam::sentiment::SentimentEngine;
 use sangdam::pipeline::{self, Event, Outcome, Settings};
-use sangdam::store::{CallRecord, Store, UtteranceRecord};
+use sangdam::store::{CallRecord, Day, DayCounters, Store, UtteranceRecord};
 
 /// On-device Korean call transcription for a desk-side call-centre box.
 #[derive(Debug, Parser)]
@@ -61,6 +62,12 @@ enum Command {
     },
     /// Check every installed model against models/manifest.toml and list them.
     Models,
+    /// Classify texts as positive or negative with the installed sentiment model: the
+    /// given texts, or one text per line from stdin. Prints label, probability, text.
+    Sentiment {
+        /// Texts to classify (none: read lines from stdin).
+        texts: Vec<String>,
+    },
     /// Measure recognition speed and memory (prints a table; see BENCHMARKS.md).
     Bench(sangdam::bench::BenchArgs),
 }
@@ -125,6 +132,7 @@ fn run(cli: Cli, mut config: Config, source: ConfigSource) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Models => models(&config),
+        Command::Sentiment { texts } => sentiment(&config, &texts),
         Command::Bench(args) => sangdam::bench::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }
@@ -149,6 +157,7 @@ fn analyze(config: &Config, paths: &[PathBuf]) -> Result<ExitCode> {
         .context("the ASR model has no vocabulary")?;
     let engine = AsrEngine::load(&model.file, vocab)?;
     tracing::info!(model = %model.label(), "speech model loaded");
+    let sentiment = load_sentiment(config, &manifest)?;
     let store = open_store(config)?;
     let settings = Settings {
         vad: config.vad.clone(),
@@ -156,6 +165,7 @@ fn analyze(config: &Config, paths: &[PathBuf]) -> Result<ExitCode> {
         batch: config.asr.batch,
         workers: config.asr.workers,
         model_label: model.label(),
+        sentiment,
     };
 
     let files = pipeline::expand_inputs(paths);
@@ -194,7 +204,10 @@ fn analyze(config: &Config, paths: &[PathBuf]) -> Result<ExitCode> {
                     call.source,
                     call.duration_s,
                     call.utterance_count
-                )
+                );
+                if let Some(s) = &call.sentiment {
+                    eprintln!("  sentiment {}", s.line());
+                }
             }),
             Ok(Outcome::AlreadyStored { call }) => bar.suspend(|| {
                 eprintln!(
@@ -211,6 +224,11 @@ fn analyze(config: &Config, paths: &[PathBuf]) -> Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let today = Day::from_unix(now_unix());
+    match store.day(today) {
+        Ok(d) => eprintln!("today ({today}): {}", day_line(&d)),
+        Err(e) => eprintln!("error: cannot read today's counters: {e}"),
+    }
     let wall = started.elapsed().as_secs_f64();
     eprintln!(
         "{} files, {} failed, {:.1} s audio in {:.1} s (RTF {:.3})",
@@ -228,13 +246,98 @@ fn analyze(config: &Config, paths: &[PathBuf]) -> Result<ExitCode> {
 }
 
 fn utterance_line(call: &str, u: &UtteranceRecord) -> String {
+    let mood = match &u.sentiment {
+        Some(s) => format!("{:<8} {:.2}  ", s.label.as_str(), s.p_positive),
+        None => String::new(),
+    };
     format!(
-        "{call}  {:<8} {:>8.2}-{:<8.2} {}",
+        "{call}  {:<8} {:>8.2}-{:<8.2} {mood}{}",
         u.speaker.to_string(),
         u.start_s,
         u.end_s,
         u.text
     )
+}
+
+fn day_line(d: &DayCounters) -> String {
+    format!(
+        "{} calls ({} positive, {} negative), {} utterances ({} positive, {} negative), {:.1} s audio",
+        d.calls,
+        d.positive_calls,
+        d.negative_calls,
+        d.utterances,
+        d.positive_utterances,
+        d.negative_utterances,
+        d.audio_seconds
+    )
+}
+
+/// The configured sentiment model, or `None` (with a warning) when it is not installed
+/// or switched off. A damaged one is an error.
+fn load_sentiment(config: &Config, manifest: &Manifest) -> Result<Option<(SentimentEngine, String)>> {
+    if config.models.sentiment.is_empty() {
+        return Ok(None);
+    }
+    let model = match manifest.verified(ModelKind::Sentiment, &config.models.sentiment) {
+        Ok(m) => m,
+        Err(e @ ModelError::NotInstalled { .. }) => {
+            tracing::warn!("calls are stored without sentiment: {e}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let tokenizer = model
+        .vocab
+        .as_deref()
+        .context("the sentiment model has no tokenizer (vocab) file")?;
+    let engine = SentimentEngine::load(&model.file, tokenizer)?;
+    tracing::info!(model = %model.label(), "sentiment model loaded");
+    Ok(Some((engine, model.label())))
+}
+
+fn sentiment(config: &Config, texts: &[String]) -> Result<ExitCode> {
+    let manifest = Manifest::load(&config.models.dir)?;
+    let name = if config.models.sentiment.is_empty() {
+        "sentiment-ko"
+    } else {
+        config.models.sentiment.as_str()
+    };
+    let model = manifest.verified(ModelKind::Sentiment, name)?;
+    let tokenizer = model
+        .vocab
+        .as_deref()
+        .context("the sentiment model has no tokenizer (vocab) file")?;
+    let engine = SentimentEngine::load(&model.file, tokenizer)?;
+    let mut out = std::io::stdout().lock();
+    let mut print = |text: &str| -> Result<()> {
+        let s = engine.classify(text)?;
+        let cut = if s.truncated_chars > 0 {
+            format!("  [{} characters beyond the model's limit not read]", s.truncated_chars)
+        } else {
+            String::new()
+        };
+        writeln!(out, "{}\t{:.3}\t{}{cut}", s.label, s.confidence(), text)?;
+        Ok(())
+    };
+    if texts.is_empty() {
+        let stdin = std::io::stdin();
+        let mut line = String::new();
+        let mut reader = stdin.lock();
+        loop {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut reader, &mut line)
+                .context("cannot read stdin")?;
+            if n == 0 {
+                break;
+            }
+            print(line.trim_end_matches(['\n', '\r']))?;
+        }
+    } else {
+        for t in texts {
+            print(t)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn calls(config: &Config) -> Result<ExitCode> {
@@ -275,6 +378,32 @@ fn show(config: &Config, id: &str) -> Result<ExitCode> {
         format_time(call.analysed_at),
         call.asr_model
     );
+    match &call.sentiment {
+        Some(s) => {
+            println!("sentiment {} {:.2} by {} ({})", s.overall, s.score, s.basis, s.model);
+            for sp in &s.speakers {
+                println!(
+                    "  {:<8}  {} {:.2}  {} utterances: {} positive, {} negative",
+                    sp.speaker.to_string(),
+                    sp.label,
+                    sp.score,
+                    sp.utterances,
+                    sp.positive,
+                    sp.negative
+                );
+            }
+            match &s.trend {
+                Some(t) => println!(
+                    "trend     {} ({:.2} in the first third, {:.2} in the last)",
+                    t.direction, t.first, t.last
+                ),
+                None => println!("trend     n/a (no utterance of {} in the first or last third)", s.basis),
+            }
+        }
+        None => println!("sentiment not classified (no sentiment model was installed)"),
+    }
+    let day = Day::from_unix(call.analysed_at);
+    println!("day       {day}: {}", day_line(&store.day(day)?));
     println!();
     for u in store.utterances(&id)? {
         println!("{}", utterance_line(&call.id.short(), &u));
@@ -306,12 +435,14 @@ fn export_json(call: &CallRecord, utterances: &[UtteranceRecord]) -> serde_json:
         "channels": call.channels,
         "analysed_at": call.analysed_at,
         "asr_model": call.asr_model,
+        "sentiment": call.sentiment,
         "utterances": utterances.iter().map(|u| serde_json::json!({
             "channel": u.channel,
             "speaker": u.speaker.to_string(),
             "start": u.start_s,
             "end": u.end_s,
             "text": u.text,
+            "sentiment": u.sentiment,
         })).collect::<Vec<_>>(),
     })
 }

@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use sha2::{Digest, Sha256};
 
 use crate::asr::{AsrEngine, AsrError, MIN_SAMPLES};
+use crate::sentiment::{CallSentiment, Scored, SentimentEngine, SentimentError};
 use crate::audio::{AudioError, CallFile, ChannelMap, Speaker};
 use crate::store::{CallId, CallRecord, Inserted, Store, StoreError, UtteranceRecord};
 use crate::vad::{Segmenter, Utterance, VadConfig};
@@ -34,6 +35,11 @@ pub enum PipelineError {
     Asr { path: PathBuf, source: AsrError },
     #[error("{}: not stored: {source}", path.display())]
     Store { path: PathBuf, source: StoreError },
+    #[error("{}: sentiment classification failed: {source}", path.display())]
+    Sentiment {
+        path: PathBuf,
+        source: SentimentError,
+    },
     #[error("{}: invalid voice-activity settings: {message}", path.display())]
     Vad { path: PathBuf, message: String },
 }
@@ -81,6 +87,8 @@ pub struct Settings {
     pub workers: usize,
     /// Label of the ASR model stored with each call.
     pub model_label: String,
+    /// The sentiment model and its label; `None` stores calls without sentiment.
+    pub sentiment: Option<(SentimentEngine, String)>,
 }
 
 /// Content hash of a file, as a call id.
@@ -179,6 +187,7 @@ pub fn analyze_file(
                                 start_s: u.start_secs(),
                                 end_s: u.end_secs(),
                                 text: t.text,
+                                sentiment: None,
                             };
                             if res_tx.send(Ok(rec)).is_err() {
                                 return;
@@ -304,15 +313,28 @@ pub fn analyze_file(
             .total_cmp(&b.start_s)
             .then(a.channel.cmp(&b.channel))
     });
+    let duration_s = total_samples as f64 / RATE as f64;
+    let sentiment = match &settings.sentiment {
+        Some((engine, label)) => Some(
+            classify_utterances(engine, label, duration_s, &mut utterances).map_err(|source| {
+                PipelineError::Sentiment {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?,
+        ),
+        None => None,
+    };
     let call = CallRecord {
         id,
         source: path.display().to_string(),
-        duration_s: total_samples as f64 / RATE as f64,
+        duration_s,
         sample_rate: spec.sample_rate,
         channels: spec.channels,
         analysed_at: now,
         utterance_count: utterances.len() as u32,
         asr_model: settings.model_label.clone(),
+        sentiment,
     };
     match store.insert_call(&call, &utterances).map_err(store_err)? {
         Inserted::New => Ok(Outcome::Stored { call, utterances }),
@@ -322,6 +344,34 @@ pub fn analyze_file(
             Ok(Outcome::AlreadyStored { call })
         }
     }
+}
+
+/// Labels every utterance (in batches of 32) and summarises the call.
+pub fn classify_utterances(
+    engine: &SentimentEngine,
+    model_label: &str,
+    duration_s: f64,
+    utterances: &mut [UtteranceRecord],
+) -> Result<CallSentiment, SentimentError> {
+    for chunk in utterances.chunks_mut(32) {
+        let texts: Vec<&str> = chunk.iter().map(|u| u.text.as_str()).collect();
+        let labels = engine.classify_batch(&texts)?;
+        for (u, s) in chunk.iter_mut().zip(labels) {
+            u.sentiment = Some(s);
+        }
+    }
+    let scored: Vec<Scored> = utterances
+        .iter()
+        .filter_map(|u| {
+            u.sentiment.map(|sentiment| Scored {
+                speaker: u.speaker,
+                start_s: u.start_s,
+                end_s: u.end_s,
+                sentiment,
+            })
+        })
+        .collect();
+    Ok(CallSentiment::summarize(model_label, duration_s, &scored))
 }
 
 /// Expands the command line's paths: files as given, folders into their `.wav` files

@@ -24,4 +24,5 @@ pub mod eval;
 pub mod model;
 pub mod onnx;
 pub mod package;
+pub mod sentiment;
 pub mod train;

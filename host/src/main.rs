@@ -29,6 +29,9 @@ enum Command {
     /// Speech corpora in the AI Hub layout.
     #[command(subcommand)]
     Corpus(CorpusCmd),
+    /// The Korean sentiment classifier: train, export, evaluate.
+    #[command(subcommand)]
+    Sentiment(SentimentCmd),
     /// Fine-tune a Hugging Face wav2vec2 checkpoint (or train one from a config.json)
     /// with CTC on a `corpus index` split. The defaults are the seed's fine-tuning
     /// recipe (batch 2, 50 epochs, lr 5e-5, labels <= 256, audio <= 246,000 samples).
@@ -64,6 +67,7 @@ enum Command {
         /// asr-ctc or sentiment.
         #[arg(long, default_value = "asr-ctc")]
         kind: String,
+        /// vocab.json (asr-ctc) or tokenizer.json (sentiment).
         #[arg(long)]
         vocab: Option<PathBuf>,
         #[arg(long, default_value_t = 16_000)]
@@ -97,6 +101,78 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum SentimentCmd {
+    /// Train the sentiment classifier on an id<TAB>document<TAB>label file, keep the
+    /// best dev epoch, and export model.onnx and model.int8.onnx with tokenizer.json.
+    Train(SentimentTrainArgs),
+    /// Accuracy of sentiment ONNX models on a labelled file through the firmware's
+    /// engine, optionally beside the TF-IDF + logistic regression baseline.
+    Eval {
+        /// One or more .onnx models sharing one tokenizer.json.
+        #[arg(required = true)]
+        models: Vec<PathBuf>,
+        #[arg(long)]
+        tokenizer: PathBuf,
+        #[arg(long, default_value = "../shared/data/nsmc-like/test.tsv")]
+        test: PathBuf,
+        /// Also train and score the TF-IDF baseline on this training file.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Use at most this many test rows.
+        #[arg(long, default_value_t = usize::MAX)]
+        limit: usize,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct SentimentTrainArgs {
+    #[arg(long, default_value = "../shared/data/nsmc-like/train.tsv")]
+    train: PathBuf,
+    /// Output folder (keep it out of git).
+    #[arg(long, default_value = "out/sentiment-ko")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 4)]
+    epochs: usize,
+    /// Stop after this many dev evaluations (every half epoch) without improvement.
+    #[arg(long, default_value_t = 3)]
+    patience: usize,
+    #[arg(long, default_value_t = 0.05)]
+    dev_fraction: f64,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Characters longer texts are cut to (the model's limit).
+    #[arg(long, default_value_t = 200)]
+    max_chars: usize,
+    #[arg(long, default_value_t = 4)]
+    ngram_max: usize,
+    #[arg(long, default_value_t = 1 << 18)]
+    ngram_buckets: u32,
+    #[arg(long, default_value_t = 48)]
+    char_dim: usize,
+    /// Convolution widths, comma-separated (odd); "" switches the CNN branch off.
+    #[arg(long, default_value = "3,5")]
+    kernels: String,
+    #[arg(long, default_value_t = 128)]
+    filters: usize,
+    /// N-gram embedding width; 0 switches the n-gram branch off.
+    #[arg(long, default_value_t = 16)]
+    ngram_dim: usize,
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    #[arg(long, default_value_t = 0.3)]
+    dropout: f32,
+    /// Train on the first N rows only (0: all), for quick trials.
+    #[arg(long, default_value_t = 0)]
+    limit: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -244,6 +320,29 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Sentiment(SentimentCmd::Train(a)) => sentiment_train(a),
+        Command::Sentiment(SentimentCmd::Eval {
+            models,
+            tokenizer,
+            test,
+            baseline,
+            limit,
+            json,
+        }) => {
+            let report = sangdam_host::sentiment::eval::evaluate(
+                &models,
+                &tokenizer,
+                &test,
+                baseline.as_deref(),
+                limit,
+            )?;
+            print!("{}", report.markdown());
+            if let Some(j) = json {
+                std::fs::write(&j, serde_json::to_string_pretty(&report)?)
+                    .with_context(|| format!("cannot write {}", j.display()))?;
+            }
+            Ok(())
+        }
         Command::Export { checkpoint, out } => {
             let bytes = sangdam_host::onnx::export(&checkpoint)?;
             std::fs::write(&out, &bytes)
@@ -315,8 +414,9 @@ fn run(cli: Cli) -> Result<()> {
                 kind,
                 model,
                 vocab,
-                labels: None,
-                sample_rate: Some(sample_rate),
+                labels: (kind == sangdam::models::ModelKind::Sentiment)
+                    .then(|| vec!["negative".to_string(), "positive".to_string()]),
+                sample_rate: (kind == sangdam::models::ModelKind::AsrCtc).then_some(sample_rate),
                 quantization,
                 made,
                 scores,
@@ -565,4 +665,53 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn sentiment_train(a: SentimentTrainArgs) -> Result<()> {
+    use sangdam_host::sentiment::train::{train, SentimentSettings};
+    let kernels = a
+        .kernels
+        .split(',')
+        .filter(|k| !k.trim().is_empty())
+        .map(|k| {
+            k.trim()
+                .parse::<usize>()
+                .with_context(|| format!("--kernels {}: {k} is not a width", a.kernels))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let s = SentimentSettings {
+        train: a.train,
+        out: a.out.clone(),
+        dev_fraction: a.dev_fraction,
+        seed: a.seed,
+        epochs: a.epochs,
+        patience: a.patience,
+        batch: a.batch_size,
+        lr: a.lr,
+        max_chars: a.max_chars,
+        ngram_max: a.ngram_max,
+        ngram_buckets: a.ngram_buckets,
+        char_dim: a.char_dim,
+        kernels,
+        filters: a.filters,
+        ngram_dim: a.ngram_dim,
+        hidden: a.hidden,
+        dropout: a.dropout,
+        limit: a.limit,
+        ..SentimentSettings::default()
+    };
+    let report = train(&s)?;
+    let (f32_path, int8_path, summary) = sangdam_host::sentiment::export::export_dir(&a.out)?;
+    println!(
+        "best dev accuracy {:.2}% at step {} of {} ({:.0} s); {} and {} ({} tables, {} MatMul int8)",
+        report.best_dev_accuracy * 100.0,
+        report.best_step,
+        report.steps,
+        report.seconds,
+        f32_path.display(),
+        int8_path.display(),
+        summary.gathers,
+        summary.matmuls
+    );
+    Ok(())
 }

@@ -173,12 +173,18 @@ impl GraphBuilder {
 }
 
 fn value_info(name: &str, dims: &[&str]) -> ValueInfoProto {
+    value_info_typed(name, DataType::Float, dims)
+}
+
+/// A graph input or output: element type and dimensions (numbers, or names for
+/// symbolic axes).
+pub fn value_info_typed(name: &str, elem: DataType, dims: &[&str]) -> ValueInfoProto {
     use pb::tensor_shape_proto::{dimension::Value, Dimension};
     ValueInfoProto {
         name: name.into(),
         r#type: Some(TypeProto {
             value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: DataType::Float as i32,
+                elem_type: elem as i32,
                 shape: Some(pb::TensorShapeProto {
                     dim: dims
                         .iter()

@@ -60,6 +60,8 @@ impl Default for StoreConfig {
 pub struct ModelsConfig {
     pub dir: PathBuf,
     pub asr: String,
+    /// Empty: no sentiment.
+    pub sentiment: String,
 }
 
 impl Default for ModelsConfig {
@@ -67,6 +69,7 @@ impl Default for ModelsConfig {
         ModelsConfig {
             dir: PathBuf::from("models"),
             asr: "asr-ko".to_owned(),
+            sentiment: "sentiment-ko".to_owned(),
         }
     }
 }
@@ -135,6 +138,7 @@ pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("models", "Installed models: a folder with manifest.toml; every file is checked against its sha256 at start-up."),
     ("models.dir", "Folder holding manifest.toml and the model files. On the box: /usr/share/sangdam/models."),
     ("models.asr", "Name of the speech-recognition model in the manifest (kind asr-ctc)."),
+    ("models.sentiment", "Name of the sentiment model in the manifest (kind sentiment); \"\" turns sentiment off. When it is not installed, calls are stored without sentiment and a warning says so."),
     ("audio", "How recorded calls are read."),
     ("audio.agent_channel", "Channel index (0-based) of the agent in two-channel recordings."),
     ("audio.customer_channel", "Channel index (0-based) of the customer in two-channel recordings."),

@@ -15,7 +15,7 @@
 //! file = "asr-ko/model.int8.onnx"  # relative to the manifest's folder
 //! sha256 = "…"
 //! bytes = 1234567
-//! vocab = "asr-ko/vocab.json"      # asr-ctc: Hugging Face vocab.json
+//! vocab = "asr-ko/vocab.json"      # asr-ctc: Hugging Face vocab.json; sentiment: tokenizer.json
 //! vocab_sha256 = "…"
 //! sample_rate = 16000
 //! made = "how it was trained, exported and quantized"
@@ -247,6 +247,9 @@ impl Manifest {
             }
             (None, _) if entry.kind == ModelKind::AsrCtc => {
                 return Err(self.incomplete(entry, "vocab (vocab.json)"));
+            }
+            (None, _) if entry.kind == ModelKind::Sentiment => {
+                return Err(self.incomplete(entry, "vocab (its tokenizer.json)"));
             }
             (None, _) => None,
         };

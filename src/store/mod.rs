@@ -35,6 +35,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use crate::audio::Speaker;
+use crate::sentiment::{CallSentiment, Label, Sentiment};
 pub use day::Day;
 
 /// The layout version this build writes. Stores written by a newer build are refused.
@@ -160,6 +161,10 @@ pub struct CallRecord {
     pub utterance_count: u32,
     /// Which ASR model transcribed it: manifest name and hash prefix.
     pub asr_model: String,
+    /// Per-speaker sentiment, overall label and trend (absent when no sentiment model
+    /// was installed, or for calls stored by an older build).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<CallSentiment>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,6 +174,8 @@ pub struct UtteranceRecord {
     pub start_s: f64,
     pub end_s: f64,
     pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<Sentiment>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -176,6 +183,37 @@ pub struct DayCounters {
     pub calls: u64,
     pub utterances: u64,
     pub audio_seconds: f64,
+    /// Calls by overall sentiment (calls without sentiment count in neither).
+    #[serde(default)]
+    pub positive_calls: u64,
+    #[serde(default)]
+    pub negative_calls: u64,
+    /// Utterances by label (empty texts count in neither).
+    #[serde(default)]
+    pub positive_utterances: u64,
+    #[serde(default)]
+    pub negative_utterances: u64,
+}
+
+impl DayCounters {
+    /// Adds one call and its utterances.
+    pub fn add(&mut self, call: &CallRecord, utterances: &[UtteranceRecord]) {
+        self.calls += 1;
+        self.utterances += utterances.len() as u64;
+        self.audio_seconds += call.duration_s;
+        match call.sentiment.as_ref().map(|s| s.overall) {
+            Some(Label::Positive) => self.positive_calls += 1,
+            Some(Label::Negative) => self.negative_calls += 1,
+            _ => {}
+        }
+        for u in utterances {
+            match u.sentiment.map(|s| s.label) {
+                Some(Label::Positive) => self.positive_utterances += 1,
+                Some(Label::Negative) => self.negative_utterances += 1,
+                _ => {}
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -458,9 +496,7 @@ impl Store {
                     })?,
                     None => DayCounters::default(),
                 };
-                day.calls += 1;
-                day.utterances += utterances.len() as u64;
-                day.audio_seconds += call.duration_s;
+                day.add(call, utterances);
                 counters.insert(&day_key, to_json(&day))?;
                 Ok(Inserted::New)
             },

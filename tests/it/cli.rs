@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use crate::support::fixture_models;
 
-fn sangdam(data: &Path, models: &Path) -> Command {
+pub(crate) fn sangdam(data: &Path, models: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sangdam"));
     c.env("SANGDAM_DATA", data)
         .env("SANGDAM_MODELS", models)
@@ -15,7 +15,7 @@ fn sangdam(data: &Path, models: &Path) -> Command {
     c
 }
 
-fn run(mut c: Command) -> (Output, String, String) {
+pub(crate) fn run(mut c: Command) -> (Output, String, String) {
     let out = c.output().expect("sangdam runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -30,7 +30,7 @@ fn tool(cmd: &str, args: &[&str]) {
 }
 
 /// A two-channel 8 kHz call: the agent speaks first, the customer answers.
-fn make_call(dir: &Path, name: &str, agent: &str, customer: &str) -> PathBuf {
+pub(crate) fn make_call(dir: &Path, name: &str, agent: &str, customer: &str) -> PathBuf {
     let a = dir.join(format!("{name}-a.wav"));
     let c = dir.join(format!("{name}-c.wav"));
     tool("espeak-ng", &["-v", "ko", "-w", a.to_str().unwrap(), agent]);

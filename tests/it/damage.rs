@@ -23,6 +23,7 @@ fn call(k: u64) -> (CallRecord, Vec<UtteranceRecord>) {
             start_s: i as f64,
             end_s: i as f64 + 0.8,
             text: format!("카드 한도 문의 {k} {i} {}", "가".repeat(200)),
+            sentiment: None,
         })
         .collect();
     let rec = CallRecord {
@@ -34,6 +35,7 @@ fn call(k: u64) -> (CallRecord, Vec<UtteranceRecord>) {
         analysed_at: 1_764_000_000 + (k % 3) * 86_400,
         utterance_count: 3,
         asr_model: "asr-ko@test".into(),
+        sentiment: None,
     };
     (rec, utts)
 }

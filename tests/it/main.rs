@@ -7,6 +7,7 @@ mod crash;
 mod damage;
 mod diskfull;
 mod limits;
+mod sentiment;
 mod store;
 mod support;
 mod vad;

@@ -9,6 +9,7 @@ use sangdam::store::{
     CallId, CallRecord, Day, DayCounters, Inserted, Store, StoreError, UtteranceRecord,
     SCHEMA_VERSION,
 };
+use sangdam::sentiment::{CallSentiment, Label, Scored, Sentiment};
 
 /// xorshift: a seeded sequence without a crate.
 fn call(rng: &mut Rng, pool: u64) -> (CallRecord, Vec<UtteranceRecord>) {
@@ -28,8 +29,29 @@ fn call(rng: &mut Rng, pool: u64) -> (CallRecord, Vec<UtteranceRecord>) {
             start_s: i as f64 * 2.0,
             end_s: i as f64 * 2.0 + 1.5,
             text: format!("발화 {k} {i}"),
+            // Some utterances labelled each way, some empty, some never classified.
+            sentiment: match (k + i as u64) % 4 {
+                0 => None,
+                1 => Some(Sentiment::EMPTY),
+                p => Some(Sentiment {
+                    label: if p == 2 { Label::Positive } else { Label::Negative },
+                    p_positive: if p == 2 { 0.9 } else { 0.2 },
+                    truncated_chars: 0,
+                }),
+            },
         })
         .collect::<Vec<_>>();
+    let scored: Vec<Scored> = utts
+        .iter()
+        .filter_map(|u| {
+            u.sentiment.map(|sentiment| Scored {
+                speaker: u.speaker,
+                start_s: u.start_s,
+                end_s: u.end_s,
+                sentiment,
+            })
+        })
+        .collect();
     let rec = CallRecord {
         id: CallId(id),
         source: format!("/rec/{k}.wav"),
@@ -40,6 +62,8 @@ fn call(rng: &mut Rng, pool: u64) -> (CallRecord, Vec<UtteranceRecord>) {
         analysed_at: 1_764_000_000 + (k % 4) * 86_400 + k,
         utterance_count: n as u32,
         asr_model: "asr-ko@0123456789ab".into(),
+        sentiment: (k % 3 != 0)
+            .then(|| CallSentiment::summarize("sentiment-ko@0123", 10.0 + k as f64, &scored)),
     };
     (rec, utts)
 }
@@ -84,12 +108,31 @@ fn check(store: &Store, model: &BTreeMap<CallId, (CallRecord, Vec<UtteranceRecor
         d.calls += 1;
         d.utterances += mu.len() as u64;
         d.audio_seconds += c.duration_s;
+        match c.sentiment.as_ref().map(|s| s.overall) {
+            Some(Label::Positive) => d.positive_calls += 1,
+            Some(Label::Negative) => d.negative_calls += 1,
+            _ => {}
+        }
+        for u in mu {
+            match u.sentiment.map(|s| s.label) {
+                Some(Label::Positive) => d.positive_utterances += 1,
+                Some(Label::Negative) => d.negative_utterances += 1,
+                _ => {}
+            }
+        }
     }
+    let labelled: u64 = days.values().map(|d| d.positive_calls + d.negative_calls).sum();
+    assert!(calls.len() < 10 || labelled > 0, "the generator labels calls");
     let stored: BTreeMap<Day, DayCounters> = store.days().unwrap().into_iter().collect();
     assert_eq!(stored.len(), days.len());
     for (day, c) in &days {
         let s = &stored[day];
         assert_eq!((s.calls, s.utterances), (c.calls, c.utterances), "{day}");
+        assert_eq!(
+            (s.positive_calls, s.negative_calls, s.positive_utterances, s.negative_utterances),
+            (c.positive_calls, c.negative_calls, c.positive_utterances, c.negative_utterances),
+            "{day}"
+        );
         assert!((s.audio_seconds - c.audio_seconds).abs() < 1e-6, "{day}");
         assert_eq!(store.day(*day).unwrap(), *s);
     }

@@ -139,3 +139,29 @@ impl Rng {
         self.next() % n.max(1)
     }
 }
+
+/// The shipped sentiment model's folder and manifest entry (models/ in the checkout).
+pub fn shipped_sentiment() -> sangdam::models::VerifiedModel {
+    let manifest = sangdam::models::Manifest::load(Path::new("models")).unwrap();
+    manifest
+        .verified(sangdam::models::ModelKind::Sentiment, "sentiment-ko")
+        .expect("models/ ships the sentiment model sentiment-ko")
+}
+
+/// Adds the shipped sentiment model to a scratch models folder made by
+/// [`fixture_models`]: its files are copied and its entry appended to the manifest.
+pub fn add_shipped_sentiment(models: &Path) {
+    let shipped = shipped_sentiment();
+    let mut manifest = sangdam::models::Manifest::load(models).unwrap();
+    let dir = models.join("sentiment-ko");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&shipped.file, dir.join(shipped.file.file_name().unwrap())).unwrap();
+    let vocab = shipped.vocab.as_ref().unwrap();
+    std::fs::copy(vocab, dir.join(vocab.file_name().unwrap())).unwrap();
+    manifest.models.push(shipped.entry.clone());
+    std::fs::write(
+        models.join("manifest.toml"),
+        toml::to_string(&manifest).unwrap(),
+    )
+    .unwrap();
+}

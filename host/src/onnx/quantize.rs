@@ -9,13 +9,16 @@
 //! - [`Variant::WeightOnly`]: weights are stored as int8 and expanded by
 //!   `DequantizeLinear` when the model loads; arithmetic stays f32, the file shrinks
 //!   four-fold.
+//!
+//! In every variant an embedding table read by `Gather` is stored int8 with a scale per
+//! row, and only the gathered rows are turned back into f32.
 
 use std::collections::HashMap;
 
 use anyhow::{bail, Context, Result};
 use tract_onnx::pb::{tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
 
-use super::{attr_int, f32_values, tensor_f32, tensor_i8};
+use super::{attr_int, f32_values, tensor_f32, tensor_i64, tensor_i8};
 
 /// How to quantize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +81,8 @@ pub struct Summary {
     pub matmuls: usize,
     pub convs: usize,
     pub kept_f32: usize,
+    /// Embedding tables (`Gather` of a constant) stored int8 with a scale per row.
+    pub gathers: usize,
 }
 
 /// Symmetric int8 per channel: `axis` is the channel axis of `dims`; returns the int8
@@ -189,6 +194,15 @@ pub fn quantize(model: &mut ModelProto, variant: Variant) -> Result<Summary> {
     let mut conv_index = 0usize;
     let nodes = std::mem::take(&mut graph.node);
     for node in nodes {
+        if node.op_type == "Gather" {
+            if let Some((dims, values)) = rw.const_weight(&node.input[0]) {
+                if dims.len() == 2 {
+                    gather_int8(&mut rw, &node, &dims, &values);
+                    summary.gathers += 1;
+                    continue;
+                }
+            }
+        }
         let is_conv = node.op_type == "Conv";
         let weight = node
             .input
@@ -292,6 +306,33 @@ pub fn quantize(model: &mut ModelProto, variant: Variant) -> Result<Summary> {
         .collect();
     graph.node = rw.new_nodes;
     Ok(summary)
+}
+
+/// An embedding table read by `Gather`: stored int8 with one scale per row; the rows a
+/// text selects are gathered as int8 and only they are scaled back to f32, so the table
+/// stays int8 in memory too.
+fn gather_int8(rw: &mut Rewriter, node: &NodeProto, dims: &[usize], values: &[f32]) {
+    let wname = &node.input[0];
+    let (q, scales) = quantize_per_channel(dims, values, 0);
+    let qn = rw.add_init(tensor_i8(&format!("{wname}_int8"), dims, &q));
+    let sn = rw.add_init(tensor_f32(&format!("{wname}_scale"), &[dims[0]], &scales));
+    let ids = node.input[1].clone();
+    let rows = rw.fresh("rows_i8");
+    rw.push("Gather", vec![qn, ids.clone()], vec![rows.clone()], vec![attr_int("axis", 0)]);
+    let row_scales = rw.fresh("row_scales");
+    rw.push("Gather", vec![sn, ids], vec![row_scales.clone()], vec![attr_int("axis", 0)]);
+    let axes_name = rw.fresh("last_axis");
+    let axes = rw.add_init(tensor_i64(&axes_name, &[1], &[-1]));
+    let scales3 = rw.fresh("row_scales3");
+    rw.push("Unsqueeze", vec![row_scales, axes], vec![scales3.clone()], vec![]);
+    let rows_f = rw.fresh("rows_f32");
+    rw.push(
+        "Cast",
+        vec![rows],
+        vec![rows_f.clone()],
+        vec![attr_int("to", DataType::Float as i64)],
+    );
+    rw.push("Mul", vec![rows_f, scales3], node.output.clone(), vec![]);
 }
 
 fn dequantized(

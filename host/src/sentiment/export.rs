@@ -1,0 +1,152 @@
+//! ONNX export of the sentiment network, the same computation as [`super::net::Net`]:
+//! inputs `chars [batch, chars]` and `ngrams [batch, ngrams]` (int64, 0 padding),
+//! output `logits [batch, 2]`. Opset 17.
+
+use anyhow::Result;
+use candle_core::Tensor;
+use prost::Message;
+use tract_onnx::pb::{tensor_proto::DataType, GraphProto, ModelProto, OperatorSetIdProto};
+
+use super::net::Net;
+use crate::onnx::{attr_int, attr_ints, tensor_f32, value_info_typed, GraphBuilder, OPSET};
+
+fn values(t: &Tensor) -> Result<(Vec<usize>, Vec<f32>)> {
+    Ok((t.dims().to_vec(), t.flatten_all()?.to_vec1::<f32>()?))
+}
+
+/// `x @ W^T + b` for a `[out, in]` weight named `prefix.weight`.
+fn linear(g: &mut GraphBuilder, net: &Net, prefix: &str, x: &str) -> Result<String> {
+    let (dims, w) = values(&net.get(&format!("{prefix}.weight"))?)?;
+    let (out, inp) = (dims[0], dims[1]);
+    let mut wt = vec![0f32; w.len()];
+    for r in 0..out {
+        for c in 0..inp {
+            wt[c * out + r] = w[r * inp + c];
+        }
+    }
+    let wn = g.init(tensor_f32(&format!("{prefix}.weight"), &[inp, out], &wt));
+    let y = g.node("MatMul", &[x, &wn], vec![]);
+    let (bd, b) = values(&net.get(&format!("{prefix}.bias"))?)?;
+    let bn = g.init(tensor_f32(&format!("{prefix}.bias"), &bd, &b));
+    Ok(g.node("Add", &[&y, &bn], vec![]))
+}
+
+/// `Cast(ids > 0)` as f32: 1 for real tokens, 0 for padding.
+fn mask(g: &mut GraphBuilder, ids: &str) -> String {
+    let zero = g.fresh("zero");
+    g.init(crate::onnx::tensor_i64(&zero, &[], &[0]));
+    let gt = g.node("Greater", &[ids, &zero], vec![]);
+    g.node("Cast", &[&gt], vec![attr_int("to", DataType::Float as i64)])
+}
+
+pub fn build(net: &Net) -> Result<ModelProto> {
+    let c = &net.config;
+    let mut g = GraphBuilder::default();
+    let mut feats = Vec::new();
+    if !c.kernels.is_empty() {
+        let (d, e) = values(&net.get("char_emb.weight")?)?;
+        let en = g.init(tensor_f32("char_emb.weight", &d, &e));
+        let emb = g.node("Gather", &[&en, "chars"], vec![attr_int("axis", 0)]); // [b, l, e]
+        let emb = g.transpose(&emb, &[0, 2, 1]);
+        let m = mask(&mut g, "chars");
+        let axes1 = g.ints("axes", &[1]);
+        let m = g.node("Unsqueeze", &[&m, &axes1], vec![]); // [b, 1, l]
+        let emb = g.node("Mul", &[&emb, &m], vec![]);
+        for &k in &c.kernels {
+            let (wd, w) = values(&net.get(&format!("conv{k}.weight"))?)?;
+            let (bd, b) = values(&net.get(&format!("conv{k}.bias"))?)?;
+            let wn = g.init(tensor_f32(&format!("conv{k}.weight"), &wd, &w));
+            let bn = g.init(tensor_f32(&format!("conv{k}.bias"), &bd, &b));
+            let pad = (k / 2) as i64;
+            let y = g.node(
+                "Conv",
+                &[&emb, &wn, &bn],
+                vec![
+                    attr_ints("kernel_shape", &[k as i64]),
+                    attr_ints("pads", &[pad, pad]),
+                ],
+            );
+            let y = g.node("Relu", &[&y], vec![]);
+            let y = g.node("Mul", &[&y, &m], vec![]);
+            feats.push(g.node(
+                "ReduceMax",
+                &[&y],
+                vec![attr_ints("axes", &[2]), attr_int("keepdims", 0)],
+            ));
+        }
+    }
+    if c.ngram_dim > 0 {
+        let (d, e) = values(&net.get("ngram_emb.weight")?)?;
+        let en = g.init(tensor_f32("ngram_emb.weight", &d, &e));
+        let emb = g.node("Gather", &[&en, "ngrams"], vec![attr_int("axis", 0)]); // [b, l, d]
+        let m = mask(&mut g, "ngrams"); // [b, l]
+        let axes2 = g.ints("axes", &[2]);
+        let m3 = g.node("Unsqueeze", &[&m, &axes2], vec![]);
+        let masked = g.node("Mul", &[&emb, &m3], vec![]);
+        let axes1 = g.ints("axes", &[1]);
+        let sum = g.node("ReduceSum", &[&masked, &axes1], vec![attr_int("keepdims", 0)]);
+        let count = g.node("ReduceSum", &[&m, &axes1], vec![attr_int("keepdims", 1)]);
+        let one = g.scalar("one", 1.0);
+        let count = g.node("Max", &[&count, &one], vec![]);
+        feats.push(g.node("Div", &[&sum, &count], vec![]));
+    }
+    let refs: Vec<&str> = feats.iter().map(String::as_str).collect();
+    let x = if refs.len() == 1 {
+        feats[0].clone()
+    } else {
+        g.node("Concat", &refs, vec![attr_int("axis", 1)])
+    };
+    let h = linear(&mut g, net, "fc1", &x)?;
+    let h = g.node("Relu", &[&h], vec![]);
+    let logits = linear(&mut g, net, "fc2", &h)?;
+    g.node_named("Identity", &[&logits], vec![], "logits");
+    Ok(ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
+        producer_name: "sangdam-host".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(GraphProto {
+            node: g.nodes,
+            name: "sangdam_sentiment".into(),
+            initializer: g.initializers,
+            input: vec![
+                value_info_typed("chars", DataType::Int64, &["batch", "chars"]),
+                value_info_typed("ngrams", DataType::Int64, &["batch", "ngrams"]),
+            ],
+            output: vec![value_info_typed("logits", DataType::Float, &["batch", "2"])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+pub fn export(net: &Net) -> Result<Vec<u8>> {
+    Ok(build(net)?.encode_to_vec())
+}
+
+/// Exports the trained network in `dir` to `dir/model.onnx` and its int8 variant
+/// `dir/model.int8.onnx` (embedding tables int8 per row, linear layers dynamic int8,
+/// the small convolutions f32).
+pub fn export_dir(dir: &std::path::Path) -> Result<(std::path::PathBuf, std::path::PathBuf, crate::onnx::quantize::Summary)> {
+    use anyhow::Context;
+    let (net, _) = super::train::load(dir)?;
+    let model = build(&net)?;
+    let f32_path = dir.join("model.onnx");
+    std::fs::write(&f32_path, model.encode_to_vec())
+        .with_context(|| format!("cannot write {}", f32_path.display()))?;
+    let (int8, summary) = quantized(model)?;
+    let int8_path = dir.join("model.int8.onnx");
+    std::fs::write(&int8_path, int8.encode_to_vec())
+        .with_context(|| format!("cannot write {}", int8_path.display()))?;
+    Ok((f32_path, int8_path, summary))
+}
+
+/// The shipped int8 rewrite of an exported sentiment graph.
+pub fn quantized(mut model: ModelProto) -> Result<(ModelProto, crate::onnx::quantize::Summary)> {
+    use crate::onnx::quantize::{quantize, Variant};
+    let summary = quantize(&mut model, Variant::Dynamic { convs: false, keep_f32_convs: 0 })?;
+    Ok((model, summary))
+}

@@ -1,0 +1,147 @@
+//! The sentiment network: the exported ONNX graph run by the firmware's tract engine
+//! agrees with the candle network (alone and in padded batches), the int8 rewrite stays
+//! close, and a short training run on real NSMC-like rows learns.
+
+use std::path::Path;
+
+use candle_core::Device;
+use sangdam::sentiment::{Encoded, SentimentEngine, Tokenizer};
+use sangdam_host::sentiment::export::{build, quantized};
+use sangdam_host::sentiment::net::{Net, NetConfig};
+use sangdam_host::sentiment::train::{train, SentimentSettings};
+
+const TEXTS: &[&str] = &[
+    "정말 재미있고 감동적인 영화였어요 ㅋㅋㅋ",
+    "최악",
+    "돈 아깝다... 시간 낭비!!!!!",
+    "",
+    "배우 연기는 좋았지만 스토리가 너무 지루했다",
+    "good movie 10점 만점에 10점",
+    "😀",
+    "a",
+];
+
+fn tokenizer() -> Tokenizer {
+    Tokenizer::build(TEXTS.iter().copied(), 1, 32, 3, 5003).unwrap()
+}
+
+fn net(tok: &Tokenizer, kernels: Vec<usize>, ngram_dim: usize) -> Net {
+    Net::new(
+        NetConfig {
+            vocab: tok.vocab_size(),
+            buckets: tok.data().ngram_buckets as usize,
+            char_dim: 8,
+            kernels,
+            filters: 6,
+            ngram_dim,
+            hidden: 10,
+            dropout: 0.5,
+        },
+        7,
+        &Device::Cpu,
+    )
+    .unwrap()
+}
+
+fn engine(dir: &Path, name: &str, model: &tract_onnx::pb::ModelProto, tok: &Tokenizer) -> SentimentEngine {
+    let path = dir.join(name);
+    std::fs::write(&path, prost::Message::encode_to_vec(model)).unwrap();
+    SentimentEngine::load_with(&path, tok.clone()).unwrap()
+}
+
+#[test]
+fn tract_runs_the_export_like_candle() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = tokenizer();
+    for (kernels, ngram_dim) in [(vec![3, 5], 4), (vec![], 4), (vec![1, 3], 0)] {
+        let n = net(&tok, kernels.clone(), ngram_dim);
+        let enc: Vec<Encoded> = TEXTS.iter().map(|t| tok.encode(t)).collect();
+        let live: Vec<&Encoded> = enc.iter().filter(|e| !e.is_empty()).collect();
+        let candle_p = n.predict(&live, 64, &Device::Cpu).unwrap();
+        let candle_one: Vec<f32> = live
+            .iter()
+            .map(|e| n.predict(&[*e], 1, &Device::Cpu).unwrap()[0])
+            .collect();
+        let e = engine(dir.path(), "f32.onnx", &build(&n).unwrap(), &tok);
+        let batch = e.classify_encoded(&enc).unwrap();
+        let tract_p: Vec<f32> = batch
+            .iter()
+            .zip(&enc)
+            .filter(|(_, e)| !e.is_empty())
+            .map(|(s, _)| s.p_positive)
+            .collect();
+        let singles: Vec<f32> = TEXTS
+            .iter()
+            .filter(|t| !tok.encode(t).is_empty())
+            .map(|t| e.classify(t).unwrap().p_positive)
+            .collect();
+        for i in 0..live.len() {
+            let d = (candle_p[i] - tract_p[i]).abs();
+            assert!(d < 1e-5, "{kernels:?}/{ngram_dim}: text {i}: candle {} tract {}", candle_p[i], tract_p[i]);
+            // Padding is masked: batch and single runs agree in both runtimes.
+            assert!((candle_p[i] - candle_one[i]).abs() < 1e-5, "candle padding leaks");
+            assert!((tract_p[i] - singles[i]).abs() < 1e-5, "tract padding leaks");
+        }
+        // The empty text is not run: it gets the defined empty result.
+        assert_eq!(batch[3], sangdam::sentiment::Sentiment::EMPTY);
+
+        let (q, summary) = quantized(build(&n).unwrap()).unwrap();
+        assert_eq!(summary.gathers, usize::from(!kernels.is_empty()) + usize::from(ngram_dim > 0));
+        assert_eq!(summary.matmuls, 2);
+        let qe = engine(dir.path(), "int8.onnx", &q, &tok);
+        let qp: Vec<f32> = qe
+            .classify_encoded(&enc)
+            .unwrap()
+            .iter()
+            .zip(&enc)
+            .filter(|(_, e)| !e.is_empty())
+            .map(|(s, _)| s.p_positive)
+            .collect();
+        let worst = qp.iter().zip(&tract_p).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst < 0.02, "{kernels:?}/{ngram_dim}: int8 moved a probability by {worst}");
+    }
+}
+
+#[test]
+fn short_training_run_learns_and_exports() {
+    let data = Path::new("../../shared/data/nsmc-like/train.tsv");
+    let data = if data.exists() {
+        data.to_path_buf()
+    } else {
+        Path::new("../shared/data/nsmc-like/train.tsv").to_path_buf()
+    };
+    assert!(data.exists(), "../shared/data/nsmc-like/train.tsv is needed next to the checkout");
+    let dir = tempfile::tempdir().unwrap();
+    let s = SentimentSettings {
+        train: data,
+        out: dir.path().join("run"),
+        limit: 3000,
+        epochs: 4,
+        warmup_steps: 10,
+        lr: 5e-3,
+        patience: 9,
+        ngram_buckets: 1 << 14,
+        char_dim: 16,
+        filters: 16,
+        ngram_dim: 8,
+        hidden: 16,
+        quiet: true,
+        ..SentimentSettings::default()
+    };
+    let report = train(&s).unwrap();
+    assert_eq!(report.train_rows + report.dev_rows, 3000);
+    assert!(report.history.len() >= 3);
+    // 3000 rows are enough to beat chance clearly on the 150-row dev split.
+    assert!(report.best_dev_accuracy > 0.65, "dev accuracy {}", report.best_dev_accuracy);
+    let (f32_path, int8_path, _) = sangdam_host::sentiment::export::export_dir(&s.out).unwrap();
+    let tok = Tokenizer::load(&s.out.join("tokenizer.json")).unwrap();
+    let f = SentimentEngine::load_with(&f32_path, tok.clone()).unwrap();
+    let q = SentimentEngine::load_with(&int8_path, tok).unwrap();
+    assert!(std::fs::metadata(&int8_path).unwrap().len() < std::fs::metadata(&f32_path).unwrap().len() / 2);
+    let a = f.classify("진짜 최고의 영화 강추").unwrap();
+    let b = q.classify("진짜 최고의 영화 강추").unwrap();
+    assert!((a.p_positive - b.p_positive).abs() < 0.05);
+    // Same seed, same run: training is reproducible.
+    let again = train(&SentimentSettings { out: dir.path().join("again"), ..s.clone() }).unwrap();
+    assert_eq!(again.history, report.history);
+}

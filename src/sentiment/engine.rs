@@ -1,0 +1,239 @@
+//! The tract engine for the sentiment classifier.
+//!
+//! The graph (written by `sangdam-host sentiment export`) takes two int64 inputs,
+//! `chars [batch, chars]` and `ngrams [batch, ngrams]` (the [`Tokenizer`]'s ids, `0`
+//! padding), and returns `logits [batch, 2]` (negative, positive). Padding is masked
+//! inside the graph, so a text scores the same alone or in a padded batch.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tract_onnx::prelude::tract_ndarray::Array2;
+use tract_onnx::prelude::*;
+
+use super::tokenizer::{Encoded, Tokenizer, TokenizerError};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SentimentError {
+    #[error("cannot load sentiment model {path}: {source:#} (the file may be truncated or not a sangdam sentiment export; run `sangdam models` to check it against models/manifest.toml, or reinstall models/)")]
+    Load {
+        path: PathBuf,
+        source: anyhow::Error,
+    },
+    #[error("sentiment model {path} has {found}; expected inputs chars and ngrams (int64 [batch, n]) and output logits [batch, 2]: it is not a sangdam sentiment export")]
+    Interface { path: PathBuf, found: String },
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error("sentiment inference failed: {0:#}")]
+    Run(anyhow::Error),
+}
+
+/// The verdict on one text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Label {
+    Negative,
+    Positive,
+    /// Nothing to classify: the text was empty after normalisation.
+    Empty,
+}
+
+impl Label {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Negative => "negative",
+            Label::Positive => "positive",
+            Label::Empty => "empty",
+        }
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One classified text.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Sentiment {
+    pub label: Label,
+    /// Probability that the text is positive (0.5 for an empty text).
+    pub p_positive: f32,
+    /// Characters beyond the model's limit that were not read.
+    #[serde(default)]
+    pub truncated_chars: usize,
+}
+
+impl Sentiment {
+    pub const EMPTY: Sentiment = Sentiment {
+        label: Label::Empty,
+        p_positive: 0.5,
+        truncated_chars: 0,
+    };
+
+    /// The probability of the label it carries (max of the two classes).
+    pub fn confidence(&self) -> f32 {
+        self.p_positive.max(1.0 - self.p_positive)
+    }
+
+    fn from_logits(neg: f32, pos: f32, truncated_chars: usize) -> Self {
+        // Softmax of two: p(pos) = sigmoid(pos - neg).
+        let p = 1.0 / (1.0 + (neg - pos).exp());
+        Sentiment {
+            label: if p >= 0.5 {
+                Label::Positive
+            } else {
+                Label::Negative
+            },
+            p_positive: p,
+            truncated_chars,
+        }
+    }
+}
+
+/// A loaded, optimised sentiment model with its tokenizer. Cheap to clone.
+#[derive(Clone)]
+pub struct SentimentEngine {
+    plan: Arc<TypedRunnableModel>,
+    tokenizer: Arc<Tokenizer>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SentimentEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentimentEngine")
+            .field("path", &self.path)
+            .field("chars", &self.tokenizer.vocab_size())
+            .finish()
+    }
+}
+
+impl SentimentEngine {
+    /// Loads `model` (ONNX) and `tokenizer` (tokenizer.json) and optimises the graph once.
+    pub fn load(model: &Path, tokenizer: &Path) -> Result<Self, SentimentError> {
+        let tokenizer = Tokenizer::load(tokenizer)?;
+        Self::load_with(model, tokenizer)
+    }
+
+    pub fn load_with(path: &Path, tokenizer: Tokenizer) -> Result<Self, SentimentError> {
+        let load_err = |source: anyhow::Error| SentimentError::Load {
+            path: path.to_owned(),
+            source,
+        };
+        let mut model = tract_onnx::onnx().model_for_path(path).map_err(load_err)?;
+        if model.inputs.len() != 2 || model.outputs.len() != 1 {
+            return Err(SentimentError::Interface {
+                path: path.to_owned(),
+                found: format!(
+                    "{} inputs and {} outputs",
+                    model.inputs.len(),
+                    model.outputs.len()
+                ),
+            });
+        }
+        let batch = model.symbols.sym("batch");
+        let chars = model.symbols.sym("chars");
+        let ngrams = model.symbols.sym("ngrams");
+        let chars_shape: [TDim; 2] = [batch.clone().into(), chars.into()];
+        let ngrams_shape: [TDim; 2] = [batch.into(), ngrams.into()];
+        model
+            .set_input_fact(0, i64::fact(chars_shape).into())
+            .map_err(load_err)?;
+        model
+            .set_input_fact(1, i64::fact(ngrams_shape).into())
+            .map_err(load_err)?;
+        let typed = model.into_optimized().map_err(load_err)?;
+        let out = typed.output_fact(0).map_err(load_err)?;
+        let classes = out.shape.last().and_then(|d| d.to_i64().ok());
+        if out.shape.rank() != 2 || classes != Some(2) || out.datum_type != f32::datum_type() {
+            return Err(SentimentError::Interface {
+                path: path.to_owned(),
+                found: format!("output {out:?}"),
+            });
+        }
+        let plan = typed.into_runnable().map_err(load_err)?;
+        Ok(SentimentEngine {
+            plan,
+            tokenizer: Arc::new(tokenizer),
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Classifies one text.
+    pub fn classify(&self, text: &str) -> Result<Sentiment, SentimentError> {
+        Ok(self.classify_batch(&[text])?.remove(0))
+    }
+
+    /// Classifies several texts in one run of the graph.
+    pub fn classify_batch<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+    ) -> Result<Vec<Sentiment>, SentimentError> {
+        let encoded: Vec<Encoded> = texts
+            .iter()
+            .map(|t| self.tokenizer.encode(t.as_ref()))
+            .collect();
+        self.classify_encoded(&encoded)
+    }
+
+    /// Classifies already-encoded texts; empty ones get [`Sentiment::EMPTY`] without a run.
+    pub fn classify_encoded(&self, encoded: &[Encoded]) -> Result<Vec<Sentiment>, SentimentError> {
+        let live: Vec<&Encoded> = encoded.iter().filter(|e| !e.is_empty()).collect();
+        let mut scores = if live.is_empty() {
+            Vec::new()
+        } else {
+            self.logits(&live)?
+        }
+        .into_iter();
+        Ok(encoded
+            .iter()
+            .map(|e| {
+                if e.is_empty() {
+                    Sentiment::EMPTY
+                } else {
+                    let (neg, pos) = scores.next().unwrap_or((0.0, 0.0));
+                    Sentiment::from_logits(neg, pos, e.truncated_chars)
+                }
+            })
+            .collect())
+    }
+
+    fn logits(&self, batch: &[&Encoded]) -> Result<Vec<(f32, f32)>, SentimentError> {
+        let lc = batch.iter().map(|e| e.chars.len()).max().unwrap_or(1).max(1);
+        let ln = batch.iter().map(|e| e.ngrams.len()).max().unwrap_or(1).max(1);
+        let mut chars = Array2::<i64>::zeros((batch.len(), lc));
+        let mut ngrams = Array2::<i64>::zeros((batch.len(), ln));
+        for (i, e) in batch.iter().enumerate() {
+            for (j, &c) in e.chars.iter().enumerate() {
+                chars[(i, j)] = c;
+            }
+            for (j, &g) in e.ngrams.iter().enumerate() {
+                ngrams[(i, j)] = g;
+            }
+        }
+        let out = self
+            .plan
+            .run(tvec!(
+                chars.into_tensor().into(),
+                ngrams.into_tensor().into()
+            ))
+            .map_err(SentimentError::Run)?;
+        let view = out[0]
+            .to_plain_array_view::<f32>()
+            .map_err(SentimentError::Run)?;
+        let view = view
+            .into_dimensionality::<tract_ndarray::Ix2>()
+            .map_err(|e| SentimentError::Run(e.into()))?;
+        Ok(view.rows().into_iter().map(|r| (r[0], r[1])).collect())
+    }
+}
