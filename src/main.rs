@@ -13,8 +13,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sangdam::asr::AsrEngine;
 use sangdam::config::{Config, ConfigSource};
 use sangdam::models::{Manifest, ModelError, ModelKind};
-use sangdam::sentiment::SentimentEngine;
 use sangdam::pipeline::{self, Event, Outcome, Settings};
+use sangdam::sentiment::SentimentEngine;
 use sangdam::store::{CallRecord, Day, DayCounters, Store, UtteranceRecord};
 
 /// On-device Korean call transcription for a desk-side call-centre box.
@@ -274,7 +274,10 @@ fn day_line(d: &DayCounters) -> String {
 
 /// The configured sentiment model, or `None` (with a warning) when it is not installed
 /// or switched off. A damaged one is an error.
-fn load_sentiment(config: &Config, manifest: &Manifest) -> Result<Option<(SentimentEngine, String)>> {
+fn load_sentiment(
+    config: &Config,
+    manifest: &Manifest,
+) -> Result<Option<(SentimentEngine, String)>> {
     if config.models.sentiment.is_empty() {
         return Ok(None);
     }
@@ -312,7 +315,10 @@ fn sentiment(config: &Config, texts: &[String]) -> Result<ExitCode> {
     let mut print = |text: &str| -> Result<()> {
         let s = engine.classify(text)?;
         let cut = if s.truncated_chars > 0 {
-            format!("  [{} characters beyond the model's limit not read]", s.truncated_chars)
+            format!(
+                "  [{} characters beyond the model's limit not read]",
+                s.truncated_chars
+            )
         } else {
             String::new()
         };
@@ -325,8 +331,8 @@ fn sentiment(config: &Config, texts: &[String]) -> Result<ExitCode> {
         let mut reader = stdin.lock();
         loop {
             line.clear();
-            let n = std::io::BufRead::read_line(&mut reader, &mut line)
-                .context("cannot read stdin")?;
+            let n =
+                std::io::BufRead::read_line(&mut reader, &mut line).context("cannot read stdin")?;
             if n == 0 {
                 break;
             }
@@ -380,7 +386,10 @@ fn show(config: &Config, id: &str) -> Result<ExitCode> {
     );
     match &call.sentiment {
         Some(s) => {
-            println!("sentiment {} {:.2} by {} ({})", s.overall, s.score, s.basis, s.model);
+            println!(
+                "sentiment {} {:.2} by {} ({})",
+                s.overall, s.score, s.basis, s.model
+            );
             for sp in &s.speakers {
                 println!(
                     "  {:<8}  {} {:.2}  {} utterances: {} positive, {} negative",
@@ -397,7 +406,10 @@ fn show(config: &Config, id: &str) -> Result<ExitCode> {
                     "trend     {} ({:.2} in the first third, {:.2} in the last)",
                     t.direction, t.first, t.last
                 ),
-                None => println!("trend     n/a (no utterance of {} in the first or last third)", s.basis),
+                None => println!(
+                    "trend     n/a (no utterance of {} in the first or last third)",
+                    s.basis
+                ),
             }
         }
         None => println!("sentiment not classified (no sentiment model was installed)"),

@@ -13,8 +13,8 @@ use std::sync::mpsc;
 use sha2::{Digest, Sha256};
 
 use crate::asr::{AsrEngine, AsrError, MIN_SAMPLES};
-use crate::sentiment::{CallSentiment, Scored, SentimentEngine, SentimentError};
 use crate::audio::{AudioError, CallFile, ChannelMap, Speaker};
+use crate::sentiment::{CallSentiment, Scored, SentimentEngine, SentimentError};
 use crate::store::{CallId, CallRecord, Inserted, Store, StoreError, UtteranceRecord};
 use crate::vad::{Segmenter, Utterance, VadConfig};
 

@@ -108,6 +108,17 @@ enum SentimentCmd {
     /// Train the sentiment classifier on an id<TAB>document<TAB>label file, keep the
     /// best dev epoch, and export model.onnx and model.int8.onnx with tokenizer.json.
     Train(SentimentTrainArgs),
+    /// Stack a trained network with a logistic regression over its own hashed n-grams
+    /// (blend fitted on the run's dev split) into one network, and export it.
+    Fuse {
+        /// A `sentiment train` output folder.
+        run: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Passes of the linear model over the training rows (best dev pass kept).
+        #[arg(long, default_value_t = 6)]
+        linear_epochs: usize,
+    },
     /// Accuracy of sentiment ONNX models on a labelled file through the firmware's
     /// engine, optionally beside the TF-IDF + logistic regression baseline.
     Eval {
@@ -170,6 +181,10 @@ struct SentimentTrainArgs {
     hidden: usize,
     #[arg(long, default_value_t = 0.3)]
     dropout: f32,
+    /// Add the linear ("wide") n-gram path: one more n-gram table column summed into
+    /// the positive logit.
+    #[arg(long)]
+    wide: bool,
     /// Train on the first N rows only (0: all), for quick trials.
     #[arg(long, default_value_t = 0)]
     limit: usize,
@@ -321,6 +336,26 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Sentiment(SentimentCmd::Train(a)) => sentiment_train(a),
+        Command::Sentiment(SentimentCmd::Fuse {
+            run,
+            out,
+            linear_epochs,
+        }) => {
+            let r = sangdam_host::sentiment::fuse::fuse(&run, &out, linear_epochs, false)?;
+            let (f32_path, int8_path, _) = sangdam_host::sentiment::export::export_dir(&out)?;
+            println!(
+                "dev accuracy: network {:.2}%, linear {:.2}%, fused {:.2}% (margin = {:.3} network + {:.3} linear + {:.3}); {} and {}",
+                r.network_dev_accuracy * 100.0,
+                r.linear_dev_accuracy * 100.0,
+                r.fused_dev_accuracy * 100.0,
+                r.a,
+                r.c,
+                r.b,
+                f32_path.display(),
+                int8_path.display()
+            );
+            Ok(())
+        }
         Command::Sentiment(SentimentCmd::Eval {
             models,
             tokenizer,
@@ -697,6 +732,7 @@ fn sentiment_train(a: SentimentTrainArgs) -> Result<()> {
         ngram_dim: a.ngram_dim,
         hidden: a.hidden,
         dropout: a.dropout,
+        wide: a.wide,
         limit: a.limit,
         ..SentimentSettings::default()
     };

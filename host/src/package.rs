@@ -81,7 +81,18 @@ pub fn package(p: &Package) -> Result<ModelEntry> {
     manifest.models.push(entry.clone());
     manifest.models.sort_by(|a, b| a.name.cmp(&b.name));
     let body = toml::to_string(&manifest).context("cannot write the manifest as TOML")?;
-    std::fs::write(&manifest_path, format!("{HEADER}{body}"))
+    // Keep the comment block the manifest starts with (notes a maintainer wrote there).
+    let header = std::fs::read_to_string(&manifest_path)
+        .ok()
+        .map(|old| {
+            old.lines()
+                .take_while(|l| l.starts_with('#'))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| HEADER.to_string());
+    std::fs::write(&manifest_path, format!("{header}{body}"))
         .with_context(|| format!("cannot write {}", manifest_path.display()))?;
     // The firmware's own check must accept what was written.
     Manifest::load(&p.models_dir)?.verify()?;

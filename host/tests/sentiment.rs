@@ -5,10 +5,12 @@
 use std::path::Path;
 
 use candle_core::Device;
+use sangdam::sentiment::Label;
 use sangdam::sentiment::{Encoded, SentimentEngine, Tokenizer};
 use sangdam_host::sentiment::export::{build, quantized};
+use sangdam_host::sentiment::fuse::fuse;
 use sangdam_host::sentiment::net::{Net, NetConfig};
-use sangdam_host::sentiment::train::{train, SentimentSettings};
+use sangdam_host::sentiment::train::{split_rows, train, SentimentSettings};
 
 const TEXTS: &[&str] = &[
     "정말 재미있고 감동적인 영화였어요 ㅋㅋㅋ",
@@ -25,8 +27,8 @@ fn tokenizer() -> Tokenizer {
     Tokenizer::build(TEXTS.iter().copied(), 1, 32, 3, 5003).unwrap()
 }
 
-fn net(tok: &Tokenizer, kernels: Vec<usize>, ngram_dim: usize) -> Net {
-    Net::new(
+fn net(tok: &Tokenizer, kernels: Vec<usize>, ngram_dim: usize, wide: bool) -> Net {
+    let n = Net::new(
         NetConfig {
             vocab: tok.vocab_size(),
             buckets: tok.data().ngram_buckets as usize,
@@ -36,14 +38,45 @@ fn net(tok: &Tokenizer, kernels: Vec<usize>, ngram_dim: usize) -> Net {
             ngram_dim,
             hidden: 10,
             dropout: 0.5,
+            wide,
+            wide_scale: 1.5,
         },
         7,
         &Device::Cpu,
     )
-    .unwrap()
+    .unwrap();
+    if wide {
+        // A fresh wide column is all zeros; give it values so the path shows.
+        let (_, table) = n
+            .vars
+            .iter()
+            .find(|(k, _)| k == "ngram_emb.weight")
+            .unwrap();
+        let dims = table.dims().to_vec();
+        let cols = dims[1];
+        let data: Vec<f32> = (0..dims[0] * cols)
+            .map(|i| {
+                let v = (i as f32 * 0.37).sin();
+                if i % cols == cols - 1 {
+                    v
+                } else {
+                    v * 0.05
+                }
+            })
+            .collect();
+        table
+            .set(&candle_core::Tensor::from_vec(data, dims, &Device::Cpu).unwrap())
+            .unwrap();
+    }
+    n
 }
 
-fn engine(dir: &Path, name: &str, model: &tract_onnx::pb::ModelProto, tok: &Tokenizer) -> SentimentEngine {
+fn engine(
+    dir: &Path,
+    name: &str,
+    model: &tract_onnx::pb::ModelProto,
+    tok: &Tokenizer,
+) -> SentimentEngine {
     let path = dir.join(name);
     std::fs::write(&path, prost::Message::encode_to_vec(model)).unwrap();
     SentimentEngine::load_with(&path, tok.clone()).unwrap()
@@ -53,8 +86,14 @@ fn engine(dir: &Path, name: &str, model: &tract_onnx::pb::ModelProto, tok: &Toke
 fn tract_runs_the_export_like_candle() {
     let dir = tempfile::tempdir().unwrap();
     let tok = tokenizer();
-    for (kernels, ngram_dim) in [(vec![3, 5], 4), (vec![], 4), (vec![1, 3], 0)] {
-        let n = net(&tok, kernels.clone(), ngram_dim);
+    for (kernels, ngram_dim, wide) in [
+        (vec![3, 5], 4, false),
+        (vec![], 4, false),
+        (vec![1, 3], 0, false),
+        (vec![3, 5], 4, true),
+        (vec![3], 0, true),
+    ] {
+        let n = net(&tok, kernels.clone(), ngram_dim, wide);
         let enc: Vec<Encoded> = TEXTS.iter().map(|t| tok.encode(t)).collect();
         let live: Vec<&Encoded> = enc.iter().filter(|e| !e.is_empty()).collect();
         let candle_p = n.predict(&live, 64, &Device::Cpu).unwrap();
@@ -77,16 +116,30 @@ fn tract_runs_the_export_like_candle() {
             .collect();
         for i in 0..live.len() {
             let d = (candle_p[i] - tract_p[i]).abs();
-            assert!(d < 1e-5, "{kernels:?}/{ngram_dim}: text {i}: candle {} tract {}", candle_p[i], tract_p[i]);
+            assert!(
+                d < 1e-5,
+                "{kernels:?}/{ngram_dim}/{wide}: text {i}: candle {} tract {}",
+                candle_p[i],
+                tract_p[i]
+            );
             // Padding is masked: batch and single runs agree in both runtimes.
-            assert!((candle_p[i] - candle_one[i]).abs() < 1e-5, "candle padding leaks");
-            assert!((tract_p[i] - singles[i]).abs() < 1e-5, "tract padding leaks");
+            assert!(
+                (candle_p[i] - candle_one[i]).abs() < 1e-5,
+                "candle padding leaks"
+            );
+            assert!(
+                (tract_p[i] - singles[i]).abs() < 1e-5,
+                "tract padding leaks"
+            );
         }
         // The empty text is not run: it gets the defined empty result.
         assert_eq!(batch[3], sangdam::sentiment::Sentiment::EMPTY);
 
         let (q, summary) = quantized(build(&n).unwrap()).unwrap();
-        assert_eq!(summary.gathers, usize::from(!kernels.is_empty()) + usize::from(ngram_dim > 0));
+        assert_eq!(
+            summary.gathers,
+            usize::from(!kernels.is_empty()) + usize::from(ngram_dim > 0 || wide)
+        );
         assert_eq!(summary.matmuls, 2);
         let qe = engine(dir.path(), "int8.onnx", &q, &tok);
         let qp: Vec<f32> = qe
@@ -97,8 +150,15 @@ fn tract_runs_the_export_like_candle() {
             .filter(|(_, e)| !e.is_empty())
             .map(|(s, _)| s.p_positive)
             .collect();
-        let worst = qp.iter().zip(&tract_p).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        assert!(worst < 0.02, "{kernels:?}/{ngram_dim}: int8 moved a probability by {worst}");
+        let worst = qp
+            .iter()
+            .zip(&tract_p)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst < 0.02,
+            "{kernels:?}/{ngram_dim}/{wide}: int8 moved a probability by {worst}"
+        );
     }
 }
 
@@ -110,7 +170,10 @@ fn short_training_run_learns_and_exports() {
     } else {
         Path::new("../shared/data/nsmc-like/train.tsv").to_path_buf()
     };
-    assert!(data.exists(), "../shared/data/nsmc-like/train.tsv is needed next to the checkout");
+    assert!(
+        data.exists(),
+        "../shared/data/nsmc-like/train.tsv is needed next to the checkout"
+    );
     let dir = tempfile::tempdir().unwrap();
     let s = SentimentSettings {
         train: data,
@@ -132,16 +195,79 @@ fn short_training_run_learns_and_exports() {
     assert_eq!(report.train_rows + report.dev_rows, 3000);
     assert!(report.history.len() >= 3);
     // 3000 rows are enough to beat chance clearly on the 150-row dev split.
-    assert!(report.best_dev_accuracy > 0.65, "dev accuracy {}", report.best_dev_accuracy);
+    assert!(
+        report.best_dev_accuracy > 0.65,
+        "dev accuracy {}",
+        report.best_dev_accuracy
+    );
     let (f32_path, int8_path, _) = sangdam_host::sentiment::export::export_dir(&s.out).unwrap();
     let tok = Tokenizer::load(&s.out.join("tokenizer.json")).unwrap();
     let f = SentimentEngine::load_with(&f32_path, tok.clone()).unwrap();
     let q = SentimentEngine::load_with(&int8_path, tok).unwrap();
-    assert!(std::fs::metadata(&int8_path).unwrap().len() < std::fs::metadata(&f32_path).unwrap().len() / 2);
+    assert!(
+        std::fs::metadata(&int8_path).unwrap().len()
+            < std::fs::metadata(&f32_path).unwrap().len() / 2
+    );
     let a = f.classify("진짜 최고의 영화 강추").unwrap();
     let b = q.classify("진짜 최고의 영화 강추").unwrap();
     assert!((a.p_positive - b.p_positive).abs() < 0.05);
     // Same seed, same run: training is reproducible.
-    let again = train(&SentimentSettings { out: dir.path().join("again"), ..s.clone() }).unwrap();
+    let again = train(&SentimentSettings {
+        out: dir.path().join("again"),
+        ..s.clone()
+    })
+    .unwrap();
     assert_eq!(again.history, report.history);
+
+    // Stacking with the linear model: one graph whose tract output is exactly the
+    // blend that was fitted (its dev accuracy, recomputed through the firmware's
+    // engine, is the one the fit reported), and no worse than the weaker input.
+    let fused_dir = dir.path().join("fused");
+    let r = fuse(&s.out, &fused_dir, 3, true).unwrap();
+    assert!(
+        r.a.is_finite() && r.c.is_finite() && r.b.is_finite(),
+        "{r:?}"
+    );
+    assert!(r.c > 0.0, "the linear model should carry weight: {r:?}");
+    assert!(
+        r.fused_dev_accuracy + 0.02 >= r.network_dev_accuracy.min(r.linear_dev_accuracy),
+        "{r:?}"
+    );
+    let (fused_f32, fused_int8, summary) =
+        sangdam_host::sentiment::export::export_dir(&fused_dir).unwrap();
+    assert_eq!(summary.gathers, 2);
+    let tok = Tokenizer::load(&fused_dir.join("tokenizer.json")).unwrap();
+    let (_, dev, _) = split_rows(&s, &mut sangdam_host::corpus::synth::Rng::new(s.seed)).unwrap();
+    let engine = SentimentEngine::load_with(&fused_f32, tok.clone()).unwrap();
+    let texts: Vec<String> = dev.iter().map(|e| e.text.clone()).collect();
+    let p: Vec<f32> = engine
+        .classify_batch(&texts)
+        .unwrap()
+        .iter()
+        .map(|x| {
+            if x.label == Label::Empty {
+                0.5
+            } else {
+                x.p_positive
+            }
+        })
+        .collect();
+    let through_tract = sangdam_host::sentiment::accuracy(&p, &dev);
+    assert!(
+        (through_tract - r.fused_dev_accuracy).abs() <= 2.0 / dev.len() as f64,
+        "tract {through_tract} vs fit {}",
+        r.fused_dev_accuracy
+    );
+    let q = SentimentEngine::load_with(&fused_int8, tok).unwrap();
+    let qp = q.classify_batch(&texts).unwrap();
+    let agree = qp
+        .iter()
+        .zip(&p)
+        .filter(|(a, b)| (a.p_positive >= 0.5) == (**b >= 0.5))
+        .count();
+    assert!(
+        agree * 100 >= dev.len() * 97,
+        "int8 agrees on {agree}/{}",
+        dev.len()
+    );
 }

@@ -85,7 +85,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         args.models.clone()
     };
-    let texts_path = args.texts.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_TEXTS));
+    let texts_path = args
+        .texts
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_TEXTS));
     let texts = load_texts(&texts_path, args.count)?;
     if texts.is_empty() {
         bail!("{} holds no texts", texts_path.display());

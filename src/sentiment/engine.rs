@@ -209,8 +209,18 @@ impl SentimentEngine {
     }
 
     fn logits(&self, batch: &[&Encoded]) -> Result<Vec<(f32, f32)>, SentimentError> {
-        let lc = batch.iter().map(|e| e.chars.len()).max().unwrap_or(1).max(1);
-        let ln = batch.iter().map(|e| e.ngrams.len()).max().unwrap_or(1).max(1);
+        let lc = batch
+            .iter()
+            .map(|e| e.chars.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let ln = batch
+            .iter()
+            .map(|e| e.ngrams.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
         let mut chars = Array2::<i64>::zeros((batch.len(), lc));
         let mut ngrams = Array2::<i64>::zeros((batch.len(), ln));
         for (i, e) in batch.iter().enumerate() {

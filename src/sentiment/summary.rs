@@ -112,8 +112,14 @@ impl CallSentiment {
             speakers.push(SpeakerSentiment {
                 speaker: sp,
                 utterances: mine.len() as u32,
-                positive: mine.iter().filter(|u| u.sentiment.label == Label::Positive).count() as u32,
-                negative: mine.iter().filter(|u| u.sentiment.label == Label::Negative).count() as u32,
+                positive: mine
+                    .iter()
+                    .filter(|u| u.sentiment.label == Label::Positive)
+                    .count() as u32,
+                negative: mine
+                    .iter()
+                    .filter(|u| u.sentiment.label == Label::Negative)
+                    .count() as u32,
                 score,
                 label: label_of(score),
             });
@@ -234,8 +240,15 @@ mod tests {
         let t = c.trend.unwrap();
         assert_eq!(t.direction, Direction::Improved);
         assert!((t.first - 0.1).abs() < 1e-6 && (t.last - 0.95).abs() < 1e-6);
-        let agent = c.speakers.iter().find(|s| s.speaker == Speaker::Agent).unwrap();
-        assert_eq!((agent.positive, agent.negative, agent.label), (2, 0, Label::Positive));
+        let agent = c
+            .speakers
+            .iter()
+            .find(|s| s.speaker == Speaker::Agent)
+            .unwrap();
+        assert_eq!(
+            (agent.positive, agent.negative, agent.label),
+            (2, 0, Label::Positive)
+        );
     }
 
     #[test]
@@ -246,7 +259,11 @@ mod tests {
         assert_eq!(c.trend.unwrap().direction, Direction::Worsened);
         let c = CallSentiment::summarize("m", 60.0, &[u(Speaker::Mono, 25.0, 0.8)]);
         assert!(c.trend.is_none(), "only a middle utterance: no trend");
-        let c = CallSentiment::summarize("m", 60.0, &[u(Speaker::Mono, 1.0, 0.6), u(Speaker::Mono, 55.0, 0.7)]);
+        let c = CallSentiment::summarize(
+            "m",
+            60.0,
+            &[u(Speaker::Mono, 1.0, 0.6), u(Speaker::Mono, 55.0, 0.7)],
+        );
         assert_eq!(c.trend.unwrap().direction, Direction::Steady);
     }
 
@@ -258,7 +275,11 @@ mod tests {
         assert_eq!(c.overall, Label::Empty);
         assert!(c.speakers.is_empty());
         let c = CallSentiment::summarize("m", 10.0, &[e, u(Speaker::Agent, 5.0, 0.2)]);
-        assert_eq!(c.basis, Speaker::Agent, "a silent customer falls back to everyone");
+        assert_eq!(
+            c.basis,
+            Speaker::Agent,
+            "a silent customer falls back to everyone"
+        );
         assert_eq!(c.overall, Label::Negative);
     }
 }

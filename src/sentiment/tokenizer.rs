@@ -192,7 +192,10 @@ impl Tokenizer {
             ));
         }
         if data.chars.len() < 3 || data.chars[0] != "<pad>" || data.chars[1] != "<unk>" {
-            return Err("the character list must start with <pad>, <unk> and hold at least one character".into());
+            return Err(
+                "the character list must start with <pad>, <unk> and hold at least one character"
+                    .into(),
+            );
         }
         if data.max_chars == 0 || data.ngram_max == 0 || data.ngram_buckets < 2 {
             return Err("max_chars, ngram_max and ngram_buckets must be positive".into());
@@ -243,8 +246,10 @@ impl Tokenizer {
                 *counts.entry(c).or_default() += 1;
             }
         }
-        let mut kept: Vec<(char, usize)> =
-            counts.into_iter().filter(|&(_, n)| n >= min_count).collect();
+        let mut kept: Vec<(char, usize)> = counts
+            .into_iter()
+            .filter(|&(_, n)| n >= min_count)
+            .collect();
         kept.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let mut chars = vec!["<pad>".to_string(), "<unk>".to_string()];
         chars.extend(kept.into_iter().map(|(c, _)| c.to_string()));
@@ -376,9 +381,15 @@ mod tests {
         let f = t.encode("아요");
         assert!(f.ngrams.contains(&t.ngram_id(&['아', '요'])));
         assert!(e.ngrams.contains(&t.ngram_id(&['아', '요'])));
-        assert_eq!(t.ngram_id(&['아', '요']), 1 + (fnv1a("아요".bytes()) % 999) as i64);
+        assert_eq!(
+            t.ngram_id(&['아', '요']),
+            1 + (fnv1a("아요".bytes()) % 999) as i64
+        );
         // Ids pinned for a fixed vocabulary.
-        assert_eq!(t.encode("ㅋㅋㅋㅋ").chars, vec![t.char_id('ㅋ'), t.char_id('ㅋ')]);
+        assert_eq!(
+            t.encode("ㅋㅋㅋㅋ").chars,
+            vec![t.char_id('ㅋ'), t.char_id('ㅋ')]
+        );
         assert_eq!(t.data().chars[2], " ");
     }
 

@@ -18,7 +18,11 @@ fn engine() -> SentimentEngine {
 #[test]
 fn shipped_model_is_small_int8_and_scored() {
     let m = shipped_sentiment();
-    assert!(m.entry.bytes <= 5_000_000, "{} bytes: over the 5 MB budget", m.entry.bytes);
+    assert!(
+        m.entry.bytes <= 5_000_000,
+        "{} bytes: over the 5 MB budget",
+        m.entry.bytes
+    );
     assert_eq!(m.entry.quantization.as_deref(), Some("int8"));
     assert_eq!(
         m.entry.labels.as_deref(),
@@ -27,7 +31,10 @@ fn shipped_model_is_small_int8_and_scored() {
     let acc = m.entry.scores["accuracy_nsmc_like_test_int8"];
     let f32_acc = m.entry.scores["accuracy_nsmc_like_test_f32"];
     assert!(acc >= 0.87, "recorded int8 accuracy {acc}");
-    assert!((acc - f32_acc).abs() <= 0.005, "int8 {acc} vs f32 {f32_acc}");
+    assert!(
+        (acc - f32_acc).abs() <= 0.005,
+        "int8 {acc} vs f32 {f32_acc}"
+    );
 }
 
 #[test]
@@ -88,7 +95,14 @@ fn hostile_texts_have_defined_results() {
     let e = engine();
     assert_eq!(e.classify("").unwrap(), Sentiment::EMPTY);
     assert_eq!(e.classify(" \t\n\u{200B} ").unwrap(), Sentiment::EMPTY);
-    for t in ["this movie is great", "12345", "😀😀😀🎉", "ㅋㅋㅋㅋㅋㅋㅋ", "?!", "\u{0}\u{1}x"] {
+    for t in [
+        "this movie is great",
+        "12345",
+        "😀😀😀🎉",
+        "ㅋㅋㅋㅋㅋㅋㅋ",
+        "?!",
+        "\u{0}\u{1}x",
+    ] {
         let s = e.classify(t).unwrap();
         assert!(s.label != Label::Empty, "{t:?}");
         assert!((0.0..=1.0).contains(&s.p_positive), "{t:?}: {s:?}");
@@ -112,7 +126,11 @@ fn sentiment_command_reads_arguments_and_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let models = std::path::Path::new("models");
     let mut c = sangdam(&dir.path().join("data"), models);
-    c.args(["sentiment", "정말 최고의 상담이었어요 감사합니다", "최악이다 돈 아깝다"]);
+    c.args([
+        "sentiment",
+        "정말 최고의 상담이었어요 감사합니다",
+        "최악이다 돈 아깝다",
+    ]);
     let (out, stdout, stderr) = run(c);
     assert!(out.status.success(), "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
@@ -149,7 +167,12 @@ fn analysed_calls_carry_sentiment_and_counters() {
     let models = fixture_models(root, "model.onnx");
     add_shipped_sentiment(&models);
     let data = root.join("data");
-    let call = make_call(root, "s1", "안녕하세요 상담원입니다", "카드 한도가 너무 낮아요");
+    let call = make_call(
+        root,
+        "s1",
+        "안녕하세요 상담원입니다",
+        "카드 한도가 너무 낮아요",
+    );
     let mut c = sangdam(&data, &models);
     c.arg("analyze").arg(&call);
     let (out, stdout, stderr) = run(c);
@@ -162,7 +185,10 @@ fn analysed_calls_carry_sentiment_and_counters() {
     let (_, stdout_export, _) = run(c);
     let o: serde_json::Value = serde_json::from_str(stdout_export.lines().next().unwrap()).unwrap();
     let s = &o["sentiment"];
-    assert!(s["model"].as_str().unwrap().starts_with("sentiment-ko@"), "{o}");
+    assert!(
+        s["model"].as_str().unwrap().starts_with("sentiment-ko@"),
+        "{o}"
+    );
     let utts = o["utterances"].as_array().unwrap();
     let (mut pos, mut neg) = (0u64, 0u64);
     for u in utts {

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use crate::support::Rng;
 use sangdam::audio::Speaker;
+use sangdam::sentiment::{CallSentiment, Label, Scored, Sentiment};
 use sangdam::store::{
     CallId, CallRecord, Day, DayCounters, Inserted, Store, StoreError, UtteranceRecord,
     SCHEMA_VERSION,
 };
-use sangdam::sentiment::{CallSentiment, Label, Scored, Sentiment};
 
 /// xorshift: a seeded sequence without a crate.
 fn call(rng: &mut Rng, pool: u64) -> (CallRecord, Vec<UtteranceRecord>) {
@@ -34,7 +34,11 @@ fn call(rng: &mut Rng, pool: u64) -> (CallRecord, Vec<UtteranceRecord>) {
                 0 => None,
                 1 => Some(Sentiment::EMPTY),
                 p => Some(Sentiment {
-                    label: if p == 2 { Label::Positive } else { Label::Negative },
+                    label: if p == 2 {
+                        Label::Positive
+                    } else {
+                        Label::Negative
+                    },
                     p_positive: if p == 2 { 0.9 } else { 0.2 },
                     truncated_chars: 0,
                 }),
@@ -121,16 +125,32 @@ fn check(store: &Store, model: &BTreeMap<CallId, (CallRecord, Vec<UtteranceRecor
             }
         }
     }
-    let labelled: u64 = days.values().map(|d| d.positive_calls + d.negative_calls).sum();
-    assert!(calls.len() < 10 || labelled > 0, "the generator labels calls");
+    let labelled: u64 = days
+        .values()
+        .map(|d| d.positive_calls + d.negative_calls)
+        .sum();
+    assert!(
+        calls.len() < 10 || labelled > 0,
+        "the generator labels calls"
+    );
     let stored: BTreeMap<Day, DayCounters> = store.days().unwrap().into_iter().collect();
     assert_eq!(stored.len(), days.len());
     for (day, c) in &days {
         let s = &stored[day];
         assert_eq!((s.calls, s.utterances), (c.calls, c.utterances), "{day}");
         assert_eq!(
-            (s.positive_calls, s.negative_calls, s.positive_utterances, s.negative_utterances),
-            (c.positive_calls, c.negative_calls, c.positive_utterances, c.negative_utterances),
+            (
+                s.positive_calls,
+                s.negative_calls,
+                s.positive_utterances,
+                s.negative_utterances
+            ),
+            (
+                c.positive_calls,
+                c.negative_calls,
+                c.positive_utterances,
+                c.negative_utterances
+            ),
             "{day}"
         );
         assert!((s.audio_seconds - c.audio_seconds).abs() < 1e-6, "{day}");

@@ -318,13 +318,28 @@ fn gather_int8(rw: &mut Rewriter, node: &NodeProto, dims: &[usize], values: &[f3
     let sn = rw.add_init(tensor_f32(&format!("{wname}_scale"), &[dims[0]], &scales));
     let ids = node.input[1].clone();
     let rows = rw.fresh("rows_i8");
-    rw.push("Gather", vec![qn, ids.clone()], vec![rows.clone()], vec![attr_int("axis", 0)]);
+    rw.push(
+        "Gather",
+        vec![qn, ids.clone()],
+        vec![rows.clone()],
+        vec![attr_int("axis", 0)],
+    );
     let row_scales = rw.fresh("row_scales");
-    rw.push("Gather", vec![sn, ids], vec![row_scales.clone()], vec![attr_int("axis", 0)]);
+    rw.push(
+        "Gather",
+        vec![sn, ids],
+        vec![row_scales.clone()],
+        vec![attr_int("axis", 0)],
+    );
     let axes_name = rw.fresh("last_axis");
     let axes = rw.add_init(tensor_i64(&axes_name, &[1], &[-1]));
     let scales3 = rw.fresh("row_scales3");
-    rw.push("Unsqueeze", vec![row_scales, axes], vec![scales3.clone()], vec![]);
+    rw.push(
+        "Unsqueeze",
+        vec![row_scales, axes],
+        vec![scales3.clone()],
+        vec![],
+    );
     let rows_f = rw.fresh("rows_f32");
     rw.push(
         "Cast",

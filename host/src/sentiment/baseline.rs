@@ -38,10 +38,14 @@ impl Default for BaselineSettings {
     }
 }
 
-type Sparse = Vec<(u32, f32)>;
-
-fn counts(tokenizer: &Tokenizer, text: &str) -> Vec<(u32, f32)> {
-    let mut ids: Vec<u32> = tokenizer.encode(text).ngrams.iter().map(|&i| i as u32).collect();
+/// Sorted (n-gram id, occurrences) of a text.
+pub fn counts(tokenizer: &Tokenizer, text: &str) -> Vec<(u32, f32)> {
+    let mut ids: Vec<u32> = tokenizer
+        .encode(text)
+        .ngrams
+        .iter()
+        .map(|&i| i as u32)
+        .collect();
     ids.sort_unstable();
     let mut out: Vec<(u32, f32)> = Vec::new();
     for id in ids {
@@ -69,8 +73,7 @@ impl TfidfLogistic {
     }
 
     fn score(&self, v: &Sparse) -> f32 {
-        let z = self.bias + v.iter().map(|&(j, x)| self.weights[j as usize] * x).sum::<f32>();
-        1.0 / (1.0 + (-z).exp())
+        logistic(&self.weights, self.bias, v)
     }
 
     /// Positive-class probability of each text.
@@ -104,37 +107,62 @@ impl TfidfLogistic {
         };
         let xs: Vec<Sparse> = train.iter().map(|e| model.vector(&e.text)).collect();
         let dev_x: Vec<Sparse> = dev.iter().map(|e| model.vector(&e.text)).collect();
-        let mut g2 = vec![1e-8f32; n];
-        let mut g2b = 1e-8f32;
-        let mut order: Vec<usize> = (0..xs.len()).collect();
-        let mut rng = Rng::new(s.seed);
-        let mut best = (f64::MIN, model.weights.clone(), 0.0);
-        for _ in 0..s.epochs {
-            shuffle(&mut order, &mut rng);
-            for &i in &order {
-                let y = train[i].label as f32;
-                let g = model.score(&xs[i]) - y;
-                for &(j, x) in &xs[i] {
-                    let j = j as usize;
-                    let grad = g * x + s.l2 * model.weights[j];
-                    g2[j] += grad * grad;
-                    model.weights[j] -= s.lr * grad / g2[j].sqrt();
-                }
-                g2b += g * g;
-                model.bias -= s.lr * g / g2b.sqrt();
-            }
-            let right = dev_x
-                .iter()
-                .zip(dev)
-                .filter(|(v, e)| (model.score(v) >= 0.5) == (e.label == 1))
-                .count();
-            let acc = right as f64 / dev.len().max(1) as f64;
-            if acc > best.0 {
-                best = (acc, model.weights.clone(), model.bias);
-            }
-        }
+        let best = fit_logistic(&xs, train, &dev_x, dev, n, s);
         model.weights = best.1;
         model.bias = best.2;
         (model, best.0)
     }
+}
+
+/// Sparse rows: (feature, value).
+pub type Sparse = Vec<(u32, f32)>;
+
+fn logistic(weights: &[f32], bias: f32, v: &Sparse) -> f32 {
+    let z = bias + v.iter().map(|&(j, x)| weights[j as usize] * x).sum::<f32>();
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Logistic regression over `features` sparse columns by AdaGrad with L2, one pass per
+/// epoch in a seeded order, keeping the epoch with the best accuracy on `dev`.
+/// Returns (dev accuracy, weights, bias).
+pub fn fit_logistic(
+    xs: &[Sparse],
+    train: &[Example],
+    dev_x: &[Sparse],
+    dev: &[Example],
+    features: usize,
+    s: &BaselineSettings,
+) -> (f64, Vec<f32>, f32) {
+    let mut weights = vec![0f32; features];
+    let mut bias = 0f32;
+    let mut g2 = vec![1e-8f32; features];
+    let mut g2b = 1e-8f32;
+    let mut order: Vec<usize> = (0..xs.len()).collect();
+    let mut rng = Rng::new(s.seed);
+    let mut best = (f64::MIN, weights.clone(), 0.0);
+    for _ in 0..s.epochs {
+        shuffle(&mut order, &mut rng);
+        for &i in &order {
+            let y = train[i].label as f32;
+            let g = logistic(&weights, bias, &xs[i]) - y;
+            for &(j, x) in &xs[i] {
+                let j = j as usize;
+                let grad = g * x + s.l2 * weights[j];
+                g2[j] += grad * grad;
+                weights[j] -= s.lr * grad / g2[j].sqrt();
+            }
+            g2b += g * g;
+            bias -= s.lr * g / g2b.sqrt();
+        }
+        let right = dev_x
+            .iter()
+            .zip(dev)
+            .filter(|(v, e)| (logistic(&weights, bias, v) >= 0.5) == (e.label == 1))
+            .count();
+        let acc = right as f64 / dev.len().max(1) as f64;
+        if acc > best.0 {
+            best = (acc, weights.clone(), bias);
+        }
+    }
+    best
 }

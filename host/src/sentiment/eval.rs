@@ -87,7 +87,10 @@ pub fn evaluate(
             .with_context(|| format!("loading {}", m.display()))?;
         let (acc, ms) = score_engine(&engine, &rows)?;
         out.push(Row {
-            name: m.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+            name: m
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             bytes: std::fs::metadata(m).ok().map(|md| md.len()),
             accuracy: acc,
             rows: rows.len(),

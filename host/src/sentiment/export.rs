@@ -75,7 +75,8 @@ pub fn build(net: &Net) -> Result<ModelProto> {
             ));
         }
     }
-    if c.ngram_dim > 0 {
+    let mut wide = None;
+    if c.ngram_columns() > 0 {
         let (d, e) = values(&net.get("ngram_emb.weight")?)?;
         let en = g.init(tensor_f32("ngram_emb.weight", &d, &e));
         let emb = g.node("Gather", &[&en, "ngrams"], vec![attr_int("axis", 0)]); // [b, l, d]
@@ -84,11 +85,36 @@ pub fn build(net: &Net) -> Result<ModelProto> {
         let m3 = g.node("Unsqueeze", &[&m, &axes2], vec![]);
         let masked = g.node("Mul", &[&emb, &m3], vec![]);
         let axes1 = g.ints("axes", &[1]);
-        let sum = g.node("ReduceSum", &[&masked, &axes1], vec![attr_int("keepdims", 0)]);
+        let sum = g.node(
+            "ReduceSum",
+            &[&masked, &axes1],
+            vec![attr_int("keepdims", 0)],
+        );
         let count = g.node("ReduceSum", &[&m, &axes1], vec![attr_int("keepdims", 1)]);
         let one = g.scalar("one", 1.0);
         let count = g.node("Max", &[&count, &one], vec![]);
-        feats.push(g.node("Div", &[&sum, &count], vec![]));
+        let columns = |g: &mut GraphBuilder, from: usize, to: usize| {
+            let starts = g.ints("starts", &[from as i64]);
+            let ends = g.ints("ends", &[to as i64]);
+            let axes = g.ints("axes", &[1]);
+            g.node("Slice", &[&sum, &starts, &ends, &axes], vec![])
+        };
+        if c.ngram_dim > 0 {
+            let deep = if c.wide {
+                columns(&mut g, 0, c.ngram_dim)
+            } else {
+                sum.clone()
+            };
+            feats.push(g.node("Div", &[&deep, &count], vec![]));
+        }
+        if c.wide {
+            let w = columns(&mut g, c.ngram_dim, c.ngram_dim + 1); // [b, 1]
+            let root = g.node("Sqrt", &[&count], vec![]);
+            let w = g.node("Div", &[&w, &root], vec![]);
+            let to_positive = g.fresh("to_positive");
+            g.init(tensor_f32(&to_positive, &[1, 2], &[0.0, c.wide_scale]));
+            wide = Some(g.node("Mul", &[&w, &to_positive], vec![])); // [b, 2]
+        }
     }
     let refs: Vec<&str> = feats.iter().map(String::as_str).collect();
     let x = if refs.len() == 1 {
@@ -98,7 +124,10 @@ pub fn build(net: &Net) -> Result<ModelProto> {
     };
     let h = linear(&mut g, net, "fc1", &x)?;
     let h = g.node("Relu", &[&h], vec![]);
-    let logits = linear(&mut g, net, "fc2", &h)?;
+    let mut logits = linear(&mut g, net, "fc2", &h)?;
+    if let Some(w) = wide {
+        logits = g.node("Add", &[&logits, &w], vec![]);
+    }
     g.node_named("Identity", &[&logits], vec![], "logits");
     Ok(ModelProto {
         ir_version: 8,
@@ -130,7 +159,13 @@ pub fn export(net: &Net) -> Result<Vec<u8>> {
 /// Exports the trained network in `dir` to `dir/model.onnx` and its int8 variant
 /// `dir/model.int8.onnx` (embedding tables int8 per row, linear layers dynamic int8,
 /// the small convolutions f32).
-pub fn export_dir(dir: &std::path::Path) -> Result<(std::path::PathBuf, std::path::PathBuf, crate::onnx::quantize::Summary)> {
+pub fn export_dir(
+    dir: &std::path::Path,
+) -> Result<(
+    std::path::PathBuf,
+    std::path::PathBuf,
+    crate::onnx::quantize::Summary,
+)> {
     use anyhow::Context;
     let (net, _) = super::train::load(dir)?;
     let model = build(&net)?;
@@ -147,6 +182,12 @@ pub fn export_dir(dir: &std::path::Path) -> Result<(std::path::PathBuf, std::pat
 /// The shipped int8 rewrite of an exported sentiment graph.
 pub fn quantized(mut model: ModelProto) -> Result<(ModelProto, crate::onnx::quantize::Summary)> {
     use crate::onnx::quantize::{quantize, Variant};
-    let summary = quantize(&mut model, Variant::Dynamic { convs: false, keep_f32_convs: 0 })?;
+    let summary = quantize(
+        &mut model,
+        Variant::Dynamic {
+            convs: false,
+            keep_f32_convs: 0,
+        },
+    )?;
     Ok((model, summary))
 }

@@ -12,11 +12,14 @@
 //!
 //! then a hidden layer and two logits (negative, positive). Either branch can be
 //! switched off (`kernels = []` or `ngram_dim = 0`), which is how the architecture was
-//! chosen by measurement (BENCHMARKS.md).
+//! chosen by measurement (BENCHMARKS.md). A "wide" column in the n-gram table adds a
+//! linear path to the positive logit; [`fuse`] fills it with a separately trained
+//! logistic regression (stacking), which is what the shipped model does.
 
 pub mod baseline;
 pub mod eval;
 pub mod export;
+pub mod fuse;
 pub mod net;
 pub mod train;
 
@@ -35,8 +38,12 @@ pub struct Example {
 /// Reads an NSMC-style file: `id<TAB>document<TAB>label` with a header line. Rows
 /// without a 0/1 label are skipped and counted.
 pub fn read_tsv(path: &Path) -> Result<(Vec<Example>, usize)> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {} (an id<TAB>document<TAB>label file)", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read {} (an id<TAB>document<TAB>label file)",
+            path.display()
+        )
+    })?;
     let mut out = Vec::new();
     let mut skipped = 0;
     for (i, line) in text.lines().enumerate() {

@@ -24,11 +24,30 @@ pub struct NetConfig {
     pub ngram_dim: usize,
     pub hidden: usize,
     pub dropout: f32,
+    /// A linear ("wide") path next to the network: one more column in the n-gram table
+    /// whose sum over the text's n-grams, divided by the square root of their number
+    /// (a length-normalised bag of n-grams, as TF-IDF's l2 norm does), is added to the
+    /// positive logit past the hidden layer and its dropout.
+    #[serde(default)]
+    pub wide: bool,
+    /// The wide column is multiplied by this before it reaches the logit, so that its
+    /// stored values can sit in the embedding's range (int8 scales are per table row).
+    #[serde(default = "one")]
+    pub wide_scale: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 impl NetConfig {
     pub fn features(&self) -> usize {
         self.kernels.len() * self.filters + self.ngram_dim
+    }
+
+    /// Columns of the n-gram table: the embedding, then the wide weight.
+    pub fn ngram_columns(&self) -> usize {
+        self.ngram_dim + usize::from(self.wide)
     }
 
     pub fn check(&self) -> Result<()> {
@@ -65,8 +84,19 @@ pub fn batch_tensors(
     min_chars: usize,
     device: &Device,
 ) -> Result<Batch> {
-    let lc = items.iter().map(|e| e.chars.len()).max().unwrap_or(0).max(min_chars).max(1);
-    let ln = items.iter().map(|e| e.ngrams.len()).max().unwrap_or(0).max(1);
+    let lc = items
+        .iter()
+        .map(|e| e.chars.len())
+        .max()
+        .unwrap_or(0)
+        .max(min_chars)
+        .max(1);
+    let ln = items
+        .iter()
+        .map(|e| e.ngrams.len())
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let mut chars = vec![0u32; items.len() * lc];
     let mut ngrams = vec![0u32; items.len() * ln];
     for (i, e) in items.iter().enumerate() {
@@ -98,37 +128,84 @@ impl Net {
         config.check()?;
         let mut rng = Rng::new(seed);
         let mut vars = Vec::new();
-        let mut add = |name: String, dims: Vec<usize>, init: &mut dyn FnMut(&mut Rng) -> f32| -> Result<()> {
-            let n: usize = dims.iter().product();
-            let data: Vec<f32> = (0..n).map(|_| init(&mut rng)).collect();
-            let t = Tensor::from_vec(data, dims, device)?;
-            vars.push((name, Var::from_tensor(&t)?));
-            Ok(())
-        };
+        let mut add =
+            |name: String, dims: Vec<usize>, init: &mut dyn FnMut(&mut Rng) -> f32| -> Result<()> {
+                let n: usize = dims.iter().product();
+                let data: Vec<f32> = (0..n).map(|_| init(&mut rng)).collect();
+                let t = Tensor::from_vec(data, dims, device)?;
+                vars.push((name, Var::from_tensor(&t)?));
+                Ok(())
+            };
         let uniform = |bound: f32| move |r: &mut Rng| ((r.unit() as f32) * 2.0 - 1.0) * bound;
         if !config.kernels.is_empty() {
-            add("char_emb.weight".into(), vec![config.vocab, config.char_dim], &mut |r| normal(r) * 0.1)?;
+            add(
+                "char_emb.weight".into(),
+                vec![config.vocab, config.char_dim],
+                &mut |r| normal(r) * 0.1,
+            )?;
             for &k in &config.kernels {
                 let b = 1.0 / ((config.char_dim * k) as f32).sqrt();
-                add(format!("conv{k}.weight"), vec![config.filters, config.char_dim, k], &mut uniform(b))?;
-                add(format!("conv{k}.bias"), vec![config.filters], &mut uniform(b))?;
+                add(
+                    format!("conv{k}.weight"),
+                    vec![config.filters, config.char_dim, k],
+                    &mut uniform(b),
+                )?;
+                add(
+                    format!("conv{k}.bias"),
+                    vec![config.filters],
+                    &mut uniform(b),
+                )?;
             }
         }
-        if config.ngram_dim > 0 {
-            add("ngram_emb.weight".into(), vec![config.buckets, config.ngram_dim], &mut |r| normal(r) * 0.01)?;
+        if config.ngram_columns() > 0 {
+            // The wide column starts at zero: the linear path begins neutral.
+            let cols = config.ngram_columns();
+            let mut i = 0usize;
+            add(
+                "ngram_emb.weight".into(),
+                vec![config.buckets, cols],
+                &mut |r| {
+                    let col = i % cols;
+                    i += 1;
+                    if col < config.ngram_dim {
+                        normal(r) * 0.01
+                    } else {
+                        0.0
+                    }
+                },
+            )?;
         }
         let b1 = 1.0 / (config.features() as f32).sqrt();
-        add("fc1.weight".into(), vec![config.hidden, config.features()], &mut uniform(b1))?;
+        add(
+            "fc1.weight".into(),
+            vec![config.hidden, config.features()],
+            &mut uniform(b1),
+        )?;
         add("fc1.bias".into(), vec![config.hidden], &mut uniform(b1))?;
         let b2 = 1.0 / (config.hidden as f32).sqrt();
-        add("fc2.weight".into(), vec![2, config.hidden], &mut uniform(b2))?;
+        add(
+            "fc2.weight".into(),
+            vec![2, config.hidden],
+            &mut uniform(b2),
+        )?;
         add("fc2.bias".into(), vec![2], &mut uniform(b2))?;
-        let index = vars.iter().enumerate().map(|(i, (n, _))| (n.clone(), i)).collect();
-        Ok(Net { config, vars, index })
+        let index = vars
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.clone(), i))
+            .collect();
+        Ok(Net {
+            config,
+            vars,
+            index,
+        })
     }
 
     pub fn get(&self, name: &str) -> Result<Tensor> {
-        let i = self.index.get(name).with_context(|| format!("no parameter {name}"))?;
+        let i = self
+            .index
+            .get(name)
+            .with_context(|| format!("no parameter {name}"))?;
         Ok(self.vars[*i].1.as_tensor().clone())
     }
 
@@ -147,9 +224,9 @@ impl Net {
         let mut feats = Vec::new();
         if !c.kernels.is_empty() {
             let (n, l) = b.chars.dims2()?;
-            let mask = b.chars.ne(0u32)?.to_dtype(DType::F32)?.unsqueeze(1)?; // [n,1,l]
             // Padded positions are zeroed, exactly like the convolution's own zero
             // padding, so a text scores the same alone or in a padded batch.
+            let mask = b.chars.ne(0u32)?.to_dtype(DType::F32)?.unsqueeze(1)?; // [n,1,l]
             let emb = self
                 .get("char_emb.weight")?
                 .index_select(&b.chars.flatten_all()?, 0)?
@@ -166,16 +243,26 @@ impl Net {
                 feats.push(y.max(D::Minus1)?);
             }
         }
-        if c.ngram_dim > 0 {
+        let mut wide = None;
+        if c.ngram_columns() > 0 {
             let (n, l) = b.ngrams.dims2()?;
             let mask = b.ngrams.ne(0u32)?.to_dtype(DType::F32)?; // [n, l]
             let emb = self
                 .get("ngram_emb.weight")?
                 .index_select(&b.ngrams.flatten_all()?, 0)?
-                .reshape((n, l, c.ngram_dim))?;
-            let sum = emb.broadcast_mul(&mask.unsqueeze(2)?)?.sum(1)?; // [n, d]
+                .reshape((n, l, c.ngram_columns()))?;
+            let sum = emb.broadcast_mul(&mask.unsqueeze(2)?)?.sum(1)?; // [n, d + wide]
             let count = mask.sum_keepdim(1)?.clamp(1f32, f32::MAX)?; // [n, 1]
-            feats.push(sum.broadcast_div(&count)?);
+            if c.ngram_dim > 0 {
+                feats.push(sum.narrow(1, 0, c.ngram_dim)?.broadcast_div(&count)?);
+            }
+            if c.wide {
+                let w = sum
+                    .narrow(1, c.ngram_dim, 1)?
+                    .broadcast_div(&count.sqrt()?)?;
+                let to_positive = Tensor::new(&[[0f32, c.wide_scale]], w.device())?;
+                wide = Some(w.broadcast_mul(&to_positive)?); // [n, 2]
+            }
         }
         let mut rng = train;
         let mut x = Tensor::cat(&feats, 1)?;
@@ -186,13 +273,17 @@ impl Net {
             .matmul(&self.get("fc1.weight")?.t()?)?
             .broadcast_add(&self.get("fc1.bias")?)?
             .relu()?;
-        let h = match rng.as_deref_mut() {
+        let h = match rng {
             Some(r) => dropout(&h, c.dropout, r)?,
             None => h,
         };
-        Ok(h
+        let logits = h
             .matmul(&self.get("fc2.weight")?.t()?)?
-            .broadcast_add(&self.get("fc2.bias")?)?)
+            .broadcast_add(&self.get("fc2.bias")?)?;
+        Ok(match wide {
+            Some(w) => (logits + w)?,
+            None => logits,
+        })
     }
 
     /// Positive-class probabilities, evaluation mode, in batches of `batch`.
@@ -202,8 +293,23 @@ impl Net {
             let labels = vec![0u32; chunk.len()];
             let b = batch_tensors(chunk, &labels, self.min_chars(), device)?;
             let logits = self.forward(&b, None)?;
-            let p = candle_nn::ops::softmax(&logits, 1)?.narrow(1, 1, 1)?.flatten_all()?;
+            let p = candle_nn::ops::softmax(&logits, 1)?
+                .narrow(1, 1, 1)?
+                .flatten_all()?;
             out.extend(p.to_vec1::<f32>()?);
+        }
+        Ok(out)
+    }
+
+    /// Logit margins (positive minus negative), evaluation mode, in batches of `batch`.
+    pub fn margins(&self, items: &[&Encoded], batch: usize, device: &Device) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(items.len());
+        for chunk in items.chunks(batch.max(1)) {
+            let labels = vec![0u32; chunk.len()];
+            let b = batch_tensors(chunk, &labels, self.min_chars(), device)?;
+            let logits = self.forward(&b, None)?;
+            let m = (logits.narrow(1, 1, 1)? - logits.narrow(1, 0, 1)?)?.flatten_all()?;
+            out.extend(m.to_vec1::<f32>()?);
         }
         Ok(out)
     }
@@ -212,13 +318,20 @@ impl Net {
     pub fn snapshot(&self) -> HashMap<String, Tensor> {
         self.vars
             .iter()
-            .map(|(n, v)| (n.clone(), v.as_tensor().copy().expect("copy of a CPU tensor")))
+            .map(|(n, v)| {
+                (
+                    n.clone(),
+                    v.as_tensor().copy().expect("copy of a CPU tensor"),
+                )
+            })
             .collect()
     }
 
     pub fn restore(&self, weights: &HashMap<String, Tensor>) -> Result<()> {
         for (n, v) in &self.vars {
-            let t = weights.get(n).with_context(|| format!("checkpoint lacks {n}"))?;
+            let t = weights
+                .get(n)
+                .with_context(|| format!("checkpoint lacks {n}"))?;
             v.set(t)?;
         }
         Ok(())
@@ -232,7 +345,13 @@ fn dropout(x: &Tensor, p: f32, rng: &mut Rng) -> Result<Tensor> {
     }
     let keep = 1.0 - p;
     let mask: Vec<f32> = (0..x.elem_count())
-        .map(|_| if (rng.unit() as f32) < keep { 1.0 / keep } else { 0.0 })
+        .map(|_| {
+            if (rng.unit() as f32) < keep {
+                1.0 / keep
+            } else {
+                0.0
+            }
+        })
         .collect();
     let mask = Tensor::from_vec(mask, x.dims(), x.device())?;
     Ok((x * mask)?)

@@ -43,6 +43,9 @@ pub struct SentimentSettings {
     pub ngram_dim: usize,
     pub hidden: usize,
     pub dropout: f32,
+    /// The linear n-gram path next to the network (see `NetConfig::wide`).
+    #[serde(default)]
+    pub wide: bool,
     /// Use only this many training rows (0: all), for quick trials.
     pub limit: usize,
     pub quiet: bool,
@@ -72,6 +75,7 @@ impl Default for SentimentSettings {
             ngram_dim: 16,
             hidden: 128,
             dropout: 0.3,
+            wide: false,
             limit: 0,
             quiet: false,
         }
@@ -100,7 +104,11 @@ fn progress(done: usize, total: usize, started: Instant, line: &str) {
     let width = 24;
     let filled = (frac * width as f64).round() as usize;
     let elapsed = started.elapsed().as_secs_f64();
-    let eta = if done > 0 { elapsed / frac - elapsed } else { 0.0 };
+    let eta = if done > 0 {
+        elapsed / frac - elapsed
+    } else {
+        0.0
+    };
     eprint!(
         "\r[{}{}] {done}/{total} {line} eta {:.0}s   ",
         "#".repeat(filled.min(width)),
@@ -109,23 +117,41 @@ fn progress(done: usize, total: usize, started: Instant, line: &str) {
     );
 }
 
+/// The run's rows: the training file shuffled by the seed, cut to `limit`, and the last
+/// `dev_fraction` held out. Returns (train, dev, rows skipped for lack of a label).
+/// `rng` must be fresh from `Rng::new(s.seed)`; training goes on drawing from it.
+pub fn split_rows(
+    s: &SentimentSettings,
+    rng: &mut Rng,
+) -> Result<(Vec<Example>, Vec<Example>, usize)> {
+    let (mut rows, skipped) = read_tsv(&s.train)?;
+    anyhow::ensure!(
+        rows.len() >= 2,
+        "{}: fewer than two labelled rows",
+        s.train.display()
+    );
+    shuffle(&mut rows, rng);
+    if s.limit > 0 {
+        rows.truncate(s.limit.max(2));
+    }
+    let n_dev = ((rows.len() as f64 * s.dev_fraction).round() as usize).clamp(1, rows.len() - 1);
+    let dev: Vec<Example> = rows.split_off(rows.len() - n_dev);
+    Ok((rows, dev, skipped))
+}
+
 /// Trains, saving `tokenizer.json`, `model.safetensors`, `net.json` and
 /// `train_state.json` (best dev weights) in `s.out`.
 pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
     let device = Device::Cpu;
     let started = Instant::now();
-    let (mut rows, skipped) = read_tsv(&s.train)?;
-    if skipped > 0 && !s.quiet {
-        eprintln!("sentiment: skipped {skipped} rows without a 0/1 label in {}", s.train.display());
-    }
     let mut rng = Rng::new(s.seed);
-    shuffle(&mut rows, &mut rng);
-    if s.limit > 0 {
-        rows.truncate(s.limit);
+    let (train_rows, dev, skipped) = split_rows(s, &mut rng)?;
+    if skipped > 0 && !s.quiet {
+        eprintln!(
+            "sentiment: skipped {skipped} rows without a 0/1 label in {}",
+            s.train.display()
+        );
     }
-    let n_dev = ((rows.len() as f64 * s.dev_fraction).round() as usize).clamp(1, rows.len() - 1);
-    let dev: Vec<Example> = rows.split_off(rows.len() - n_dev);
-    let train_rows = rows;
     let tokenizer = Tokenizer::build(
         train_rows.iter().map(|e| e.text.as_str()),
         s.min_char_count,
@@ -134,9 +160,13 @@ pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
         s.ngram_buckets,
     )
     .map_err(anyhow::Error::msg)?;
-    std::fs::create_dir_all(&s.out).with_context(|| format!("cannot create {}", s.out.display()))?;
+    std::fs::create_dir_all(&s.out)
+        .with_context(|| format!("cannot create {}", s.out.display()))?;
     tokenizer.save(&s.out.join("tokenizer.json"))?;
-    let enc_train: Vec<Encoded> = train_rows.iter().map(|e| tokenizer.encode(&e.text)).collect();
+    let enc_train: Vec<Encoded> = train_rows
+        .iter()
+        .map(|e| tokenizer.encode(&e.text))
+        .collect();
     let enc_dev: Vec<Encoded> = dev.iter().map(|e| tokenizer.encode(&e.text)).collect();
     let labels: Vec<u32> = train_rows.iter().map(|e| e.label as u32).collect();
 
@@ -149,9 +179,14 @@ pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
         ngram_dim: s.ngram_dim,
         hidden: s.hidden,
         dropout: s.dropout,
+        wide: s.wide,
+        wide_scale: 1.0,
     };
     let net = Net::new(config.clone(), s.seed, &device)?;
-    std::fs::write(s.out.join("net.json"), serde_json::to_string_pretty(&config)?)?;
+    std::fs::write(
+        s.out.join("net.json"),
+        serde_json::to_string_pretty(&config)?,
+    )?;
     if !s.quiet {
         eprintln!(
             "sentiment: {} train, {} dev rows; {} characters; {} parameters",
@@ -182,8 +217,11 @@ pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
             let logits = net.forward(&b, Some(&mut rng))?;
             let loss = candle_nn::loss::cross_entropy(&logits, &b.labels)?;
             let grads = loss.backward()?;
-            let mut gs: Vec<Option<Tensor>> =
-                net.vars.iter().map(|(_, v)| grads.get(v).cloned()).collect();
+            let mut gs: Vec<Option<Tensor>> = net
+                .vars
+                .iter()
+                .map(|(_, v)| grads.get(v).cloned())
+                .collect();
             clip_grad_norm(&mut gs, s.max_grad_norm)?;
             let lr = learning_rate(step, s.warmup_steps, total, s.lr);
             opt.update(&net.vars, &gs, lr)?;
@@ -191,7 +229,12 @@ pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
             loss_n += 1;
             step += 1;
             if !s.quiet && step % 20 == 0 {
-                progress(step, total, started, &format!("loss {:.4}", loss_sum / loss_n as f64));
+                progress(
+                    step,
+                    total,
+                    started,
+                    &format!("loss {:.4}", loss_sum / loss_n as f64),
+                );
             }
             if step % eval_every == 0 || step == total {
                 let p = net.predict(&dev_refs, 256, &device)?;
