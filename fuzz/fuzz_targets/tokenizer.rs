@@ -11,8 +11,14 @@ use sangdam::sentiment::tokenizer::{normalize, Tokenizer, TokenizerData};
 fn tokenizer() -> &'static Tokenizer {
     static T: OnceLock<Tokenizer> = OnceLock::new();
     T.get_or_init(|| {
-        Tokenizer::build(["정말 좋아요 ㅋㅋ", "최악이다 돈 아깝다 abc 123!"], 1, 64, 4, 1 << 12)
-            .expect("valid settings")
+        Tokenizer::build(
+            ["정말 좋아요 ㅋㅋ", "최악이다 돈 아깝다 abc 123!"],
+            1,
+            64,
+            4,
+            1 << 12,
+        )
+        .expect("valid settings")
     })
 }
 
@@ -33,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
     let limit = t.data().max_chars;
     assert!(e.chars.len() <= limit);
     assert!(e.ngrams.len() <= 4 * (limit + 2));
-    assert!(e.chars.iter().all(|&i| i >= 1 && (i as usize) < t.vocab_size()));
+    assert!(e
+        .chars
+        .iter()
+        .all(|&i| i >= 1 && (i as usize) < t.vocab_size()));
     assert!(e.ngrams.iter().all(|&i| i >= 1 && i < (1 << 12)));
     assert_eq!(e.chars.is_empty(), e.ngrams.is_empty());
 });
