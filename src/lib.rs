@@ -19,12 +19,15 @@
 //! - [`config`]: the TOML configuration with documented defaults.
 //! - [`pipeline`]: one recorded call from file to stored transcript; what `sangdam analyze`
 //!   runs for each file.
+//! - [`insights`]: keywords by sentiment, tree-ensemble drivers, recommendations, charts
+//!   and the report page.
 //! - [`bench`]: the inference benchmark behind `sangdam bench`.
 
 pub mod asr;
 pub mod audio;
 pub mod bench;
 pub mod config;
+pub mod insights;
 pub mod models;
 pub mod pipeline;
 pub mod sentiment;

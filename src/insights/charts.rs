@@ -1,0 +1,1 @@
+//! SVG charts with Korean text.

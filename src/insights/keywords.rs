@@ -1,0 +1,1 @@
+//! Korean keywords: tokens with particles and endings stripped, stop words removed.

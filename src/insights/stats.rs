@@ -1,0 +1,1 @@
+//! Keyword statistics per period and sentiment.
