@@ -6,8 +6,12 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(config) = sangdam::config::Config::parse(text) {
-            // What parsed must also pass its own validation (parse validates).
-            assert!(config.validate().is_ok());
+            // Validation judges any parsed config without panicking (its verdict is
+            // free: parse does not validate, `Config::load` does both).
+            let _ = config.validate();
+            // A parsed config prints back to TOML that parses to the same config.
+            let again = toml::to_string(&config).expect("a parsed config serialises");
+            assert_eq!(sangdam::config::Config::parse(&again).as_ref(), Ok(&config));
         }
     }
 });

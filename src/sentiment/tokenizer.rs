@@ -102,27 +102,39 @@ fn is_cry(c: char) -> bool {
 
 /// The normalisation described in the module documentation.
 pub fn normalize(text: &str) -> String {
-    let mut cleaned = String::with_capacity(text.len());
+    // Character mappings first, composition after them: a mark separated from its base
+    // by a dropped control character, or following a full-width letter, must compose
+    // with the base it ends up next to, or normalising twice would differ from once.
+    let mapped: String = text
+        .chars()
+        .filter_map(|c| {
+            let c = match c {
+                // Full-width ASCII (！ Ａ ０) to ASCII.
+                '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c),
+                '\u{3000}' => ' ',
+                _ => c,
+            };
+            if c.is_whitespace() {
+                Some(' ')
+            } else if c.is_control() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{FEFF}') {
+                None
+            } else {
+                Some(c.to_ascii_lowercase())
+            }
+        })
+        .collect();
+    let mut cleaned = String::with_capacity(mapped.len());
     let mut space = false;
-    for c in text.nfc() {
-        let c = match c {
-            // Full-width ASCII (！ Ａ ０) to ASCII.
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c),
-            '\u{3000}' => ' ',
-            _ => c,
-        };
-        if c.is_whitespace() {
+    for c in mapped.nfc() {
+        if c == ' ' {
             space = true;
-            continue;
-        }
-        if c.is_control() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{FEFF}') {
             continue;
         }
         if space && !cleaned.is_empty() {
             cleaned.push(' ');
         }
         space = false;
-        cleaned.push(c.to_ascii_lowercase());
+        cleaned.push(c);
     }
     // Fold runs.
     let chars: Vec<char> = cleaned.chars().collect();
@@ -360,10 +372,23 @@ mod tests {
             ("카드\u{200B}한도", "카드한도"),
             ("Good MOVIE", "good movie"),
             ("😀😀😀😀", "😀😀"),
+            // Found by the fuzzer: a mark cut off from its base by control characters,
+            // or after a full-width letter, composes once they are removed or mapped,
+            // so normalising twice gives what once does.
+            ("e\u{0}\u{0}\u{12}\u{301}\u{301}", "\u{e9}\u{301}"),
+            ("\u{FF45}\u{301}", "\u{e9}"),
         ];
         for (input, want) in cases {
             assert_eq!(normalize(input), want, "input {input:?}");
+            assert_eq!(normalize(want), want, "not idempotent on {input:?}");
         }
+        // The fuzzer's input itself.
+        let found = String::from_utf8_lossy(&[
+            0xe1, 0x84, 0x80, 0xe1, 0x85, 0x86, 0xa8, 0xc7, 0x20, 0x65, 0x00, 0x00, 0x00, 0x12,
+            0xcc, 0x81, 0xcc, 0x81,
+        ]);
+        let once = normalize(&found);
+        assert_eq!(normalize(&once), once);
     }
 
     #[test]
