@@ -2,7 +2,7 @@
 //! store and models, and hand over to the library.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -67,6 +67,43 @@ enum Command {
     Sentiment {
         /// Texts to classify (none: read lines from stdin).
         texts: Vec<String>,
+    },
+    /// Keywords by sentiment (day, week, all) and the drivers of satisfaction over the
+    /// stored calls. Recomputed when stale (insights.refresh_hours) or new calls came.
+    Insights {
+        /// Recompute now (retrain the trees) even if the stored insights are fresh.
+        #[arg(long)]
+        refresh: bool,
+        /// Print the stored report as JSON instead.
+        #[arg(long)]
+        json: bool,
+        /// Instead of the store, treat each row of this id<TAB>text<TAB>label file as a
+        /// call (e.g. ../shared/data/nsmc-like/test.tsv); nothing is stored.
+        #[arg(long, value_name = "FILE")]
+        tsv: Option<PathBuf>,
+    },
+    /// Business recommendations with their evidence, and per call the products the
+    /// caller asked about and those that satisfied similar callers.
+    Recommend {
+        /// Only this call (id or unique prefix).
+        #[arg(long)]
+        call: Option<String>,
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Write the insights page (charts and tables) as one self-contained HTML file.
+    Report {
+        #[arg(long, value_name = "FILE")]
+        html: PathBuf,
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Serve the insights page read-only over HTTP (insights.serve_addr, localhost by
+    /// default). Stop with Ctrl-C.
+    Serve {
+        /// Address to bind, overriding insights.serve_addr.
+        #[arg(long)]
+        addr: Option<String>,
     },
     /// Measure recognition speed and memory (prints a table; see BENCHMARKS.md).
     Bench(sangdam::bench::BenchArgs),
@@ -133,6 +170,12 @@ fn run(cli: Cli, mut config: Config, source: ConfigSource) -> Result<ExitCode> {
         }
         Command::Models => models(&config),
         Command::Sentiment { texts } => sentiment(&config, &texts),
+        Command::Insights { refresh, json, tsv } => {
+            insights(&config, refresh, json, tsv.as_deref())
+        }
+        Command::Recommend { call, refresh } => recommend(&config, call.as_deref(), refresh),
+        Command::Report { html, refresh } => report(&config, &html, refresh),
+        Command::Serve { addr } => serve(&config, addr.as_deref()),
         Command::Bench(args) => sangdam::bench::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }
@@ -495,13 +538,92 @@ fn models(config: &Config) -> Result<ExitCode> {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC, without a date crate.
+fn insights(config: &Config, refresh: bool, json: bool, tsv: Option<&Path>) -> Result<ExitCode> {
+    use sangdam::insights::run::{
+        compute, docs_from_tsv, insights_text, load_or_refresh, recommend_text,
+    };
+    if let Some(tsv) = tsv {
+        let keywords = sangdam::insights::keywords::Keywords::new(&config.insights.extra_stopwords);
+        let docs =
+            docs_from_tsv(tsv, &keywords, config.insights.max_calls).map_err(anyhow::Error::msg)?;
+        let i = compute(&docs, 0, &config.insights, now_unix());
+        if json {
+            println!("{}", serde_json::to_string_pretty(&i)?);
+        } else {
+            print!("{}", insights_text(&i));
+            println!();
+            print!("{}", recommend_text(&i, None, &config.insights.products));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = open_store(config)?;
+    let (i, computed) = load_or_refresh(&store, &config.insights, refresh, now_unix())?;
+    if computed {
+        tracing::info!(calls = i.calls, "insights computed and stored");
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&i)?);
+    } else {
+        print!("{}", insights_text(&i));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn recommend(config: &Config, call: Option<&str>, refresh: bool) -> Result<ExitCode> {
+    use sangdam::insights::keywords::Keywords;
+    use sangdam::insights::recommend::SimilarCalls;
+    use sangdam::insights::run::{docs_from_store, load_or_refresh, recommend_text};
+    let store = open_store(config)?;
+    let (i, _) = load_or_refresh(&store, &config.insights, refresh, now_unix())?;
+    let one = match call {
+        None => None,
+        Some(prefix) => {
+            let id = store.resolve(prefix)?.to_hex();
+            let keywords = Keywords::new(&config.insights.extra_stopwords);
+            let (docs, _) = docs_from_store(&store, &keywords, config.insights.max_calls)?;
+            let doc = docs.iter().find(|d| d.id == id).with_context(|| {
+                format!("call {id} has no sentiment (analysed without the sentiment model), so it has no recommendations")
+            })?;
+            Some(SimilarCalls::new(&docs, &config.insights.products).for_call(doc, 3))
+        }
+    };
+    print!(
+        "{}",
+        recommend_text(&i, one.as_ref(), &config.insights.products)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(config: &Config, html: &Path, refresh: bool) -> Result<ExitCode> {
+    use sangdam::insights::run::{load_or_refresh, page};
+    let store = open_store(config)?;
+    let (i, _) = load_or_refresh(&store, &config.insights, refresh, now_unix())?;
+    let text = sangdam::insights::report::render(&page(&i, "sangdam insights"));
+    std::fs::write(html, text)
+        .with_context(|| format!("cannot write the report to {}", html.display()))?;
+    println!("wrote {} ({} calls)", html.display(), i.calls);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(config: &Config, addr: Option<&str>) -> Result<ExitCode> {
+    use sangdam::insights::run::{load_or_refresh, page};
+    let addr = addr.unwrap_or(&config.insights.serve_addr);
+    let listener = std::net::TcpListener::bind(addr).with_context(|| {
+        format!("cannot listen on {addr} (in use? set insights.serve_addr or --addr)")
+    })?;
+    let store = open_store(config)?;
+    let cfg = config.insights.clone();
+    println!("serving insights on http://{}/", listener.local_addr()?);
+    let render = move || {
+        load_or_refresh(&store, &cfg, false, now_unix())
+            .map(|(i, _)| sangdam::insights::report::render(&page(&i, "sangdam insights")))
+            .map_err(|e| e.to_string())
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    sangdam::insights::report::serve(listener, render, stop)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn format_time(unix: u64) -> String {
-    let day = sangdam::store::Day::from_unix(unix);
-    let secs = unix % 86_400;
-    format!(
-        "{day} {:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
+    sangdam::store::format_unix(unix)
 }

@@ -38,7 +38,32 @@ pub struct Config {
     pub audio: AudioConfig,
     pub vad: VadConfig,
     pub asr: AsrConfig,
+    pub insights: InsightsConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InsightsConfig {
+    pub extra_stopwords: Vec<String>,
+    pub top: usize,
+    pub max_calls: usize,
+    pub refresh_hours: u32,
+    pub serve_addr: String,
+    pub products: Vec<crate::insights::Product>,
+}
+
+impl Default for InsightsConfig {
+    fn default() -> Self {
+        InsightsConfig {
+            extra_stopwords: Vec::new(),
+            top: 30,
+            max_calls: 50_000,
+            refresh_hours: 24,
+            serve_addr: "127.0.0.1:8787".to_owned(),
+            products: crate::insights::default_catalogue(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +171,17 @@ pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("asr", "Speech recognition."),
     ("asr.batch", "Utterances run through the model together (1 = one at a time; more uses more memory)."),
     ("asr.workers", "Threads that transcribe utterances in parallel (each holds its own model state)."),
+    ("insights", "Keywords by sentiment, drivers of satisfaction and recommendations (sangdam insights, recommend, report, serve)."),
+    ("insights.extra_stopwords", "Words never to report as keywords, added to the shipped Korean stop-word list (ranks.nl, data/stopwords-ko)."),
+    ("insights.top", "How many keywords and drivers each list shows."),
+    ("insights.max_calls", "The newest calls the models are trained on; bounds memory and time on the box."),
+    ("insights.refresh_hours", "Insights older than this are recomputed before they are shown (0: only by sangdam insights --refresh)."),
+    ("insights.serve_addr", "Where sangdam serve listens. Localhost by default: set e.g. \"0.0.0.0:8787\" to show the page to the branch office's network."),
+    ("insights.products", "The product catalogue: id, name, aliases (other ways callers say it), category. Recommendations and per-call suggestions name these."),
+    ("insights.products.id", "Stable product id (used in synced recommendations)."),
+    ("insights.products.name", "Product name as shown."),
+    ("insights.products.aliases", "Other spellings callers use; spaces and case are ignored."),
+    ("insights.products.category", "Free-form category, e.g. card, telecom, education."),
     ("log", "Logging (tracing). RUST_LOG overrides it."),
     ("log.level", "One of error, warn, info, debug, trace, or a tracing filter such as \"sangdam=debug\"."),
 ];
@@ -214,6 +250,21 @@ impl Config {
                 self.audio.agent_channel
             ));
         }
+        let mut ids = std::collections::HashSet::new();
+        for p in &self.insights.products {
+            if p.id.trim().is_empty() || p.name.trim().is_empty() {
+                return Err("every [[insights.products]] needs an id and a name".into());
+            }
+            if !ids.insert(p.id.as_str()) {
+                return Err(format!(
+                    "[[insights.products]]: the id {:?} is used twice; ids must be unique",
+                    p.id
+                ));
+            }
+        }
+        if self.insights.top == 0 || self.insights.max_calls == 0 {
+            return Err("insights.top and insights.max_calls must be at least 1".into());
+        }
         crate::vad::Segmenter::new(self.vad.clone())
             .map(|_| ())
             .map_err(|e| format!("[vad]: {e}"))
@@ -229,10 +280,13 @@ impl Config {
         let mut section = String::new();
         for line in body.lines() {
             let trimmed = line.trim();
-            if let Some(name) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            if let Some(name) = section_name(trimmed) {
+                let first = section != name;
                 section = name.to_owned();
                 out.push('\n');
-                push_doc(&mut out, &section);
+                if first {
+                    push_doc(&mut out, &section);
+                }
             } else if let Some((key, _)) = trimmed.split_once('=') {
                 let key = format!("{section}.{}", key.trim());
                 push_doc(&mut out, &key);
@@ -244,6 +298,17 @@ impl Config {
         }
         out
     }
+}
+
+/// The name of a `[section]` or `[[array.of.tables]]` header line.
+fn section_name(line: &str) -> Option<&str> {
+    let inner = line.strip_prefix('[')?.strip_suffix(']')?;
+    Some(
+        inner
+            .strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .unwrap_or(inner),
+    )
 }
 
 /// Documentation for `key`, from [`FIELD_DOCS`] or the documented sub-structures.
@@ -280,7 +345,7 @@ mod tests {
         let body = toml::to_string(&Config::default()).unwrap();
         let mut section = String::new();
         for line in body.lines().map(str::trim) {
-            if let Some(name) = line.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            if let Some(name) = section_name(line) {
                 section = name.to_owned();
                 assert!(
                     field_doc(&section).is_some(),

@@ -14,8 +14,9 @@
 pub mod charts;
 pub mod drivers;
 pub mod keywords;
-pub mod report;
 pub mod recommend;
+pub mod report;
+pub mod run;
 pub mod stats;
 
 /// One call as the insight models see it.
@@ -32,4 +33,65 @@ pub struct Doc {
     pub positive: bool,
     /// The utterance texts, for examples.
     pub texts: Vec<String>,
+}
+
+/// One product of the catalogue (config `[[insights.products]]`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Product {
+    pub id: String,
+    /// The name shown in recommendations.
+    pub name: String,
+    /// Other ways callers say it (spaces and case are ignored when matching).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub category: String,
+}
+
+/// The built-in catalogue: example products of the three domains the seed's calls come
+/// from (cards and finance, telecom, education). Replace it in the config.
+pub fn default_catalogue() -> Vec<Product> {
+    let p = |id: &str, name: &str, aliases: &[&str], category: &str| Product {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        category: category.to_owned(),
+    };
+    vec![
+        p(
+            "sharing-card",
+            "쉐어링 카드",
+            &["쉐어링카드", "셰어링 카드"],
+            "card",
+        ),
+        p("check-card", "체크카드", &["체크 카드"], "card"),
+        p("card-loan", "카드론", &["카드 론", "장기카드대출"], "loan"),
+        p(
+            "mobile-app",
+            "모바일 앱",
+            &["앱", "어플", "애플리케이션"],
+            "digital",
+        ),
+        p(
+            "unlimited-plan",
+            "무제한 요금제",
+            &["무제한요금제", "무제한"],
+            "telecom",
+        ),
+        p(
+            "family-bundle",
+            "가족 결합",
+            &["가족결합", "결합 할인"],
+            "telecom",
+        ),
+        p("5g-plan", "5G 요금제", &["5G", "오지"], "telecom"),
+        p(
+            "online-course",
+            "온라인 강의",
+            &["온라인강의", "인강"],
+            "education",
+        ),
+        p("tutoring", "1:1 과외", &["과외", "일대일"], "education"),
+    ]
 }

@@ -8,6 +8,7 @@
 //! | `utterances` | call id (16 bytes) ++ index (u32 big-endian)     | [`UtteranceRecord`], JSON|
 //! | `counters`   | day (u32 big-endian, days since 1970-01-01 UTC)  | [`DayCounters`], JSON    |
 //! | `meta`       | `schema_version`                                 | u32 big-endian           |
+//! | `insights`   | `latest`                                         | insights report, JSON    |
 //!
 //! Big-endian integers make sled's byte order the numeric order, so a prefix scan over a
 //! call id returns its utterances in order and a range over `counters` walks the days.
@@ -23,6 +24,9 @@
 //! call must be in sled, and when sled lost calls (a damaged file) or cannot be opened
 //! as a database, the damaged store is moved aside for inspection and rebuilt from the
 //! journal plus whatever sled still returned ([`Store::recovery`]).
+//!
+//! The `insights` tree holds derived data (keywords, drivers, recommendations computed
+//! from the calls): it is not journalled, since it can always be computed again.
 
 mod day;
 pub mod journal;
@@ -229,6 +233,7 @@ pub struct Store {
     calls: sled::Tree,
     utterances: sled::Tree,
     counters: sled::Tree,
+    insights: sled::Tree,
     path: PathBuf,
     journal: PathBuf,
     recovery: Option<Recovery>,
@@ -432,6 +437,7 @@ impl Store {
             calls: db.open_tree("calls").map_err(open_err)?,
             utterances: db.open_tree("utterances").map_err(open_err)?,
             counters: db.open_tree("counters").map_err(open_err)?,
+            insights: db.open_tree("insights").map_err(open_err)?,
             db,
             journal: path.join(journal::JOURNAL_FILE),
             path,
@@ -613,6 +619,32 @@ impl Store {
         Ok(out)
     }
 
+    /// Replaces the stored insights report (any serialisable value) and flushes.
+    pub fn put_insights<T: Serialize>(&self, report: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(report).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            tree: "insights",
+            key: "latest".into(),
+            message: e.to_string(),
+        })?;
+        self.insights
+            .insert(INSIGHTS_KEY, bytes)
+            .map_err(|e| self.write_err(e))?;
+        self.flush()
+    }
+
+    /// The stored insights report, if any.
+    pub fn insights<T: for<'de> Deserialize<'de>>(&self) -> Result<Option<T>, StoreError> {
+        match self
+            .insights
+            .get(INSIGHTS_KEY)
+            .map_err(|e| self.read_err(e))?
+        {
+            Some(v) => self.decode("insights", "latest", &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Forces everything written so far to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(|e| self.write_err(e))
@@ -652,6 +684,20 @@ impl Store {
 fn migrate(_db: &sled::Db, from: u32) -> Result<(), StoreError> {
     debug_assert!(from <= SCHEMA_VERSION);
     Ok(())
+}
+
+const INSIGHTS_KEY: &[u8] = b"latest";
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time.
+pub fn format_unix(unix: u64) -> String {
+    let day = Day::from_unix(unix);
+    let secs = unix % 86_400;
+    format!(
+        "{day} {:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
 }
 
 fn utterance_key(id: &CallId, index: u32) -> [u8; 20] {

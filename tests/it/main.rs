@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod damage;
 mod diskfull;
+mod insights;
 mod limits;
 mod sentiment;
 mod store;

@@ -1,0 +1,599 @@
+//! Computing, storing and showing insights: from the store's calls to the report that
+//! `sangdam insights`, `recommend`, `report` and `serve` print or draw.
+
+use serde::{Deserialize, Serialize};
+
+use super::charts;
+use super::drivers::{drivers, DriverSettings, DriversReport, Toward};
+use super::keywords::Keywords;
+use super::recommend::{
+    business, product_stats, CallRecommendation, ProductStats, Recommendation, SimilarCalls,
+};
+use super::report::{escape, table, ReportPage, Section};
+use super::stats::{keyword_stats, KeywordStats, Period};
+use super::Doc;
+use crate::audio::Speaker;
+use crate::config::InsightsConfig;
+use crate::sentiment::Label;
+use crate::store::{Day, Store, StoreError};
+
+/// Per-call recommendations are kept for this many of the newest calls.
+pub const CALL_RECOMMENDATIONS: usize = 200;
+
+/// Everything the insight commands show, as stored in the `insights` tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Insights {
+    /// Unix seconds when computed.
+    pub generated_at: u64,
+    /// Calls with an overall sentiment that went in.
+    pub calls: usize,
+    /// Stored calls left out: no sentiment (no model at the time) or beyond `max_calls`.
+    pub calls_left_out: usize,
+    /// Day, week and all, ending with the newest call.
+    pub periods: Vec<KeywordStats>,
+    pub drivers: Option<DriversReport>,
+    /// Why there are no drivers, when there are none.
+    pub drivers_error: Option<String>,
+    pub recommendations: Vec<Recommendation>,
+    pub products: Vec<ProductStats>,
+    pub call_recommendations: Vec<CallRecommendation>,
+    /// Per day: (YYYY-MM-DD, positive calls, negative calls).
+    pub days: Vec<(String, u64, u64)>,
+}
+
+/// The calls of the store as insight documents: the customer's side of two-channel
+/// calls (whose satisfaction counts; the agent's politeness would drown it), the whole
+/// mixed channel of mono ones. Only calls with an overall sentiment, newest
+/// `max_calls`. Returns the documents and how many calls were left out.
+pub fn docs_from_store(
+    store: &Store,
+    keywords: &Keywords,
+    max_calls: usize,
+) -> Result<(Vec<Doc>, usize), StoreError> {
+    let calls = store.calls()?;
+    let total = calls.len();
+    let mut docs = Vec::new();
+    for call in calls.iter().rev() {
+        if docs.len() >= max_calls {
+            break;
+        }
+        let positive = match call.sentiment.as_ref().map(|s| s.overall) {
+            Some(Label::Positive) => true,
+            Some(Label::Negative) => false,
+            _ => continue,
+        };
+        let utts = store.utterances(&call.id)?;
+        let customer = utts.iter().any(|u| u.speaker == Speaker::Customer);
+        let texts: Vec<String> = utts
+            .iter()
+            .filter(|u| !customer || u.speaker == Speaker::Customer)
+            .map(|u| u.text.clone())
+            .filter(|t| !t.trim().is_empty())
+            .collect();
+        let kw = texts.iter().flat_map(|t| keywords.extract(t)).collect();
+        docs.push(Doc {
+            id: call.id.to_hex(),
+            at: call.analysed_at,
+            keywords: kw,
+            positive,
+            texts,
+        });
+    }
+    docs.reverse();
+    let left_out = total - docs.len();
+    Ok((docs, left_out))
+}
+
+/// Labelled texts as calls, one per row of an `id<TAB>text<TAB>label` file (label 1
+/// positive, 0 negative; a header line starting with `id` is skipped), at most `max`:
+/// for trying the keyword and driver pipeline on text corpora such as NSMC.
+pub fn docs_from_tsv(
+    path: &std::path::Path,
+    keywords: &Keywords,
+    max: usize,
+) -> Result<Vec<Doc>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read {}: {e} (expected id<TAB>text<TAB>label lines)",
+            path.display()
+        )
+    })?;
+    let mut docs = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if docs.len() >= max {
+            break;
+        }
+        if n == 0 && line.starts_with("id") {
+            continue;
+        }
+        let mut parts = line.split('\t');
+        let (Some(id), Some(t), Some(label)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let positive = match label.trim() {
+            "1" => true,
+            "0" => false,
+            _ => continue,
+        };
+        docs.push(Doc {
+            id: id.to_owned(),
+            at: 0,
+            keywords: keywords.extract(t),
+            positive,
+            texts: vec![t.to_owned()],
+        });
+    }
+    if docs.is_empty() {
+        return Err(format!(
+            "{}: no id<TAB>text<TAB>label rows with label 0 or 1",
+            path.display()
+        ));
+    }
+    Ok(docs)
+}
+
+/// Computes insights over `docs` (oldest first).
+pub fn compute(docs: &[Doc], left_out: usize, cfg: &InsightsConfig, now: u64) -> Insights {
+    let latest = docs.iter().map(|d| d.at).max().unwrap_or(now);
+    let periods: Vec<KeywordStats> = Period::standard(latest)
+        .into_iter()
+        .map(|p| keyword_stats(docs, p, cfg.top))
+        .collect();
+    let settings = DriverSettings {
+        top: cfg.top,
+        max_docs: cfg.max_calls,
+        ..DriverSettings::default()
+    };
+    let (drivers_report, drivers_error) = match drivers(docs, &settings) {
+        Ok(r) => (Some(r), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let recommendations = business(docs, drivers_report.as_ref(), &cfg.products, 10);
+    let similar = SimilarCalls::new(docs, &cfg.products);
+    let call_recommendations = docs
+        .iter()
+        .rev()
+        .take(CALL_RECOMMENDATIONS)
+        .map(|d| similar.for_call(d, 3))
+        .collect();
+    let mut by_day: std::collections::BTreeMap<Day, (u64, u64)> = Default::default();
+    for d in docs {
+        let e = by_day.entry(Day::from_unix(d.at)).or_default();
+        if d.positive {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+    Insights {
+        generated_at: now,
+        calls: docs.len(),
+        calls_left_out: left_out,
+        periods,
+        drivers: drivers_report,
+        drivers_error,
+        recommendations,
+        products: product_stats(docs, &cfg.products),
+        call_recommendations,
+        days: by_day
+            .into_iter()
+            .map(|(d, (p, n))| (d.to_string(), p, n))
+            .collect(),
+    }
+}
+
+/// The stored insights, recomputed first when `refresh` is set, when there are none,
+/// when they are older than `refresh_hours`, or when calls were added since.
+pub fn load_or_refresh(
+    store: &Store,
+    cfg: &InsightsConfig,
+    refresh: bool,
+    now: u64,
+) -> Result<(Insights, bool), StoreError> {
+    let stored: Option<Insights> = store.insights().unwrap_or(None);
+    if let Some(s) = stored {
+        let fresh = cfg.refresh_hours == 0
+            || now.saturating_sub(s.generated_at) < u64::from(cfg.refresh_hours) * 3600;
+        let calls_now = store.calls()?.len();
+        if !refresh && fresh && s.calls + s.calls_left_out == calls_now {
+            return Ok((s, false));
+        }
+    }
+    let keywords = Keywords::new(&cfg.extra_stopwords);
+    let (docs, left_out) = docs_from_store(store, &keywords, cfg.max_calls)?;
+    let insights = compute(&docs, left_out, cfg, now);
+    store.put_insights(&insights)?;
+    Ok((insights, true))
+}
+
+fn toward(t: &Toward) -> &'static str {
+    match t {
+        Toward::Negative => "negative",
+        Toward::Positive => "positive",
+    }
+}
+
+/// The text `sangdam insights` prints.
+pub fn insights_text(i: &Insights) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "insights over {} calls with sentiment ({} left out), computed {}",
+        i.calls,
+        i.calls_left_out,
+        crate::store::format_unix(i.generated_at)
+    );
+    for p in &i.periods {
+        let _ = writeln!(
+            o,
+            "\n== {}: {} calls, {} positive, {} negative",
+            p.period.label(),
+            p.calls,
+            p.positive_calls,
+            p.negative_calls
+        );
+        let list = |v: &[super::stats::KeywordCount]| {
+            v.iter()
+                .take(15)
+                .map(|k| format!("{} {}", k.keyword, k.count))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(o, "top keywords:      {}", list(&p.top));
+        let _ = writeln!(o, "in negative calls: {}", list(&p.top_negative));
+        let _ = writeln!(o, "in positive calls: {}", list(&p.top_positive));
+        let _ = writeln!(
+            o,
+            "more negative (keyword: negative/positive calls, z): {}",
+            p.over_negative
+                .iter()
+                .take(10)
+                .map(|c| format!(
+                    "{}: {}/{} z={:.1}",
+                    c.keyword, c.negative_calls, c.positive_calls, c.z
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            o,
+            "more positive (keyword: negative/positive calls, z): {}",
+            p.over_positive
+                .iter()
+                .take(10)
+                .map(|c| format!(
+                    "{}: {}/{} z={:.1}",
+                    c.keyword, c.negative_calls, c.positive_calls, c.z
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    match (&i.drivers, &i.drivers_error) {
+        (Some(d), _) => {
+            let _ = writeln!(
+                o,
+                "\n== drivers: {} calls ({} train, {} validation), {} features; validation accuracy: {} {:.1}%, single decision tree {:.1}%, majority class {:.1}%",
+                d.docs,
+                d.train_docs,
+                d.validation_docs,
+                d.features,
+                d.ensemble,
+                d.ensemble_accuracy * 100.0,
+                d.tree_accuracy * 100.0,
+                d.majority_accuracy * 100.0
+            );
+            for (n, dr) in d.drivers.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "{:>2}. {:<12} gain {:>5.1}%  towards {:<8}  {} calls ({} negative, {} positive){}",
+                    n + 1,
+                    dr.feature,
+                    dr.gain * 100.0,
+                    toward(&dr.toward),
+                    dr.docs,
+                    dr.negative_docs,
+                    dr.positive_docs,
+                    dr.examples
+                        .first()
+                        .map(|e| format!("  e.g. \"{e}\""))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        (None, Some(e)) => {
+            let _ = writeln!(o, "\n== drivers: none: {e}");
+        }
+        (None, None) => {}
+    }
+    o
+}
+
+/// The text `sangdam recommend` prints.
+pub fn recommend_text(
+    i: &Insights,
+    call: Option<&CallRecommendation>,
+    catalogue: &[super::Product],
+) -> String {
+    use std::fmt::Write;
+    let name = |id: &str| {
+        catalogue
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| id.to_owned())
+    };
+    let mut o = String::new();
+    if i.recommendations.is_empty() {
+        let _ = writeln!(
+            o,
+            "no recommendations yet: {} calls with sentiment",
+            i.calls
+        );
+    }
+    for r in &i.recommendations {
+        let _ = writeln!(o, "{}", r.headline);
+        for e in &r.evidence {
+            let _ = writeln!(o, "    {e}");
+        }
+        for e in r.examples.iter().take(2) {
+            let _ = writeln!(o, "    e.g. \"{e}\"");
+        }
+    }
+    let calls: Vec<&CallRecommendation> = match call {
+        Some(c) => vec![c],
+        None => i
+            .call_recommendations
+            .iter()
+            .filter(|c| !c.asked.is_empty() || !c.suggested.is_empty())
+            .take(10)
+            .collect(),
+    };
+    if !calls.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nper call (asked about -> satisfied similar callers also had):"
+        );
+    }
+    for c in calls {
+        let asked: Vec<String> = c.asked.iter().map(|a| name(a)).collect();
+        let sugg: Vec<String> = c
+            .suggested
+            .iter()
+            .map(|(p, s)| format!("{} ({s:.2})", name(p)))
+            .collect();
+        let _ = writeln!(
+            o,
+            "{}  asked: {}  ->  {}",
+            &c.call[..c.call.len().min(12)],
+            if asked.is_empty() {
+                "-".to_owned()
+            } else {
+                asked.join(", ")
+            },
+            if sugg.is_empty() {
+                "-".to_owned()
+            } else {
+                sugg.join(", ")
+            }
+        );
+    }
+    o
+}
+
+/// The report page.
+pub fn page(i: &Insights, title: &str) -> ReportPage {
+    let mut sections = Vec::new();
+    let all = i.periods.last();
+    let (pos, neg) = i
+        .days
+        .iter()
+        .fold((0, 0), |(p, n), (_, dp, dn)| (p + dp, n + dn));
+    sections.push(Section {
+        heading: "통화 감정 분포 (sentiment of calls)".into(),
+        svg: Some(charts::sentiment_distribution("Calls by sentiment", pos, neg, 640)),
+        html: format!(
+            "<p>{} calls with sentiment; {} stored calls left out (no sentiment model at the time, or beyond the newest {}).</p>",
+            i.calls, i.calls_left_out, i.calls
+        ),
+    });
+    sections.push(Section {
+        heading: "일별 감정 (sentiment per day)".into(),
+        svg: Some(charts::daily_lines(
+            "Positive and negative calls per day",
+            &i.days,
+            900,
+            320,
+        )),
+        html: String::new(),
+    });
+    if let Some(all) = all {
+        let words = |v: &[super::stats::KeywordCount]| -> Vec<(String, f64)> {
+            v.iter()
+                .map(|k| (k.keyword.clone(), k.count as f64))
+                .collect()
+        };
+        let neg_color = "#d55e00";
+        let pos_color = "#0072b2";
+        sections.push(Section {
+            heading: "부정 통화의 키워드 (what customers complain about)".into(),
+            svg: Some(format!(
+                "{}{}",
+                charts::bar_chart(
+                    "Top keywords in negative calls",
+                    &words(&all.top_negative[..all.top_negative.len().min(15)]),
+                    neg_color,
+                    560
+                ),
+                charts::word_cloud(
+                    "Negative calls",
+                    &words(&all.top_negative),
+                    neg_color,
+                    560,
+                    320,
+                    1
+                )
+            )),
+            html: contrast_table(&all.over_negative),
+        });
+        sections.push(Section {
+            heading: "긍정 통화의 키워드 (what customers praise)".into(),
+            svg: Some(format!(
+                "{}{}",
+                charts::bar_chart(
+                    "Top keywords in positive calls",
+                    &words(&all.top_positive[..all.top_positive.len().min(15)]),
+                    pos_color,
+                    560
+                ),
+                charts::word_cloud(
+                    "Positive calls",
+                    &words(&all.top_positive),
+                    pos_color,
+                    560,
+                    320,
+                    2
+                )
+            )),
+            html: contrast_table(&all.over_positive),
+        });
+    }
+    match (&i.drivers, &i.drivers_error) {
+        (Some(d), _) => {
+            let items: Vec<(String, f64, bool)> = d
+                .drivers
+                .iter()
+                .map(|x| {
+                    (
+                        x.feature.clone(),
+                        x.gain * 100.0,
+                        x.toward == Toward::Positive,
+                    )
+                })
+                .collect();
+            let rows: Vec<Vec<String>> = d
+                .drivers
+                .iter()
+                .map(|x| {
+                    vec![
+                        x.feature.clone(),
+                        format!("{:.1}%", x.gain * 100.0),
+                        toward(&x.toward).to_owned(),
+                        format!(
+                            "{} ({} negative, {} positive)",
+                            x.docs, x.negative_docs, x.positive_docs
+                        ),
+                        x.examples.first().cloned().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            sections.push(Section {
+                heading: "만족도 요인 (drivers of satisfaction)".into(),
+                svg: Some(charts::importance_chart("Feature importance (share of gain)", &items, 900)),
+                html: format!(
+                    "<p>Validation accuracy on {} held-out calls: {} {:.1}%, single decision tree {:.1}%, majority class {:.1}%.</p>{}",
+                    d.validation_docs,
+                    escape(&d.ensemble),
+                    d.ensemble_accuracy * 100.0,
+                    d.tree_accuracy * 100.0,
+                    d.majority_accuracy * 100.0,
+                    table(&["feature", "gain", "towards", "calls", "example"], &rows)
+                ),
+            });
+        }
+        (None, Some(e)) => sections.push(Section {
+            heading: "만족도 요인 (drivers of satisfaction)".into(),
+            svg: None,
+            html: format!("<p>No drivers yet: {}</p>", escape(e)),
+        }),
+        (None, None) => {}
+    }
+    let rec_rows: Vec<Vec<String>> = i
+        .recommendations
+        .iter()
+        .map(|r| {
+            vec![
+                r.action.as_str().to_owned(),
+                r.headline.clone(),
+                r.evidence.join("; "),
+            ]
+        })
+        .collect();
+    sections.push(Section {
+        heading: "추천 (recommendations)".into(),
+        svg: None,
+        html: if rec_rows.is_empty() {
+            "<p>No recommendations yet.</p>".into()
+        } else {
+            table(&["action", "recommendation", "evidence"], &rec_rows)
+        },
+    });
+    let prod_rows: Vec<Vec<String>> = i
+        .products
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.category.clone(),
+                p.calls.to_string(),
+                p.positive_calls.to_string(),
+                p.negative_calls.to_string(),
+                if p.calls > 0 {
+                    format!("{:.0}%", p.positive_share() * 100.0)
+                } else {
+                    "-".into()
+                },
+            ]
+        })
+        .collect();
+    sections.push(Section {
+        heading: "상품 (products)".into(),
+        svg: None,
+        html: table(
+            &[
+                "product",
+                "category",
+                "calls",
+                "positive",
+                "negative",
+                "positive share",
+            ],
+            &prod_rows,
+        ),
+    });
+    ReportPage {
+        title: title.to_owned(),
+        generated: crate::store::format_unix(i.generated_at),
+        period: all
+            .map(|p| p.period.label())
+            .unwrap_or_else(|| "all".into()),
+        sections,
+    }
+}
+
+fn contrast_table(v: &[super::stats::Contrast]) -> String {
+    let rows: Vec<Vec<String>> = v
+        .iter()
+        .take(15)
+        .map(|c| {
+            vec![
+                c.keyword.clone(),
+                c.negative_calls.to_string(),
+                c.positive_calls.to_string(),
+                format!("{:.2}", c.log_odds),
+                format!("{:.1}", c.z),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "keyword",
+            "negative calls",
+            "positive calls",
+            "log-odds",
+            "z",
+        ],
+        &rows,
+    )
+}

@@ -1,0 +1,249 @@
+//! Insights end to end: a store of calls whose customer utterances were labelled by the
+//! shipped sentiment model, then `sangdam insights`, `recommend`, `report --html` and
+//! `serve` over it, as a branch manager would run them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+use crate::cli::{run, sangdam};
+use crate::support::{shipped_sentiment, Rng};
+use sangdam::audio::Speaker;
+use sangdam::sentiment::{CallSentiment, Scored, SentimentEngine};
+use sangdam::store::{CallId, CallRecord, Store, UtteranceRecord};
+
+const COMPLAINTS: &[&str] = &[
+    "카드 한도가 너무 낮아서 불편해요",
+    "한도 상향이 안 된다니 정말 실망입니다",
+    "연체 이자가 너무 비싸요 화가 나네요",
+    "본인 확인 절차가 너무 복잡하고 짜증나요",
+    "수수료가 왜 이렇게 많이 나왔는지 이해가 안 돼요",
+    "카드론 이자가 너무 높아요 최악이에요",
+    "결제일 변경이 안 된다니 답답합니다",
+];
+
+const PRAISE: &[&str] = &[
+    "쉐어링 카드 혜택이 정말 좋아요 감사합니다",
+    "모바일 앱이 편하고 빨라서 만족해요",
+    "상담원분이 친절하게 설명해 주셔서 감사합니다",
+    "포인트 적립이 많아서 좋네요",
+    "쉐어링카드 덕분에 할인을 많이 받았어요 최고예요",
+    "체크카드 발급이 빨라서 좋았어요 고맙습니다",
+];
+
+const AGENT: &str = "안녕하세요 고객님 무엇을 도와드릴까요";
+
+/// `n` calls over 40 days, about half of them complaints, stored with the shipped
+/// model's labels.
+fn fill_store(data: &Path, n: u64) {
+    let engine = {
+        let m = shipped_sentiment();
+        SentimentEngine::load(&m.file, m.vocab.as_deref().unwrap()).unwrap()
+    };
+    let store = Store::open(data).unwrap();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for k in 0..n {
+        let unhappy = rng.below(100) < 50;
+        let pool = if unhappy { COMPLAINTS } else { PRAISE };
+        let mut texts = vec![
+            pool[rng.below(pool.len() as u64) as usize],
+            pool[rng.below(pool.len() as u64) as usize],
+        ];
+        if rng.below(10) == 0 {
+            // Now and then a call that mixes both.
+            let other = if unhappy { PRAISE } else { COMPLAINTS };
+            texts.push(other[rng.below(other.len() as u64) as usize]);
+        }
+        let mut utts = vec![UtteranceRecord {
+            channel: 0,
+            speaker: Speaker::Agent,
+            start_s: 0.0,
+            end_s: 2.0,
+            text: AGENT.into(),
+            sentiment: Some(engine.classify(AGENT).unwrap()),
+        }];
+        for (i, t) in texts.iter().enumerate() {
+            utts.push(UtteranceRecord {
+                channel: 1,
+                speaker: Speaker::Customer,
+                start_s: 3.0 + i as f64 * 3.0,
+                end_s: 5.0 + i as f64 * 3.0,
+                text: (*t).into(),
+                sentiment: Some(engine.classify(t).unwrap()),
+            });
+        }
+        let scored: Vec<Scored> = utts
+            .iter()
+            .map(|u| Scored {
+                speaker: u.speaker,
+                start_s: u.start_s,
+                end_s: u.end_s,
+                sentiment: u.sentiment.unwrap(),
+            })
+            .collect();
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&(k + 1).to_be_bytes());
+        let duration = 3.0 + texts.len() as f64 * 3.0;
+        let call = CallRecord {
+            id: CallId(id),
+            source: format!("/rec/{k}.wav"),
+            duration_s: duration,
+            sample_rate: 8_000,
+            channels: 2,
+            analysed_at: 1_764_000_000 + (k * 40 / n) * 86_400 + k,
+            utterance_count: utts.len() as u32,
+            asr_model: "asr-ko@test".into(),
+            sentiment: Some(CallSentiment::summarize(
+                "sentiment-ko@test",
+                duration,
+                &scored,
+            )),
+        };
+        store.insert_call(&call, &utts).unwrap();
+    }
+}
+
+fn any_of(text: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| text.contains(w))
+}
+
+#[test]
+fn insights_recommendations_and_the_page_from_stored_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fill_store(&data, 160);
+    let models = Path::new("models");
+
+    let mut c = sangdam(&data, models);
+    c.args(["insights", "--refresh"]);
+    let (out, stdout, stderr) = run(c);
+    assert!(out.status.success(), "{stderr}");
+    eprintln!("{stdout}");
+    assert!(stdout.contains("insights over 160 calls"), "{stdout}");
+    // The lists of the whole period (the last block).
+    let all = stdout.split("== all:").nth(1).expect("an all-period block");
+    let section = |name: &str| -> String {
+        all.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line in:\n{stdout}"))
+            .to_owned()
+    };
+    // The complaints' and the praise's topics land on their sides.
+    let neg = section("more negative");
+    let pos = section("more positive");
+    assert!(any_of(&neg, &["한도", "이자", "수수료", "연체"]), "{neg}");
+    assert!(any_of(&pos, &["혜택", "친절", "포인트", "할인"]), "{pos}");
+    assert!(!any_of(&neg, &["혜택", "친절"]), "{neg}");
+    assert!(stdout.contains("== drivers:"), "{stdout}");
+    assert!(stdout.contains("single decision tree"), "{stdout}");
+
+    // Stored: the JSON report is the same computation, reused without --refresh.
+    let mut c = sangdam(&data, models);
+    c.args(["insights", "--json"]);
+    let (out, json, stderr) = run(c);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["calls"], 160);
+    let drivers = v["drivers"]["drivers"].as_array().expect("drivers");
+    assert!(!drivers.is_empty());
+    let ensemble = v["drivers"]["ensemble_accuracy"].as_f64().unwrap();
+    let majority = v["drivers"]["majority_accuracy"].as_f64().unwrap();
+    assert!(
+        ensemble > majority,
+        "ensemble {ensemble} vs majority {majority}"
+    );
+    let toward = |word: &[&str], side: &str| {
+        drivers.iter().any(|d| {
+            any_of(d["feature"].as_str().unwrap(), word) && d["toward"].as_str() == Some(side)
+        })
+    };
+    assert!(
+        toward(&["한도", "이자", "수수료", "연체", "복잡"], "Negative"),
+        "{json}"
+    );
+    assert!(
+        toward(&["혜택", "친절", "포인트", "할인", "만족"], "Positive"),
+        "{json}"
+    );
+
+    let mut c = sangdam(&data, models);
+    c.arg("recommend");
+    let (out, stdout, stderr) = run(c);
+    assert!(out.status.success(), "{stderr}");
+    eprintln!("{stdout}");
+    assert!(stdout.contains("improve: "), "{stdout}");
+    assert!(stdout.contains("promote: 쉐어링 카드"), "{stdout}");
+    assert!(stdout.contains("per call"), "{stdout}");
+
+    let page = dir.path().join("report.html");
+    let mut c = sangdam(&data, models);
+    c.args(["report", "--html", page.to_str().unwrap()]);
+    let (out, _, stderr) = run(c);
+    assert!(out.status.success(), "{stderr}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.matches("<svg").count() >= 5, "charts missing");
+    assert!(html.contains("한도") && html.contains("쉐어링 카드"));
+    // Self-contained: nothing is fetched from elsewhere.
+    for bad in ["<script src", "<link", "src=\"http", "url(http"] {
+        assert!(!html.contains(bad), "the page loads {bad}");
+    }
+}
+
+#[test]
+fn serve_answers_on_localhost_and_stops_when_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fill_store(&data, 40);
+    let mut c = sangdam(&data, Path::new("models"));
+    c.args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("serving insights on http://")
+        .and_then(|s| s.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    let get = |path: &str| {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    };
+    let page = get("/");
+    assert!(
+        page.starts_with("HTTP/1.1 200"),
+        "{}",
+        &page[..page.len().min(200)]
+    );
+    assert!(page.contains("<svg") && page.contains("한도"));
+    assert!(get("/nope").starts_with("HTTP/1.1 404"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn an_empty_store_says_why_there_is_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut c = sangdam(&data, Path::new("models"));
+    c.arg("insights");
+    let (out, stdout, stderr) = run(c);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("insights over 0 calls"), "{stdout}");
+    assert!(stdout.contains("drivers: none:"), "{stdout}");
+    let mut c = sangdam(&data, Path::new("models"));
+    c.arg("recommend");
+    let (out, stdout, _) = run(c);
+    assert!(out.status.success());
+    assert!(stdout.contains("no recommendations yet"), "{stdout}");
+}
