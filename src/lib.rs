@@ -30,6 +30,7 @@ pub mod config;
 pub mod insights;
 pub mod models;
 pub mod pipeline;
+pub mod redact;
 pub mod sentiment;
 pub mod store;
 pub mod vad;

@@ -209,6 +209,7 @@ fn analyze(config: &Config, paths: &[PathBuf]) -> Result<ExitCode> {
         workers: config.asr.workers,
         model_label: model.label(),
         sentiment,
+        redact: config.privacy.redact_transcripts,
     };
 
     let files = pipeline::expand_inputs(paths);

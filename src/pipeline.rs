@@ -89,6 +89,9 @@ pub struct Settings {
     pub model_label: String,
     /// The sentiment model and its label; `None` stores calls without sentiment.
     pub sentiment: Option<(SentimentEngine, String)>,
+    /// Replace personal data in transcripts ([`crate::redact`]) before anything else
+    /// sees them, the store included.
+    pub redact: bool,
 }
 
 /// Content hash of a file, as a call id.
@@ -161,6 +164,7 @@ pub fn analyze_file(
             let engine = engine.clone();
             let spec_channels = spec.channels;
             let map = settings.channels;
+            let redact = settings.redact;
             scope.spawn(move || loop {
                 let jobs = {
                     let Ok(rx) = job_rx.lock() else { return };
@@ -186,7 +190,11 @@ pub fn analyze_file(
                                 speaker: Speaker::of_channel(*ch, spec_channels, map),
                                 start_s: u.start_secs(),
                                 end_s: u.end_secs(),
-                                text: t.text,
+                                text: if redact {
+                                    crate::redact::redact(&t.text).text
+                                } else {
+                                    t.text
+                                },
                                 sentiment: None,
                             };
                             if res_tx.send(Ok(rec)).is_err() {

@@ -39,7 +39,22 @@ pub struct Config {
     pub vad: VadConfig,
     pub asr: AsrConfig,
     pub insights: InsightsConfig,
+    pub privacy: PrivacyConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    pub redact_transcripts: bool,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            redact_transcripts: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,6 +197,8 @@ pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("insights.products.name", "Product name as shown."),
     ("insights.products.aliases", "Other spellings callers use; spaces and case are ignored."),
     ("insights.products.category", "Free-form category, e.g. card, telecom, education."),
+    ("privacy", "Personal data in transcripts."),
+    ("privacy.redact_transcripts", "Replace resident registration, card, account and phone numbers and e-mail addresses (written or spoken as Korean digits) with tags such as [전화번호] before transcripts are stored. On by default."),
     ("log", "Logging (tracing). RUST_LOG overrides it."),
     ("log.level", "One of error, warn, info, debug, trace, or a tracing filter such as \"sangdam=debug\"."),
 ];

@@ -8,6 +8,7 @@ mod damage;
 mod diskfull;
 mod insights;
 mod limits;
+mod redact;
 mod report;
 mod sentiment;
 mod store;
