@@ -1,20 +1,66 @@
 //! SVG charts with Korean text, drawn on the box without a plotting library: bars,
 //! feature importance, a word cloud, the sentiment split and sentiment per day. Plain
-//! data in, an `<svg>` string out; every text is escaped; empty data draws "no data".
+//! data in, an `<svg>` string out, no IO. Every text is escaped, every number written is
+//! finite, and empty (or wholly non-finite) data draws "no data" instead of failing, so
+//! a report page can always be made.
 //!
-//! Colours are the Okabe-Ito palette (safe for colour-blind readers): negative
-//! vermilion, positive blue. Text uses the Korean fonts that scripts/setup installs
-//! (NanumGothic), with the usual CJK fallbacks.
+//! Colours are the Okabe-Ito palette ([`Palette::OKABE_ITO`]), which colour-blind
+//! readers can tell apart. Text names the Korean font that scripts/setup installs
+//! (NanumGothic, from `fonts-nanum`) first, then those of Windows and macOS and the
+//! usual CJK fallbacks ([`FONT`]); no font is embedded.
+//!
+//! Text widths cannot be measured without the font, so layout uses an estimate
+//! ([`text_width`]): a Hangul syllable (or other wide character) is one em, anything
+//! else 0.6 em. NanumGothic's syllables are a little narrower than an em and its Latin
+//! letters average about half an em, so the estimate errs on the roomy side.
 
+use std::collections::HashSet;
 use std::fmt::Write;
 
-pub const NEGATIVE: &str = "#d55e00";
-pub const POSITIVE: &str = "#0072b2";
-pub const NEUTRAL: &str = "#999999";
-pub const FONT: &str =
-    "NanumGothic, 'Nanum Gothic', 'Noto Sans CJK KR', 'Noto Sans KR', sans-serif";
+/// The three colours of the charts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Palette {
+    /// Negative calls and keywords that push towards negative.
+    pub negative: &'static str,
+    /// Positive calls and keywords that push towards positive.
+    pub positive: &'static str,
+    /// Everything without a direction.
+    pub neutral: &'static str,
+}
 
-/// XML text escaping.
+impl Palette {
+    /// Okabe and Ito's colour-blind-safe set: vermilion against blue differ in hue for
+    /// every common colour-vision deficiency and in lightness for grey-scale printing.
+    pub const OKABE_ITO: Palette = Palette {
+        negative: "#d55e00",
+        positive: "#0072b2",
+        neutral: "#999999",
+    };
+}
+
+impl Default for Palette {
+    fn default() -> Self {
+        Palette::OKABE_ITO
+    }
+}
+
+pub const NEGATIVE: &str = Palette::OKABE_ITO.negative;
+pub const POSITIVE: &str = Palette::OKABE_ITO.positive;
+pub const NEUTRAL: &str = Palette::OKABE_ITO.neutral;
+/// The font stack of every chart (and of the report page): the box's font first, then
+/// the Korean fonts that Windows and macOS ship, for the page opened on an office PC.
+pub const FONT: &str = "NanumGothic, 'Nanum Gothic', 'Malgun Gothic', 'Apple SD Gothic Neo', 'Noto Sans CJK KR', 'Noto Sans KR', sans-serif";
+
+/// Canvas limits: smaller sizes are raised (the layout needs room for a title and
+/// labels), larger ones lowered (the word cloud's search grows with the area).
+const MIN_WIDTH: u32 = 200;
+const MIN_HEIGHT: u32 = 100;
+const MAX_SIDE: u32 = 4000;
+/// The title's band at the top of every chart.
+const TITLE_BAND: f64 = 28.0;
+
+/// XML escaping for text and attribute values. Characters XML 1.0 does not allow
+/// (C0 controls other than tab and newline, U+FFFE, U+FFFF) are dropped.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -24,28 +70,88 @@ pub fn esc(s: &str) -> String {
             '&' => o.push_str("&amp;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&#39;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
+            '\n' | '\t' => o.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
             c => o.push(c),
         }
     }
     o
 }
 
-/// A finite number for SVG attributes.
+/// A coordinate for an attribute: one decimal, never NaN or infinite.
 fn f(x: f64) -> String {
     if x.is_finite() {
-        format!("{x:.1}")
+        format!("{:.1}", (x * 10.0).round() / 10.0 + 0.0)
     } else {
         "0".into()
     }
 }
 
+/// A value as people read it: whole numbers without decimals, others with a precision
+/// that suits their size; "-" for what is not a number.
+fn number(v: f64) -> String {
+    if !v.is_finite() {
+        "-".into()
+    } else if v.abs() >= 1e15 {
+        format!("{v:.2e}")
+    } else if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round() as i64)
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Estimated rendered width of `text` at `size` px: Hangul and other wide characters
+/// one em, everything else 0.6 em.
+pub fn text_width(text: &str, size: f64) -> f64 {
+    text.chars().map(em).sum::<f64>() * size
+}
+
+fn em(c: char) -> f64 {
+    if (c as u32) >= 0x1100 {
+        1.0
+    } else {
+        0.6
+    }
+}
+
+/// `text` cut (with an ellipsis) so that it is at most `max` px wide at `size` px.
+fn fit(text: &str, size: f64, max: f64) -> String {
+    if text_width(text, size) <= max {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = em('…') * size;
+    for c in text.chars() {
+        used += em(c) * size;
+        if used > max {
+            break;
+        }
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+fn canvas(width: u32, height: u32) -> (u32, u32) {
+    (
+        width.clamp(MIN_WIDTH, MAX_SIDE),
+        height.clamp(MIN_HEIGHT, MAX_SIDE),
+    )
+}
+
+/// The `<svg>` start tag, the `<title>`, a white background and the visible title.
 fn open(width: u32, height: u32, title: &str) -> String {
+    let shown = fit(title, 15.0, width as f64 - 16.0);
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"{}\" role=\"img\"><title>{}</title><rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/><text x=\"8\" y=\"20\" font-size=\"15\" font-weight=\"bold\" fill=\"#222\">{}</text>",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"{}\" role=\"img\"><title>{}</title><rect width=\"{width}\" height=\"{height}\" fill=\"#ffffff\"/><text x=\"8\" y=\"20\" font-size=\"15\" font-weight=\"bold\" fill=\"#222222\">{}</text>",
         esc(FONT),
         esc(title),
-        esc(title)
+        esc(&shown)
     )
 }
 
@@ -53,97 +159,171 @@ fn no_data(width: u32, height: u32, title: &str) -> String {
     let mut s = open(width, height, title);
     let _ = write!(
         s,
-        "<text x=\"{}\" y=\"{}\" font-size=\"14\" fill=\"#666\" text-anchor=\"middle\">no data</text></svg>",
+        "<text x=\"{}\" y=\"{}\" font-size=\"14\" fill=\"#666666\" text-anchor=\"middle\">no data</text></svg>",
         width / 2,
-        height / 2 + 10
+        (height as f64 + TITLE_BAND) / 2.0
     );
     s
 }
 
-/// Rough rendered width of a text at `size` px: Hangul and other wide characters about
-/// one em, the rest about 0.6 em.
-pub fn text_width(text: &str, size: f64) -> f64 {
-    text.chars()
-        .map(|c| if (c as u32) >= 0x1100 { 1.0 } else { 0.6 })
-        .sum::<f64>()
-        * size
-}
-
-fn max_of(v: impl Iterator<Item = f64>) -> f64 {
-    v.filter(|x| x.is_finite()).fold(0.0, f64::max)
-}
-
-/// Horizontal bars: label left, value right.
-pub fn bar_chart(title: &str, items: &[(String, f64)], color: &str, width: u32) -> String {
-    let row = 22.0;
-    let height = (40.0 + row * items.len() as f64).max(80.0) as u32;
-    if items.is_empty() {
-        return no_data(width, 80, title);
-    }
-    let label_w =
-        max_of(items.iter().map(|(l, _)| text_width(l, 13.0))).min(width as f64 * 0.4) + 16.0;
-    let value_w = 60.0;
-    let bar_max = (width as f64 - label_w - value_w).max(10.0);
-    let top = max_of(items.iter().map(|(_, v)| *v)).max(1e-12);
-    let mut s = open(width, height, title);
-    for (i, (label, v)) in items.iter().enumerate() {
-        let y = 32.0 + row * i as f64;
-        let w = (v.max(0.0) / top * bar_max).max(1.0);
+/// A row of coloured squares with their names, from `x` along the baseline `y`.
+fn legend(s: &mut String, mut x: f64, y: f64, entries: &[(&str, &str)]) {
+    for (name, color) in entries {
         let _ = write!(
             s,
-            "<text x=\"{}\" y=\"{}\" font-size=\"13\" text-anchor=\"end\" fill=\"#222\">{}</text><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" font-size=\"12\" fill=\"#444\">{}</text>",
-            f(label_w - 8.0),
-            f(y + 14.0),
-            esc(label),
-            f(label_w),
-            f(y + 3.0),
-            f(w),
-            f(row - 6.0),
+            "<rect x=\"{}\" y=\"{}\" width=\"11\" height=\"11\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" font-size=\"12\" fill=\"#222222\">{}</text>",
+            f(x),
+            f(y - 10.0),
             esc(color),
-            f(label_w + w + 4.0),
-            f(y + 14.0),
-            esc(&trim_number(*v))
+            f(x + 15.0),
+            f(y),
+            esc(name)
+        );
+        x += 15.0 + text_width(name, 12.0) + 18.0;
+    }
+}
+
+fn legend_width(entries: &[(&str, &str)]) -> f64 {
+    entries
+        .iter()
+        .map(|(name, _)| 15.0 + text_width(name, 12.0) + 18.0)
+        .sum()
+}
+
+/// One horizontal bar.
+struct Bar<'a> {
+    label: &'a str,
+    value: f64,
+    color: &'a str,
+}
+
+/// Horizontal bars with labels on the left and values on the right, scaled to the
+/// largest finite value; a legend row under the title when `keys` is not empty.
+fn bars(title: &str, rows: &[Bar], width: u32, keys: &[(&str, &str)]) -> String {
+    const ROW: f64 = 22.0;
+    const LABEL: f64 = 13.0;
+    const VALUE: f64 = 12.0;
+    let (width, _) = canvas(width, 0);
+    if rows.is_empty() {
+        return no_data(width, 90, title);
+    }
+    let w = width as f64;
+    let top_y = if keys.is_empty() { 32.0 } else { 50.0 };
+    let height = (top_y + ROW * rows.len() as f64 + 8.0).ceil() as u32;
+    let label_w = rows
+        .iter()
+        .map(|b| text_width(b.label, LABEL))
+        .fold(0.0, f64::max)
+        .min(w * 0.4);
+    let value_w = rows
+        .iter()
+        .map(|b| text_width(&number(b.value), VALUE))
+        .fold(24.0, f64::max);
+    let bar_x = 8.0 + label_w + 8.0;
+    let bar_max = (w - bar_x - value_w - 12.0).max(10.0);
+    let top = rows
+        .iter()
+        .map(|b| b.value)
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let mut s = open(width, height, title);
+    if !keys.is_empty() {
+        let x = (w - 8.0 - legend_width(keys)).max(8.0);
+        legend(&mut s, x, 40.0, keys);
+    }
+    for (i, b) in rows.iter().enumerate() {
+        let y = top_y + ROW * i as f64;
+        let share = if top > 0.0 && b.value.is_finite() {
+            (b.value / top).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let len = if share > 0.0 {
+            (share * bar_max).max(1.0)
+        } else {
+            0.0
+        };
+        let _ = write!(
+            s,
+            "<g><title>{}: {}</title><text x=\"{}\" y=\"{}\" font-size=\"{LABEL}\" text-anchor=\"end\" fill=\"#222222\">{}</text><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" font-size=\"{VALUE}\" fill=\"#444444\">{}</text></g>",
+            esc(b.label),
+            esc(&number(b.value)),
+            f(bar_x - 8.0),
+            f(y + 15.0),
+            esc(&fit(b.label, LABEL, label_w)),
+            f(bar_x),
+            f(y + 3.0),
+            f(len),
+            f(ROW - 6.0),
+            esc(b.color),
+            f(bar_x + len + 4.0),
+            f(y + 15.0),
+            esc(&number(b.value))
         );
     }
     s.push_str("</svg>");
     s
 }
 
-fn trim_number(v: f64) -> String {
-    if !v.is_finite() {
-        "-".into()
-    } else if (v - v.round()).abs() < 1e-9 {
-        format!("{}", v.round() as i64)
-    } else {
-        format!("{v:.1}")
-    }
+/// Horizontal bars in one colour: label left, value right.
+pub fn bar_chart(title: &str, items: &[(String, f64)], color: &str, width: u32) -> String {
+    let rows: Vec<Bar> = items
+        .iter()
+        .map(|(label, value)| Bar {
+            label,
+            value: *value,
+            color,
+        })
+        .collect();
+    bars(title, &rows, width, &[])
 }
 
-/// Importance bars coloured by direction (true: towards positive), with a legend.
+/// Importance bars coloured by the direction each feature pushes (true: towards
+/// positive), with a legend.
 pub fn importance_chart(title: &str, items: &[(String, f64, bool)], width: u32) -> String {
-    if items.is_empty() {
-        return no_data(width, 80, title);
-    }
-    let plain: Vec<(String, f64)> = items.iter().map(|(l, v, _)| (l.clone(), *v)).collect();
-    // Draw as bars, then recolour each bar by its direction.
-    let mut s = bar_chart(title, &plain, NEUTRAL, width);
-    for (_, _, pos) in items {
-        let c = if *pos { POSITIVE } else { NEGATIVE };
-        s = s.replacen(&format!("fill=\"{NEUTRAL}\""), &format!("fill=\"{c}\""), 1);
-    }
-    let x = width.saturating_sub(250);
-    let legend = format!(
-        "<rect x=\"{x}\" y=\"8\" width=\"12\" height=\"12\" fill=\"{NEGATIVE}\"/><text x=\"{}\" y=\"19\" font-size=\"12\">towards negative</text><rect x=\"{}\" y=\"8\" width=\"12\" height=\"12\" fill=\"{POSITIVE}\"/><text x=\"{}\" y=\"19\" font-size=\"12\">towards positive</text></svg>",
-        x + 16,
-        x + 130,
-        x + 146,
-    );
-    s.truncate(s.len() - "</svg>".len());
-    s + &legend
+    let p = Palette::OKABE_ITO;
+    let rows: Vec<Bar> = items
+        .iter()
+        .map(|(label, value, positive)| Bar {
+            label,
+            value: *value,
+            color: if *positive { p.positive } else { p.negative },
+        })
+        .collect();
+    bars(
+        title,
+        &rows,
+        width,
+        &[
+            ("부정 쪽 (towards negative)", p.negative),
+            ("긍정 쪽 (towards positive)", p.positive),
+        ],
+    )
 }
 
-/// A word cloud: heavier words bigger, placed on a spiral from the centre without
-/// overlapping; words that do not fit are left out. Deterministic for a `seed`.
+/// The word cloud's largest and smallest font sizes, px.
+const CLOUD_MAX: f64 = 44.0;
+const CLOUD_MIN: f64 = 12.0;
+/// More words than this make an unreadable cloud.
+const CLOUD_WORDS: usize = 60;
+/// A word's box: its estimated width by `LINE` em; the baseline sits `ASCENT` em down.
+const LINE: f64 = 1.1;
+const ASCENT: f64 = 0.9;
+/// Room kept free around every word, px.
+const PAD: f64 = 1.5;
+
+/// A 64-bit mix (SplitMix64's finaliser), so that nearby seeds start far apart.
+fn mix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A word cloud: heavier words are bigger, placed in order of weight along a spiral
+/// from the centre at the first spot where their estimated box overlaps no earlier
+/// one; words that find no spot are left out. The heaviest word always fits (its size
+/// is capped so that it does), and the same words and `seed` give the same picture.
 pub fn word_cloud(
     title: &str,
     words: &[(String, f64)],
@@ -152,97 +332,163 @@ pub fn word_cloud(
     height: u32,
     seed: u64,
 ) -> String {
-    let mut list: Vec<&(String, f64)> = words
+    let (width, height) = canvas(width, height);
+    let mut seen = HashSet::new();
+    let mut list: Vec<(String, f64)> = Vec::new();
+    let mut sorted: Vec<(&str, f64)> = words
         .iter()
+        .map(|(w, v)| (w.trim(), *v))
         .filter(|(w, v)| !w.is_empty() && v.is_finite() && *v > 0.0)
         .collect();
+    sorted.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    for (w, v) in sorted {
+        if seen.insert(w) && list.len() < CLOUD_WORDS {
+            // Keywords are short; a runaway one is cut rather than shrinking the cloud.
+            list.push((fit(w, 1.0, 16.0), v));
+        }
+    }
     if list.is_empty() {
         return no_data(width, height, title);
     }
-    list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    list.truncate(60);
-    let top = list[0].1;
-    let (w, h) = (width as f64, height as f64);
-    let (cx, cy) = (w / 2.0, (h + 28.0) / 2.0);
+    // The area words may use.
+    let (left, top, right, bottom) = (
+        6.0,
+        TITLE_BAND + 4.0,
+        width as f64 - 6.0,
+        height as f64 - 6.0,
+    );
+    let (aw, ah) = (right - left, bottom - top);
+    let (cx, cy) = (left + aw / 2.0, top + ah / 2.0);
+    let heaviest = list[0].1;
+    let big = CLOUD_MAX
+        .min(aw / text_width(&list[0].0, 1.0))
+        .min(ah / LINE)
+        * 0.99;
+    let small = CLOUD_MIN.min(big);
+    // An Archimedean spiral r = a·θ, squashed to the area's shape (y scaled by `k`).
+    // Turns lie at most 2πa·max(1, k) ≈ 8 px apart and successive points about 4 px,
+    // finer than the smallest word, and it ends once it has swept the whole area.
+    let k = ah / aw;
+    let a = 1.3 / k.max(1.0);
+    let r_end = aw / std::f64::consts::SQRT_2 + CLOUD_MAX;
+    let m = mix(seed);
+    let start = (m % 3600) as f64 / 3600.0 * std::f64::consts::TAU;
+    let turn = if (m >> 32) & 1 == 0 { 1.0 } else { -1.0 };
     let mut placed: Vec<(f64, f64, f64, f64)> = Vec::new();
+    // Boxes that found no spot: a box at least as large in both directions cannot either.
+    let mut failed: Vec<(f64, f64)> = Vec::new();
     let mut s = open(width, height, title);
-    let turn = 0.35 + (seed % 7) as f64 * 0.05;
-    for (word, v) in list {
-        let size = 12.0 + 30.0 * (v / top).sqrt();
-        let bw = text_width(word, size);
-        let bh = size * 1.1;
+    for (word, v) in &list {
+        let share = v / heaviest;
+        // Rounded down to what the SVG says, so that the boxes are the ones drawn.
+        let size = ((small + (big - small) * share.sqrt()) * 10.0)
+            .floor()
+            .max(10.0)
+            / 10.0;
+        let (bw, bh) = (text_width(word, size), size * LINE);
+        if failed.iter().any(|&(fw, fh)| fw <= bw && fh <= bh) {
+            continue;
+        }
+        let mut theta = 0.0f64;
         let mut spot = None;
-        for step in 0..1500 {
-            let t = step as f64 * turn;
-            let r = 2.0 * t;
-            let x = cx + r * t.cos() - bw / 2.0;
-            let y = cy + 0.6 * r * t.sin() - bh / 2.0;
-            if x < 4.0 || y < 28.0 || x + bw > w - 4.0 || y + bh > h - 4.0 {
-                if r > w.max(h) {
-                    break;
-                }
+        loop {
+            let r = a * theta;
+            if r > r_end {
+                break;
+            }
+            let angle = start + turn * theta;
+            let x = ((cx + r * angle.cos() - bw / 2.0) * 10.0).round() / 10.0;
+            let y = ((cy + k * r * angle.sin() - bh / 2.0) * 10.0).round() / 10.0;
+            theta += (4.0 / (r * k.max(1.0)).max(4.0)).min(0.5);
+            if x < left || y < top || x + bw > right || y + bh > bottom {
                 continue;
             }
-            let hit = placed
-                .iter()
-                .any(|&(px, py, pw, ph)| x < px + pw && px < x + bw && y < py + ph && py < y + bh);
-            if !hit {
+            let clear = placed.iter().all(|&(px, py, pw, ph)| {
+                x >= px + pw + PAD || px >= x + bw + PAD || y >= py + ph + PAD || py >= y + bh + PAD
+            });
+            if clear {
                 spot = Some((x, y));
                 break;
             }
         }
-        if let Some((x, y)) = spot {
-            placed.push((x, y, bw, bh));
-            let opacity = 0.55 + 0.45 * (v / top);
-            let _ = write!(
-                s,
-                "<text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{}\" fill-opacity=\"{}\">{}</text>",
-                f(x),
-                f(y + size * 0.9),
-                f(size),
-                esc(color),
-                f(opacity.min(1.0)),
-                esc(word)
-            );
-        }
+        let Some((x, y)) = spot else {
+            failed.push((bw, bh));
+            continue;
+        };
+        placed.push((x, y, bw, bh));
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{}\" fill-opacity=\"{}\">{}</text>",
+            f(x),
+            f(y + size * ASCENT),
+            f(size),
+            esc(color),
+            f(0.55 + 0.45 * share),
+            esc(word)
+        );
     }
     s.push_str("</svg>");
     s
 }
 
-/// Positive vs negative calls as one stacked bar with counts and percentages.
-pub fn sentiment_distribution(title: &str, positive: u64, negative: u64, width: u32) -> String {
-    let total = positive + negative;
-    if total == 0 {
-        return no_data(width, 110, title);
+/// Whole percentages of `a` and `b` in `a + b` (not both zero) that add up to 100; a
+/// share that is not zero never shows as 0%.
+fn percentages(a: u64, b: u64) -> (String, String) {
+    let p = (100.0 * (a as f64 / (a as f64 + b as f64))).round() as u64;
+    if a > 0 && p == 0 {
+        ("<1%".into(), ">99%".into())
+    } else if b > 0 && p >= 100 {
+        (">99%".into(), "<1%".into())
+    } else {
+        (format!("{p}%"), format!("{}%", 100 - p))
     }
+}
+
+/// Positive and negative calls as one stacked bar with counts and percentages.
+pub fn sentiment_distribution(title: &str, positive: u64, negative: u64, width: u32) -> String {
+    let (width, height) = (canvas(width, 0).0, 112);
+    let total = positive.saturating_add(negative);
+    if total == 0 {
+        return no_data(width, height, title);
+    }
+    let p = Palette::OKABE_ITO;
     let inner = width as f64 - 20.0;
-    let pw = inner * positive as f64 / total as f64;
-    let mut s = open(width, 110, title);
-    let pct = |n: u64| 100.0 * n as f64 / total as f64;
+    let pw = inner * (positive as f64 / (positive as f64 + negative as f64));
+    let (pos_pct, neg_pct) = percentages(positive, negative);
+    let mut s = open(width, height, title);
     let _ = write!(
         s,
-        "<rect x=\"10\" y=\"34\" width=\"{}\" height=\"36\" fill=\"{POSITIVE}\"/><rect x=\"{}\" y=\"34\" width=\"{}\" height=\"36\" fill=\"{NEGATIVE}\"/><text x=\"10\" y=\"92\" font-size=\"13\" fill=\"{POSITIVE}\">긍정 positive {} ({:.0}%)</text><text x=\"{}\" y=\"92\" font-size=\"13\" text-anchor=\"end\" fill=\"{NEGATIVE}\">부정 negative {} ({:.0}%)</text></svg>",
+        "<g><title>긍정 positive {positive} ({})</title><rect x=\"10\" y=\"36\" width=\"{}\" height=\"34\" fill=\"{}\"/></g><g><title>부정 negative {negative} ({})</title><rect x=\"{}\" y=\"36\" width=\"{}\" height=\"34\" fill=\"{}\"/></g><text x=\"10\" y=\"92\" font-size=\"13\" fill=\"{}\">긍정 positive {positive} ({})</text><text x=\"{}\" y=\"92\" font-size=\"13\" text-anchor=\"end\" fill=\"{}\">부정 negative {negative} ({})</text><text x=\"{}\" y=\"107\" font-size=\"11\" text-anchor=\"middle\" fill=\"#666666\">{total} calls</text></svg>",
+        esc(&pos_pct),
         f(pw),
+        p.positive,
+        esc(&neg_pct),
         f(10.0 + pw),
         f(inner - pw),
-        positive,
-        pct(positive),
+        p.negative,
+        p.positive,
+        esc(&pos_pct),
         width - 10,
-        negative,
-        pct(negative)
+        p.negative,
+        esc(&neg_pct),
+        width / 2
     );
     s
 }
 
-/// Positive and negative calls per day as two lines, with day labels.
+/// Positive and negative calls per day as two lines with dots, a value axis and up to
+/// eight day labels (MM-DD). Days are drawn in date order, evenly spaced.
 pub fn daily_lines(title: &str, days: &[(String, u64, u64)], width: u32, height: u32) -> String {
+    let (width, height) = canvas(width, height.max(160));
     if days.is_empty() {
         return no_data(width, height, title);
     }
-    let (l, r, t, b) = (44.0, 12.0, 36.0, 40.0);
+    let mut days: Vec<&(String, u64, u64)> = days.iter().collect();
+    days.sort_by(|a, b| a.0.cmp(&b.0));
+    let p = Palette::OKABE_ITO;
+    let (l, r, t, b) = (48.0, 14.0, 38.0, 44.0);
     let (w, h) = (width as f64 - l - r, height as f64 - t - b);
-    let top = days.iter().map(|d| d.1.max(d.2)).max().unwrap_or(0).max(1) as f64;
+    let top = days.iter().map(|d| d.1.max(d.2)).max().unwrap_or(0).max(1);
     let x = |i: usize| {
         l + if days.len() == 1 {
             w / 2.0
@@ -250,61 +496,75 @@ pub fn daily_lines(title: &str, days: &[(String, u64, u64)], width: u32, height:
             w * i as f64 / (days.len() - 1) as f64
         }
     };
-    let y = |v: u64| t + h - h * v as f64 / top;
+    let y = |v: u64| t + h - h * (v as f64 / top as f64);
     let mut s = open(width, height, title);
+    // Value axis: 0, the middle and the top, with faint grid lines.
+    let mut ticks = vec![0, top];
+    if top >= 2 {
+        ticks.push(top / 2);
+    }
+    for v in ticks {
+        let _ = write!(
+            s,
+            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#e4e4e4\"/><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" fill=\"#444444\">{v}</text>",
+            f(l),
+            f(y(v)),
+            f(l + w),
+            f(y(v)),
+            f(l - 5.0),
+            f(y(v) + 4.0)
+        );
+    }
     let _ = write!(
         s,
-        "<line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\"/><line x1=\"{l}\" y1=\"{t}\" x2=\"{l}\" y2=\"{}\" stroke=\"#888\"/><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">0</text>",
+        "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888888\"/><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888888\"/>",
+        f(l),
         f(t + h),
         f(l + w),
         f(t + h),
-        f(t + h),
-        f(l - 4.0),
-        f(t + 4.0),
-        top as u64,
-        f(l - 4.0),
+        f(l),
+        f(t),
+        f(l),
         f(t + h)
     );
-    for (color, pick, name) in [
-        (POSITIVE, 1usize, "긍정 positive"),
-        (NEGATIVE, 2, "부정 negative"),
-    ] {
-        let pts: Vec<String> = days
+    for (color, positive) in [(p.positive, true), (p.negative, false)] {
+        let value = |d: &(String, u64, u64)| if positive { d.1 } else { d.2 };
+        let points: Vec<String> = days
             .iter()
             .enumerate()
-            .map(|(i, d)| format!("{},{}", f(x(i)), f(y(if pick == 1 { d.1 } else { d.2 }))))
+            .map(|(i, d)| format!("{},{}", f(x(i)), f(y(value(d)))))
             .collect();
         let _ = write!(
             s,
             "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>",
-            pts.join(" ")
+            points.join(" ")
         );
-        for p in &pts {
-            let (px, py) = p.split_once(',').unwrap_or(("0", "0"));
+        for (i, d) in days.iter().enumerate() {
             let _ = write!(
                 s,
-                "<circle cx=\"{px}\" cy=\"{py}\" r=\"2.5\" fill=\"{color}\"/>"
+                "<circle cx=\"{}\" cy=\"{}\" r=\"2.5\" fill=\"{color}\"><title>{} {}</title></circle>",
+                f(x(i)),
+                f(y(value(d))),
+                esc(&d.0),
+                value(d)
             );
         }
-        let lx = if pick == 1 { l + 8.0 } else { l + 130.0 };
-        let _ = write!(
-            s,
-            "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" font-size=\"12\">{name}</text>",
-            f(lx),
-            f(height as f64 - 14.0),
-            f(lx + 14.0),
-            f(height as f64 - 5.0)
-        );
     }
-    // Up to eight day labels.
-    let every = days.len().div_ceil(8).max(1);
+    legend(
+        &mut s,
+        l,
+        height as f64 - 6.0,
+        &[("긍정 positive", p.positive), ("부정 negative", p.negative)],
+    );
+    let every = days.len().div_ceil(8);
     for (i, d) in days.iter().enumerate().filter(|(i, _)| i % every == 0) {
+        let label = d.0.get(5..).filter(|m| !m.is_empty()).unwrap_or(&d.0);
         let _ = write!(
             s,
-            "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#444\">{}</text>",
+            "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#444444\">{}</text>",
             f(x(i)),
             f(t + h + 14.0),
-            esc(d.0.get(5..).unwrap_or(&d.0))
+            esc(&fit(label, 10.0, 60.0))
         );
     }
     s.push_str("</svg>");
@@ -315,25 +575,73 @@ pub fn daily_lines(title: &str, days: &[(String, u64, u64)], width: u32, height:
 mod tests {
     use super::*;
 
-    /// Tags open and close in order (a small well-formedness check).
-    fn balanced(svg: &str) -> bool {
-        let mut stack: Vec<String> = Vec::new();
+    /// A small well-formedness check: tags nest and close, attribute values are quoted,
+    /// and every `&` starts one of the entities `esc` writes.
+    fn well_formed(svg: &str) -> Result<(), String> {
+        let mut stack: Vec<&str> = Vec::new();
         let mut rest = svg;
+        let entities = ["&lt;", "&gt;", "&amp;", "&quot;", "&#39;"];
+        let check_text = |text: &str| -> Result<(), String> {
+            if text.contains('>') {
+                return Err(format!("raw > in {text:?}"));
+            }
+            for (i, _) in text.match_indices('&') {
+                if !entities.iter().any(|e| text[i..].starts_with(e)) {
+                    return Err(format!("stray & in {text:?}"));
+                }
+            }
+            Ok(())
+        };
+        if !svg.starts_with("<svg ") {
+            return Err("does not start with <svg".into());
+        }
         while let Some(i) = rest.find('<') {
-            let Some(j) = rest[i..].find('>') else {
-                return false;
-            };
+            check_text(&rest[..i])?;
+            let j = rest[i..].find('>').ok_or("unclosed tag")?;
             let tag = &rest[i + 1..i + j];
             rest = &rest[i + j + 1..];
+            if tag.matches('"').count() % 2 != 0 {
+                return Err(format!("unbalanced quotes in <{tag}>"));
+            }
+            for attr in tag.split('"').step_by(2).skip(1) {
+                // Between two quoted values: ` name=` only.
+                if attr.contains('<') || attr.contains('&') {
+                    return Err(format!("odd attribute syntax in <{tag}>"));
+                }
+            }
+            for value in tag.split('"').skip(1).step_by(2) {
+                check_text(value)?;
+                if value.contains('<') {
+                    return Err(format!("raw < in attribute of <{tag}>"));
+                }
+            }
             if let Some(name) = tag.strip_prefix('/') {
-                if stack.pop().as_deref() != Some(name) {
-                    return false;
+                if stack.pop() != Some(name) {
+                    return Err(format!("</{name}> closes the wrong tag"));
+                }
+                if stack.is_empty() && !rest.is_empty() {
+                    return Err("content after the root".into());
                 }
             } else if !tag.ends_with('/') {
-                stack.push(tag.split_whitespace().next().unwrap_or("").to_owned());
+                stack.push(tag.split_whitespace().next().unwrap_or(""));
             }
         }
-        stack.is_empty()
+        if stack.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("unclosed {stack:?}"))
+        }
+    }
+
+    fn assert_sound(svg: &str) {
+        if let Err(e) = well_formed(svg) {
+            panic!("{e}: {svg}");
+        }
+        for bad in ["NaN", "inf", "<b>", "-0.0"] {
+            assert!(!svg.contains(bad), "{bad} in {svg}");
+        }
+        assert!(svg.contains("<title>"), "{svg}");
+        assert!(svg.contains(&esc(FONT)), "{svg}");
     }
 
     fn words() -> Vec<(String, f64)> {
@@ -354,35 +662,60 @@ mod tests {
         .collect()
     }
 
-    #[test]
-    fn charts_are_well_formed_escaped_and_finite() {
-        let all = [
+    fn all_charts(seed: u64) -> Vec<String> {
+        vec![
             bar_chart("막대 <차트>", &words(), NEGATIVE, 600),
             importance_chart(
-                "중요도",
+                "중요도 & \"gain\"",
                 &words()
                     .into_iter()
                     .enumerate()
-                    .map(|(i, (w, v))| (w, v, i % 2 == 0))
+                    .map(|(i, (w, v))| (w, v / 100.0, i % 2 == 0))
                     .collect::<Vec<_>>(),
                 700,
             ),
-            word_cloud("구름", &words(), POSITIVE, 500, 300, 1),
+            word_cloud("구름", &words(), POSITIVE, 500, 300, seed),
             sentiment_distribution("분포", 30, 12, 500),
             daily_lines(
                 "일별",
-                &[("2026-11-01".into(), 3, 1), ("2026-11-02".into(), 0, 5)],
+                &[
+                    ("2026-11-02".into(), 0, 5),
+                    ("2026-11-01".into(), 3, 1),
+                    ("<x>".into(), 2, 2),
+                ],
                 600,
                 260,
             ),
-        ];
+        ]
+    }
+
+    #[test]
+    fn charts_are_well_formed_escaped_finite_and_deterministic() {
+        let all = all_charts(1);
         for svg in &all {
-            assert!(balanced(svg), "{svg}");
-            assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
-            assert!(!svg.contains("<b>"), "unescaped text");
+            assert_sound(svg);
         }
-        assert!(all[0].contains("&lt;차트&gt;"));
-        assert!(all[1].contains(NEGATIVE) && all[1].contains(POSITIVE));
+        assert!(all[0].contains("<title>막대 &lt;차트&gt;</title>"));
+        assert!(all[1].contains("중요도 &amp; &quot;gain&quot;"));
+        assert!(all[0].contains("&lt;b&gt;&amp;&quot;x&quot;"));
+        assert!(all[4].contains(">&lt;x&gt;</text>"));
+        assert_eq!(all, all_charts(1));
+    }
+
+    #[test]
+    fn palette_colours_are_distinct_and_used() {
+        let p = Palette::default();
+        assert_eq!(p, Palette::OKABE_ITO);
+        assert!(p.negative != p.positive && p.positive != p.neutral && p.negative != p.neutral);
+        let imp = importance_chart(
+            "t",
+            &[("a".into(), 2.0, true), ("b".into(), 1.0, false)],
+            400,
+        );
+        // Each bar in its own colour, and both in the legend.
+        assert_eq!(imp.matches(&format!("fill=\"{}\"", p.positive)).count(), 2);
+        assert_eq!(imp.matches(&format!("fill=\"{}\"", p.negative)).count(), 2);
+        assert!(imp.contains("towards positive") && imp.contains("towards negative"));
     }
 
     #[test]
@@ -391,21 +724,87 @@ mod tests {
             bar_chart("t", &[], NEGATIVE, 400),
             importance_chart("t", &[], 400),
             word_cloud("t", &[], NEGATIVE, 400, 200, 0),
+            word_cloud(
+                "t",
+                &[("x".into(), f64::NAN), (" ".into(), 3.0)],
+                NEGATIVE,
+                400,
+                200,
+                0,
+            ),
+            word_cloud(
+                "t",
+                &[("x".into(), 0.0), ("y".into(), -1.0)],
+                NEGATIVE,
+                400,
+                200,
+                0,
+            ),
             sentiment_distribution("t", 0, 0, 400),
             daily_lines("t", &[], 400, 200),
-            word_cloud("t", &[("x".into(), f64::NAN)], NEGATIVE, 400, 200, 0),
         ] {
-            assert!(svg.contains("no data") && balanced(&svg), "{svg}");
+            assert_sound(&svg);
+            assert!(svg.contains(">no data</text>"), "{svg}");
         }
     }
 
     #[test]
-    fn the_word_cloud_places_the_heaviest_word_without_overlaps() {
-        let plain: Vec<(String, f64)> = words().into_iter().take(8).collect();
-        let svg = word_cloud("구름", &plain, POSITIVE, 500, 300, 3);
-        assert_eq!(svg, word_cloud("구름", &plain, POSITIVE, 500, 300, 3));
-        assert!(svg.contains(">한도</text>"));
-        // Recover the boxes and check them pairwise.
+    fn odd_numbers_and_sizes_stay_finite() {
+        let odd: Vec<(String, f64)> = vec![
+            ("nan".into(), f64::NAN),
+            ("big".into(), f64::INFINITY),
+            ("neg".into(), -3.0),
+            ("tiny".into(), 1e-300),
+            ("huge".into(), 1e300),
+            ("zero".into(), 0.0),
+        ];
+        for (w, h) in [(0, 0), (1, 1), (u32::MAX, 50), (300, u32::MAX)] {
+            for svg in [
+                bar_chart("t", &odd, NEUTRAL, w),
+                importance_chart(
+                    "t",
+                    &odd.iter()
+                        .map(|(l, v)| (l.clone(), *v, true))
+                        .collect::<Vec<_>>(),
+                    w,
+                ),
+                word_cloud("t", &odd, NEGATIVE, w, h, u64::MAX),
+                sentiment_distribution("t", u64::MAX, u64::MAX, w),
+                sentiment_distribution("t", 1, 999, w),
+                daily_lines("t", &[("2026-01-01".into(), u64::MAX, 0)], w, h),
+            ] {
+                assert_sound(&svg);
+            }
+        }
+    }
+
+    #[test]
+    fn percentages_add_up_and_small_shares_show() {
+        assert_eq!(percentages(1, 2), ("33%".into(), "67%".into()));
+        assert_eq!(percentages(1, 999), ("<1%".into(), ">99%".into()));
+        assert_eq!(percentages(999, 1), (">99%".into(), "<1%".into()));
+        assert_eq!(percentages(0, 5), ("0%".into(), "100%".into()));
+        assert_eq!(percentages(5, 0), ("100%".into(), "0%".into()));
+        assert_eq!(
+            percentages(u64::MAX, u64::MAX),
+            ("50%".into(), "50%".into())
+        );
+        let svg = sentiment_distribution("t", 30, 12, 500);
+        assert!(svg.contains("긍정 positive 30 (71%)") && svg.contains("부정 negative 12 (29%)"));
+    }
+
+    #[test]
+    fn long_labels_are_cut_with_their_full_text_in_a_tooltip() {
+        let long = "아주 긴 상품 이름 ".repeat(10);
+        let svg = bar_chart("t", &[(long.clone(), 1.0)], NEGATIVE, 400);
+        assert_sound(&svg);
+        assert!(svg.contains(&format!("<title>{}: 1</title>", esc(&long))));
+        assert!(svg.contains("…</text>"));
+    }
+
+    /// The boxes of the placed words, recovered from the SVG the same way the layout
+    /// computed them.
+    fn cloud_boxes(svg: &str) -> Vec<(String, f64, f64, f64, f64)> {
         let mut boxes = Vec::new();
         for part in svg.split("<text x=\"").skip(2) {
             let nums: Vec<f64> = part
@@ -415,18 +814,65 @@ mod tests {
                 .collect();
             let word = part.split('>').nth(1).unwrap().trim_end_matches("</text");
             let (x, y, size) = (nums[0], nums[1], nums[2]);
-            boxes.push((x, y - size * 0.9, text_width(word, size), size * 1.1));
+            let word = word
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+                .replace("&quot;", "\"");
+            let w = text_width(&word, size);
+            boxes.push((word, x, y - size * ASCENT, w, size * LINE));
         }
-        assert!(boxes.len() >= 5);
-        for i in 0..boxes.len() {
-            for j in i + 1..boxes.len() {
-                let (a, b) = (boxes[i], boxes[j]);
-                let overlap = a.0 < b.0 + b.2 - 0.2
-                    && b.0 < a.0 + a.2 - 0.2
-                    && a.1 < b.1 + b.3 - 0.2
-                    && b.1 < a.1 + a.3 - 0.2;
-                assert!(!overlap, "{a:?} {b:?}");
+        boxes
+    }
+
+    #[test]
+    fn the_word_cloud_places_the_heaviest_word_without_overlaps() {
+        let many: Vec<(String, f64)> = (0..80)
+            .map(|i| (format!("키워드{i}"), 100.0 / (1.0 + i as f64)))
+            .chain(words())
+            .collect();
+        let long = vec![
+            ("아주아주아주긴단어입니다아주아주긴단어".to_string(), 10.0),
+            ("짧은".to_string(), 5.0),
+        ];
+        let mut total = 0;
+        for (list, w, h) in [
+            (&words(), 500, 300),
+            (&many, 560, 320),
+            (&many, 300, 600),
+            (&long, 220, 120),
+        ] {
+            for seed in 0..4 {
+                let svg = word_cloud("구름", list, POSITIVE, w, h, seed);
+                assert_sound(&svg);
+                assert_eq!(svg, word_cloud("구름", list, POSITIVE, w, h, seed));
+                let boxes = cloud_boxes(&svg);
+                let heaviest = fit(list[0].0.as_str(), 1.0, 16.0);
+                assert_eq!(boxes[0].0, heaviest, "{svg}");
+                total += boxes.len();
+                for (i, a) in boxes.iter().enumerate() {
+                    assert!(
+                        a.1 >= 0.0
+                            && a.2 >= TITLE_BAND
+                            && a.1 + a.3 <= w as f64
+                            && a.2 + a.4 <= h as f64,
+                        "outside the canvas: {a:?}"
+                    );
+                    for b in &boxes[i + 1..] {
+                        let overlap = a.1 < b.1 + b.3 - 0.2
+                            && b.1 < a.1 + a.3 - 0.2
+                            && a.2 < b.2 + b.4 - 0.2
+                            && b.2 < a.2 + a.4 - 0.2;
+                        assert!(!overlap, "{a:?} overlaps {b:?}");
+                    }
+                }
             }
         }
+        // The clouds are full, not sparse: most of the 60 words of `many` find a spot.
+        let svg = word_cloud("구름", &many, POSITIVE, 560, 320, 1);
+        assert!(cloud_boxes(&svg).len() >= 35, "{}", cloud_boxes(&svg).len());
+        assert!(total > 100);
+        // Another seed, another layout.
+        assert_ne!(svg, word_cloud("구름", &many, POSITIVE, 560, 320, 2));
     }
 }
