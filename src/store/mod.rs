@@ -389,6 +389,20 @@ impl Store {
     }
 
     fn open_sled(dir: &Path) -> Result<Store, StoreError> {
+        // A store closed a moment ago can still be locked: sled's flusher thread holds the
+        // database until it wakes and exits. Wait for it a little before saying "locked".
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            match Self::open_sled_once(dir) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_sled_once(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.to_owned();
         let db = sled::Config::new().path(dir).open().map_err(|source| {
             let locked = matches!(&source, sled::Error::Io(e)
