@@ -2,23 +2,60 @@
 //!
 //! No Korean morphological analyser builds offline here (lindera's dictionary downloads
 //! at build time; mecab would add a C library and a 50 MB dictionary to the box), so
-//! this is a rule-based stripper, pinned by `tests/data/keywords-ko.tsv`. For each word
-//! (after NFC, split on anything but Hangul, ASCII letters and digits), in order:
+//! this is a rule-based stripper, pinned by `tests/data/keywords-ko.tsv` (precision is
+//! printed by `cargo test --lib insights::keywords -- --nocapture`).
 //!
-//! 1. stop words (the shipped ranks.nl list, [`FILLERS`], the config's extra list) and
-//!    numbers (`12월`, `3000원`) are not keywords; a word that starts with Latin letters
-//!    gives its ASCII part lowercased (`LTE로` → `lte`, `5G` → `5g`);
-//! 2. a noun + light verb (`하다`, `되다`, `받다`, `드리다`, `시키다`) gives the noun
-//!    when it has two syllables or more (`변경했는데` → `변경`, `친절하게` → `친절`);
-//!    a one-syllable root before `하다` is an adjective (`편하고`) and no keyword;
-//! 3. a noun + copula (`입니다`, `예요`, `인데` …) gives the noun (`카드예요` → `카드`);
-//! 4. other predicates (`좋아요`, `되나요`) are not keywords: they carry sentiment, not
-//!    topics, and the sentiment model reads them already;
-//! 5. one particle is stripped, longest first, when it agrees with the noun: `이 을 은
-//!    과 으로` only after a final consonant, `가 를 는 와 로 랑` only after a vowel, so
-//!    `사과` and `나이` keep their last syllable; one-syllable particles that agree with
-//!    anything (`의 에 도 만 요`) need a stem of two syllables, so `회의` stays whole;
-//! 6. an honorific `분` after `…원` goes (`상담원분` → `상담원`).
+//! A text is NFC-normalised and split on anything but Hangul syllables, ASCII letters
+//! and digits. Each word then goes through these stages; the first that decides wins:
+//!
+//! 1. **Stop words and numbers.** The shipped ranks.nl list, [`FILLERS`] and the config's
+//!    extra list, checked on the raw word and again on the stem. Numbers are no topics:
+//!    `3000원`, `12월`, `삼만원이`, `다섯`.
+//! 2. **Latin.** A word that starts with an ASCII letter or digit gives its ASCII part,
+//!    lowercased so `KT`/`kt` count as one (`LTE로` → `lte`, `5G가` → `5g`,
+//!    `iPhone` → `iphone`); digits alone, single letters and one letter repeated
+//!    (`oo`, a masked name) are dropped. A Hangul
+//!    name glued to Latin keeps both (`갤럭시S24로` → `갤럭시s24`).
+//! 3. **Protected nouns.** [`PROTECTED`] nouns end in a syllable that looks like a
+//!    particle or an ending (`사과`, `회의`, `한도`, `제한`, `이해`): the bare noun, or
+//!    the noun plus any known suffix, gives the noun. [`COMPOUND_HEADS`] also protect
+//!    compounds that end in them (`신용한도`, `전화문의`), when the rest has two
+//!    syllables or more (so `약속도` is still `약속` + `도`).
+//! 4. **Light verbs.** A noun + `하다`, `되다`, `받다`, `드리다` or `시키다` in any of the
+//!    generated forms gives the noun when it has two syllables or more
+//!    (`변경했는데` → `변경`, `친절하시고` → `친절`, `불편해요` → `불편`). With a
+//!    one-syllable root the word is an adjective or an idiom (`편하고`, `안돼요`) and no
+//!    keyword.
+//! 5. **Predicates are not keywords.** They carry sentiment, not topics, and the
+//!    sentiment model reads them already. Caught by a small lexicon of frequent verbs
+//!    and adjectives, conjugated when the extractor is built (`느리고`, `바꿀`,
+//!    `빠르게`), and by what no noun has: a past-tense `ㅆ` syllable (`왔는데`), `없`
+//!    (`재미없다`), `…니다`, `…ㄴ데`, `…나요`, `…세요`, `…으면`, a plain `…다` after a
+//!    consonant (`아깝다`), infinitives (`느려요`, `끊겨서`, `몰라요`, and before a
+//!    light verb: `알려드릴게요`), and reduplicated adverbs (`쏙쏙`, `차근차근`). The
+//!    one exception is step 4: a `하다` root of two syllables is kept,
+//!    because those roots are Sino-Korean nouns (`불편`, `만족`, `친절`) that callers
+//!    also use as nouns.
+//! 6. **Copulas.** Noun + `입니다`, `예요`, `였어요`, `라서`, `인데`, `다` … gives the
+//!    noun (`영화다` → `영화`).
+//! 7. **Particles.** One particle (or particle + `요`) is stripped, longest first, when
+//!    it agrees with the noun: `이 을 은 과 으로` only after a final consonant,
+//!    `가 를 는 와 랑` only after a vowel, `로` after a vowel or `ㄹ`. One-syllable
+//!    particles that attach to anything (`의 에 도 만 요 께`, and `나`, `다`) need a
+//!    stem of two syllables, or one of the [`ONE_SYLLABLE_NOUNS`], so `정도` stays whole; a
+//!    one-syllable stem + `요` is a predicate (`커요`, `가요`). The suffix `째` is
+//!    stripped the same way (`일주일째`).
+//! 8. **Plural and honorifics.** `들` goes after a stem of two syllables or more;
+//!    `님`/`분` go after job titles ending in `원`, `사` or `장` (`상담원분들이` →
+//!    `상담원`, `상담사님` → `상담사`), while `선생님` stays whole.
+//!
+//! One-syllable keywords are kept only from [`ONE_SYLLABLE_NOUNS`]: most one-syllable
+//! words are counters, adverbs or verb stems. `상담원` is a keyword (complaints about
+//! the agent are a topic); `고객님`, the agent's form of address, is a filler.
+//!
+//! Every stage looks at a bounded number of suffixes (suffix sets are built once in
+//! [`Keywords::new`]), and words longer than [`MAX_WORD_CHARS`] are dropped, so
+//! extraction is linear in the text.
 
 use std::collections::HashSet;
 
@@ -27,8 +64,10 @@ use unicode_normalization::UnicodeNormalization;
 /// The ranks.nl Korean stop-word list (MIT; see data/stopwords-ko).
 pub const RANKS_NL: &str = include_str!("../../data/stopwords-ko/ranksnl-korean.txt");
 
-/// Call-centre fillers, greetings and intensifiers that the ranks.nl list lacks.
+/// Call-centre fillers, greetings, adverbs and time words that the ranks.nl list lacks.
+/// They apply to raw words and to stems (`감사` covers `감사해요` and `감사드립니다`).
 pub const FILLERS: &[&str] = &[
+    // Answers, greetings, politeness.
     "네",
     "예",
     "아니요",
@@ -39,7 +78,13 @@ pub const FILLERS: &[&str] = &[
     "감사합니다",
     "고맙습니다",
     "죄송합니다",
+    "감사",
+    "죄송",
+    "수고",
+    "미안",
     "고객님",
+    "ok",
+    // Intensifiers and other adverbs.
     "너무",
     "정말",
     "진짜",
@@ -48,19 +93,102 @@ pub const FILLERS: &[&str] = &[
     "조금",
     "그냥",
     "혹시",
+    "자꾸",
+    "빨리",
+    "제대로",
+    "그대로",
+    "계속",
+    "벌써",
+    "아직",
+    "이제",
+    "다시",
+    "한번",
+    "완전",
+    "엄청",
+    "되게",
+    "약간",
+    "별로",
+    "항상",
+    "맨날",
+    "원래",
+    "일단",
+    "우선",
+    "이미",
+    "바로",
+    "먼저",
+    "괜히",
+    "가장",
+    "제일",
+    "특히",
+    "역시",
+    "솔직히",
+    "절대",
+    "도대체",
+    "아무리",
+    "매우",
+    "모든",
+    "없이",
+    "오래",
+    "이렇게",
+    "그렇게",
+    "저렇게",
+    // Time words.
     "지금",
     "오늘",
     "어제",
     "내일",
     "이번",
     "다음",
+    "나중",
+    "방금",
+    "요즘",
+    "하루",
+    "이틀",
+    "일주일",
+    "한달",
+    "작년",
+    "올해",
+    "매달",
+    "매월",
+    "저번",
+    "지난달",
+    "이번달",
+    "다음달",
+    "저번달",
+    // Connectives, pronouns, question words.
     "근데",
     "그럼",
+    "그러면",
     "그래서",
     "하지만",
+    "아무튼",
+    "어쨌든",
     "이거",
     "저거",
     "그거",
+    "이게",
+    "그게",
+    "이건",
+    "그건",
+    "저건",
+    "이걸",
+    "그걸",
+    "저걸",
+    "뭔가",
+    "뭐가",
+    "뭘",
+    "아니라",
+    "여기",
+    "거기",
+    "어디",
+    "어디서",
+    "언제",
+    "얼마",
+    "무슨",
+    "어떤",
+    "이런",
+    "그런",
+    "저런",
     "뭐",
     "안",
     "못",
@@ -69,6 +197,7 @@ pub const FILLERS: &[&str] = &[
     "더",
     "다",
     "잘",
+    // Frequent predicates that are whole words.
     "주세요",
     "있어요",
     "없어요",
@@ -80,111 +209,395 @@ pub const FILLERS: &[&str] = &[
     "없는",
     "하는",
     "되는",
-    "언제",
-    "얼마",
-    "계속",
-    "벌써",
-    "아직",
-    "이제",
-    "한번",
-    "다시",
     "돼요",
     "되요",
-    "이렇게",
-    "그렇게",
-    "저렇게",
     "어떻게요",
     "왜요",
 ];
 
-/// Light verbs after a noun: `변경` + `했는데`.
-const LIGHT_VERBS: &[&str] = &[
-    "하려는데",
-    "하려고요",
-    "했습니다",
-    "했는데요",
-    "해주세요",
-    "되었어요",
-    "됐는데요",
-    "받았는데",
-    "받았어요",
-    "드립니다",
-    "드렸는데",
-    "시켰는데",
-    "합니다",
-    "했는데",
-    "했어요",
-    "하려고",
-    "하는데",
-    "해서요",
-    "됐어요",
-    "됐는데",
-    "되나요",
-    "드려요",
-    "드리고",
-    "드려서",
-    "받고요",
-    "했고",
-    "했다",
-    "해서",
-    "해요",
-    "하고",
-    "하는",
-    "하면",
-    "하게",
-    "하기",
-    "하다",
-    "해줘",
-    "돼요",
-    "되는",
-    "되고",
-    "받고",
-    "받은",
-    "받을",
-    "시켜",
-    "해",
-    "한",
-    "할",
-    "된",
-    "될",
+/// Nouns whose last syllable looks like a particle or an ending, and that the rules
+/// would otherwise cut (`사과` → `사` + `과`, `제한` → `제` + `한`, `배려` → an
+/// infinitive). The bare noun and the noun + any suffix give the noun.
+pub const PROTECTED: &[&str] = &[
+    // Named in the issue.
+    "나라",
+    "사과",
+    "회의",
+    "요금",
+    "고객",
+    "할인",
+    "이용",
+    "대기",
+    "가입",
+    "해지",
+    "은행",
+    "이자",
+    "수수료",
+    "상담원",
+    "카드론",
+    // …도, …만, …의, …과, …가, …이, …랑, …로, …요.
+    "한도",
+    "속도",
+    "정도",
+    "제도",
+    "진도",
+    "태도",
+    "용도",
+    "시도",
+    "지도",
+    "만족도",
+    "난이도",
+    "신뢰도",
+    "약속",
+    "불만",
+    "미만",
+    "문의",
+    "합의",
+    "동의",
+    "강의",
+    "주의",
+    "협의",
+    "건의",
+    "결과",
+    "성과",
+    "학과",
+    "통과",
+    "경과",
+    "추가",
+    "휴가",
+    "부가",
+    "대가",
+    "주가",
+    "종이",
+    "길이",
+    "놀이",
+    "사랑",
+    "도로",
+    "필요",
+    "중요",
+    "주요",
+    "수요",
+    // Light-verb look-alikes (…한, …할, …해, …함).
+    "제한",
+    "기한",
+    "권한",
+    "무제한",
+    "분할",
+    "역할",
+    "손해",
+    "피해",
+    "이해",
+    "방해",
+    "침해",
+    "포함",
+    // Infinitive look-alikes (…려, …녀, …워, …러).
+    "우려",
+    "배려",
+    "고려",
+    "염려",
+    "격려",
+    "자녀",
+    "남녀",
+    "소녀",
+    "파워",
+    "샤워",
+    "타워",
+    "달러",
+    "컬러",
+    "딜러",
+    // Reduplicated, yet a noun.
+    "부부",
 ];
 
-/// Copula endings after a noun: `카드` + `예요`.
-const COPULAS: &[&str] = &[
-    "이었는데",
-    "이었어요",
-    "이었습니다",
-    "였는데",
-    "였어요",
-    "입니다",
-    "이에요",
-    "인데요",
-    "이라서",
-    "이라고",
-    "이지만",
-    "이네요",
-    "예요",
-    "인데",
-    "라서",
-    "라고",
-    "이고",
-    "이죠",
-    "이야",
-    "였다",
-    "이다",
+/// Protected nouns that also protect compounds ending in them (`신용한도`,
+/// `인터넷속도`, `전화문의`, `고객불만`, `데이터제한`).
+pub const COMPOUND_HEADS: &[&str] = &[
+    "한도",
+    "속도",
+    "진도",
+    "태도",
+    "제도",
+    "만족도",
+    "불만",
+    "문의",
+    "강의",
+    "동의",
+    "회의",
+    "결과",
+    "통과",
+    "제한",
+    "기한",
+    "추가",
+    "손해",
+    "피해",
 ];
 
-/// Endings of predicates that are not noun + light verb.
-const PREDICATES: &[&str] = &[
+/// The only one-syllable keywords: nouns callers use on their own (`앱이 안 열려요`,
+/// `돈이 빠져나갔어요`, `화가 나요`).
+pub const ONE_SYLLABLE_NOUNS: &[&str] = &[
+    "앱", "돈", "폰", "빚", "책", "차", "집", "표", "값", "방", "팀", "칩", "화", "약", "병", "밥",
+    "옷", "빵", "짐", "몸", "맛", "꿈",
+];
+
+/// Words longer than this (in characters) are no keywords: it keeps a text without
+/// spaces from costing more than its length.
+pub const MAX_WORD_CHARS: usize = 40;
+
+/// Verb and adjective stems frequent in calls, conjugated by [`predicate_forms`].
+const PREDICATE_STEMS: &[Stem] = &[
+    Stem::plain("바꾸"),
+    Stem::plain("느리"),
+    Stem::plain("빠르"),
+    Stem::plain("비싸"),
+    Stem::plain("싸"),
+    Stem::plain("나쁘"),
+    Stem::plain("바쁘"),
+    Stem::plain("아프"),
+    Stem::plain("기쁘"),
+    Stem::plain("예쁘"),
+    Stem::plain("크"),
+    Stem::plain("작"),
+    Stem::plain("좋"),
+    Stem::plain("많"),
+    Stem::plain("적"),
+    Stem::plain("높"),
+    Stem::plain("낮"),
+    Stem::plain("짧"),
+    Stem::plain("늦"),
+    Stem::plain("빠지"),
+    Stem::plain("보내"),
+    Stem::plain("나오"),
+    Stem::plain("들어오"),
+    Stem::plain("들어가"),
+    Stem::plain("모르"),
+    Stem::plain("쓰"),
+    Stem::plain("끊기"),
+    Stem::plain("터지"),
+    Stem::plain("걸리"),
+    Stem::plain("기다리"),
+    Stem::plain("올리"),
+    Stem::plain("내리"),
+    Stem::plain("열리"),
+    Stem::plain("끝나"),
+    Stem::plain("싶"),
+    Stem::plain("않"),
+    Stem::plain("같"),
+    Stem::plain("맞"),
+    Stem::plain("틀리"),
+    Stem::plain("다르"),
+    Stem::plain("괜찮"),
+    Stem::plain("귀찮"),
+    Stem::plain("싫"),
+    Stem::plain("알리"),
+    Stem::plain("먹"),
+    Stem::plain("찾"),
+    Stem::plain("잡히"),
+    Stem::plain("들리"),
+    Stem::plain("잊"),
+    Stem::plain("잃"),
+    Stem::plain("넣"),
+    Stem::plain("빼"),
+    Stem::plain("지나"),
+    Stem::plain("떨어지"),
+    Stem::plain("올라가"),
+    Stem::plain("남"),
+    Stem::plain("생기"),
+    Stem::plain("오"),
+    Stem::plain("보"),
+    Stem::plain("주"),
+    Stem::plain("아니"),
+    Stem::b_irregular("어렵"),
+    Stem::b_irregular("쉽"),
+    Stem::b_irregular("가깝"),
+    Stem::b_irregular("번거롭"),
+    Stem::b_irregular("까다롭"),
+    Stem::b_irregular("아깝"),
+    Stem::b_irregular("아름답"),
+    Stem::b_irregular("즐겁"),
+    Stem::b_irregular("고맙"),
+    Stem::b_irregular("반갑"),
+    Stem::b_irregular("무섭"),
+    Stem::b_irregular("시끄럽"),
+    Stem::plain("길"),
+    Stem::plain("멀"),
+    Stem::plain("힘들"),
+    Stem::plain("알"),
+    Stem::plain("만들"),
+    Stem::plain("열"),
+];
+
+/// The light verbs after a noun (`변경` + `했는데`).
+const LIGHT_VERB_STEMS: &[Stem] = &[
+    Stem::plain("하"),
+    Stem::plain("되"),
+    Stem::plain("받"),
+    Stem::plain("드리"),
+    Stem::plain("시키"),
+];
+
+/// Endings after a stem that ends in a vowel (`바꾸` + `고`).
+const AFTER_VOWEL: &[&str] = &[
+    "고",
+    "고요",
+    "는",
+    "는데",
+    "는데요",
+    "는데도",
+    "지",
+    "지요",
+    "지만",
+    "죠",
+    "게",
+    "다",
+    "다고",
+    "다가",
+    "면",
+    "면서",
+    "니",
+    "니까",
+    "나요",
+    "네요",
+    "려고",
+    "려고요",
+    "려면",
+    "려는데",
+    "세요",
+    "시고",
+    "시는",
+    "시면",
+    "도록",
+    "던",
+    "던데",
+    "는지",
+    "러",
+    "냐고",
+];
+
+/// Endings after a stem that ends in a consonant (`좋` + `은`).
+const AFTER_CONSONANT: &[&str] = &[
+    "고",
+    "고요",
+    "는",
+    "는데",
+    "는데요",
+    "는데도",
+    "지",
+    "지요",
+    "지만",
+    "죠",
+    "게",
+    "다",
+    "다고",
+    "다가",
+    "네요",
+    "나요",
+    "던",
+    "던데",
+    "는지",
+    "냐고",
     "습니다",
-    "았어요",
-    "었어요",
-    "였어요",
-    "겠어요",
+    "습니까",
+    "은",
+    "은데",
+    "은데요",
+    "은지",
+    "을",
+    "을까요",
+    "을게요",
+    "을래요",
+    "으면",
+    "으면서",
+    "으니",
+    "으니까",
+    "으려고",
+    "으려고요",
+    "으려면",
+    "으려는데",
+    "으세요",
+    "으시고",
+    "으러",
+];
+
+/// Nominalising endings, generated only for stems of two syllables or more (`크기`,
+/// `쓰기` are nouns).
+const NOMINAL: &[&str] = &["기", "기가", "기도", "기는", "기를"];
+
+/// After a stem with a final `ㄴ` fused in (`한`, `느린`).
+const AFTER_N: &[&str] = &["", "데", "데요", "지", "가요", "다", "다고", "다면", "대요"];
+
+/// After a stem with a final `ㄹ` fused in (`할`, `바꿀`).
+const AFTER_L: &[&str] = &["", "게요", "까요", "래요", "때", "지", "거예요", "께요"];
+
+/// After a stem with a final `ㅂ` fused in (`합`).
+const AFTER_B: &[&str] = &["니다", "니까"];
+
+/// After an infinitive (`해`, `느려`, `바꿔`).
+const INFINITIVE_TAILS: &[&str] = &[
+    "",
+    "요",
+    "서",
+    "서요",
+    "도",
+    "도요",
+    "야",
+    "야지",
+    "야죠",
+    "주세요",
+    "줘",
+    "줘요",
+    "주고",
+    "주시고",
+    "주셔서",
+    "주시면",
+    "주면",
+    "드릴게요",
+    "드려요",
+    "보고",
+    "보니까",
+    "보세요",
+    "버리고",
+];
+
+/// After a past stem (`했`, `느렸`).
+const AFTER_PAST: &[&str] = &[
+    "",
+    "어",
+    "어요",
+    "는데",
+    "는데요",
+    "는데도",
+    "고",
+    "고요",
+    "다",
+    "다고",
+    "지",
+    "죠",
+    "지만",
+    "습니다",
     "거든요",
     "잖아요",
+    "나요",
+    "을",
+    "던",
+    "더니",
+    "으니까",
+    "으면",
+    "대요",
+    "네요",
+];
+
+/// After `겠` (`하겠습니다`).
+const AFTER_WILL: &[&str] = &["습니다", "어요", "는데", "고", "지만", "죠", "네요"];
+
+/// Endings of predicates that no noun has.
+const PREDICATE_ENDINGS: &[&str] = &[
+    "니다",
+    "거든요",
+    "잖아요",
+    "더라고요",
+    "더라구요",
     "는데요",
-    "을까요",
+    "까요",
     "아요",
     "어요",
     "워요",
@@ -195,28 +608,72 @@ const PREDICATES: &[&str] = &[
     "세요",
     "지만",
     "군요",
-    "았다",
-    "었다",
-    "셔서",
     "어서",
     "아서",
     "니까",
     "라서",
+    "라고",
+    "다고",
+    "다고요",
+    "냐고",
     "다니",
     "는지",
+    "래요",
+    "게요",
+    "려고",
+    "려고요",
+    "려면",
+    "려는데",
+    "으면",
+    "으면서",
+    "으시고",
+    "으신",
+    "으실",
     "죠",
 ];
 
-#[derive(Clone, Copy, PartialEq)]
-enum After {
-    Consonant,
-    Vowel,
-    /// Also after ㄹ (`로`).
-    VowelOrRieul,
-    Any,
-}
+/// Copula endings and what they attach to (`카드` + `예요`, `수업` + `이라서`).
+const COPULAS: &[(&str, After)] = &[
+    ("이었는데", After::Consonant),
+    ("이었어요", After::Consonant),
+    ("이었습니다", After::Consonant),
+    ("이었고", After::Consonant),
+    ("이에요", After::Consonant),
+    ("이라서", After::Consonant),
+    ("이라고", After::Consonant),
+    ("이라는", After::Consonant),
+    ("이라도", After::Consonant),
+    ("이래요", After::Consonant),
+    ("이지만", After::Consonant),
+    ("이네요", After::Consonant),
+    ("이니까", After::Consonant),
+    ("이세요", After::Consonant),
+    ("이라", After::Consonant),
+    ("이면", After::Consonant),
+    ("이고", After::Consonant),
+    ("이죠", After::Consonant),
+    ("이야", After::Consonant),
+    ("이다", After::Consonant),
+    ("였는데", After::Vowel),
+    ("였어요", After::Vowel),
+    ("였습니다", After::Vowel),
+    ("였고", After::Vowel),
+    ("였다", After::Vowel),
+    ("예요", After::Vowel),
+    ("라서", After::Vowel),
+    ("라고", After::Vowel),
+    ("라는", After::Vowel),
+    ("라도", After::Vowel),
+    ("래요", After::Vowel),
+    ("입니다", After::Any),
+    ("인데요", After::Any),
+    ("인가요", After::Any),
+    ("인데", After::Any),
+    ("인지", After::Any),
+    ("에요", After::Any),
+];
 
-/// Particles, longest first within the table's order of use.
+/// Particles (and particle + `요`) and what they attach to.
 const PARTICLES: &[(&str, After)] = &[
     ("에서부터", After::Any),
     ("으로부터", After::Consonant),
@@ -228,17 +685,28 @@ const PARTICLES: &[(&str, After)] = &[
     ("에서도", After::Any),
     ("에서만", After::Any),
     ("에서의", After::Any),
+    ("에서요", After::Any),
     ("으로는", After::Consonant),
     ("으로도", After::Consonant),
     ("으로만", After::Consonant),
+    ("으로요", After::Consonant),
     ("에게는", After::Any),
     ("에게도", After::Any),
+    ("에게요", After::Any),
+    ("한테는", After::Any),
+    ("한테도", After::Any),
+    ("한테요", After::Any),
     ("까지는", After::Any),
     ("까지도", After::Any),
     ("까지만", After::Any),
+    ("까지요", After::Any),
     ("부터는", After::Any),
+    ("부터요", After::Any),
     ("보다는", After::Any),
+    ("보다도", After::Any),
+    ("처럼요", After::Any),
     ("이랑은", After::Consonant),
+    ("이랑도", After::Consonant),
     ("에서", After::Any),
     ("으로", After::Consonant),
     ("에게", After::Any),
@@ -250,14 +718,24 @@ const PARTICLES: &[(&str, After)] = &[
     ("처럼", After::Any),
     ("마저", After::Any),
     ("조차", After::Any),
+    ("마다", After::Any),
+    ("만큼", After::Any),
     ("이랑", After::Consonant),
     ("이나", After::Consonant),
+    ("이요", After::Consonant),
+    ("은요", After::Consonant),
+    ("는요", After::Vowel),
+    ("랑은", After::Vowel),
+    ("랑도", After::Vowel),
     ("에는", After::Any),
     ("에도", After::Any),
     ("에만", After::Any),
     ("로는", After::VowelOrRieul),
     ("로도", After::VowelOrRieul),
     ("로만", After::VowelOrRieul),
+    ("로요", After::VowelOrRieul),
+    ("도요", After::Any),
+    ("만요", After::Any),
     ("은", After::Consonant),
     ("이", After::Consonant),
     ("을", After::Consonant),
@@ -267,6 +745,7 @@ const PARTICLES: &[(&str, After)] = &[
     ("를", After::Vowel),
     ("와", After::Vowel),
     ("랑", After::Vowel),
+    ("나", After::Vowel),
     ("로", After::VowelOrRieul),
     ("의", After::Any),
     ("에", After::Any),
@@ -274,28 +753,136 @@ const PARTICLES: &[(&str, After)] = &[
     ("만", After::Any),
     ("요", After::Any),
     ("께", After::Any),
+    // Not particles but glued the same way: the copula `다` after a vowel (`영화다`;
+    // after `보다` in length order), and `째` (`일주일째`, `두번째`).
+    ("다", After::Vowel),
+    ("째", After::Any),
 ];
+
+/// Sino-Korean numerals; a number needs one of [`STRONG_NUMERALS`] or a counter.
+const NUMERALS: &str = "영공일이삼사오육칠팔구십백천만억";
+/// Without `구`, `이`, `사`, `오`, `일`: alone before a counter they are words (`구분`,
+/// `이분`, `사원`, `오일`).
+const STRONG_NUMERALS: &str = "삼육칠팔십백천만억";
+const COUNTERS: &[&str] = &[
+    "원",
+    "월",
+    "일",
+    "년",
+    "개",
+    "개월",
+    "번",
+    "분",
+    "초",
+    "시",
+    "시간",
+    "주",
+    "주일",
+    "회",
+    "회차",
+    "건",
+    "명",
+    "살",
+    "달",
+    "퍼센트",
+    "프로",
+    "층",
+    "호",
+    "장",
+    "배",
+];
+/// Counters after the one-syllable native numerals `한 두 세 네 열` (`두번`, `세달`).
+const NATIVE_COUNTERS: &[&str] = &[
+    "번", "개", "달", "시", "시간", "명", "살", "장", "권", "배", "가지", "군데", "분",
+];
+/// Native numerals of two syllables (one-syllable ones are dropped anyway).
+const NATIVE_NUMERALS: &[&str] = &[
+    "하나", "다섯", "여섯", "일곱", "여덟", "아홉", "스물", "서른", "마흔", "예순",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum After {
+    Consonant,
+    Vowel,
+    /// A vowel, or the final ㄹ (`로`).
+    VowelOrRieul,
+    Any,
+}
+
+/// A verb or adjective stem; `b_irregular` stems drop their `ㅂ` before a vowel
+/// (`어렵` → `어려운`, `어려워`).
+#[derive(Debug, Clone, Copy)]
+struct Stem {
+    text: &'static str,
+    b_irregular: bool,
+}
+
+impl Stem {
+    const fn plain(text: &'static str) -> Stem {
+        Stem {
+            text,
+            b_irregular: false,
+        }
+    }
+
+    const fn b_irregular(text: &'static str) -> Stem {
+        Stem {
+            text,
+            b_irregular: true,
+        }
+    }
+}
+
+// Hangul syllable arithmetic: a syllable is 0xAC00 + (initial * 21 + vowel) * 28 + final.
+const FINAL_N: u32 = 4;
+const FINAL_L: u32 = 8;
+const FINAL_B: u32 = 17;
+const FINAL_SS: u32 = 20;
+const V_A: u32 = 0;
+const V_EO: u32 = 4;
+const V_YEO: u32 = 6;
+const V_O: u32 = 8;
+const V_WA: u32 = 9;
+const V_WAE: u32 = 10;
+const V_OE: u32 = 11;
+const V_U: u32 = 13;
+const V_WO: u32 = 14;
+const V_EU: u32 = 18;
+const V_I: u32 = 20;
+const INITIAL_IEUNG: u32 = 11;
+const INITIAL_RIEUL: u32 = 5;
 
 fn is_syllable(c: char) -> bool {
     ('\u{AC00}'..='\u{D7A3}').contains(&c)
 }
 
-/// The final consonant index of a syllable (0: none, 8: ㄹ).
+/// (initial, vowel, final) of a syllable.
+fn parts(c: char) -> Option<(u32, u32, u32)> {
+    let i = (c as u32).checked_sub(0xAC00).filter(|_| is_syllable(c))?;
+    Some((i / 588, (i % 588) / 28, i % 28))
+}
+
+fn compose(initial: u32, vowel: u32, fin: u32) -> char {
+    char::from_u32(0xAC00 + (initial * 21 + vowel) * 28 + fin).expect("a Hangul syllable")
+}
+
+fn with_final(c: char, fin: u32) -> char {
+    let (i, v, _) = parts(c).expect("a Hangul syllable");
+    compose(i, v, fin)
+}
+
 fn final_consonant(c: char) -> Option<u32> {
-    is_syllable(c).then(|| (c as u32 - 0xAC00) % 28)
+    parts(c).map(|(_, _, f)| f)
 }
 
 fn agrees(stem: &str, after: After) -> bool {
-    let Some(last) = stem.chars().last() else {
-        return false;
-    };
-    let Some(f) = final_consonant(last) else {
+    let Some(f) = stem.chars().last().and_then(final_consonant) else {
         return false;
     };
     match after {
         After::Consonant => f != 0,
         After::Vowel => f == 0,
-        After::VowelOrRieul => f == 0 || f == 8,
+        After::VowelOrRieul => f == 0 || f == FINAL_L,
         After::Any => true,
     }
 }
@@ -304,15 +891,242 @@ fn syllables(s: &str) -> usize {
     s.chars().filter(|&c| is_syllable(c)).count()
 }
 
-/// The keyword extractor: stop words loaded once.
+/// `s` without its last `k` characters, and those characters.
+fn split_back(s: &str, k: usize) -> Option<(&str, &str)> {
+    if k == 0 {
+        return Some((s, ""));
+    }
+    let (at, _) = s.char_indices().rev().nth(k - 1)?;
+    Some(s.split_at(at))
+}
+
+/// `s` with its last character replaced by `c`.
+fn replace_last(s: &str, c: char) -> String {
+    let cut = s.char_indices().next_back().map_or(0, |(at, _)| at);
+    format!("{}{c}", &s[..cut])
+}
+
+/// The infinitive (`-아/어` form) of a stem: `느리` → `느려`, `바꾸` → `바꿔`,
+/// `좋` → `좋아`, `빠르` → `빨라`, `어렵` → `어려워`, `하` → `해`.
+fn infinitive(stem: &Stem) -> String {
+    let s = stem.text;
+    let chars: Vec<char> = s.chars().collect();
+    let last = *chars.last().expect("a non-empty stem");
+    let (i, v, f) = parts(last).expect("a Hangul stem");
+    let prev_bright = chars
+        .len()
+        .checked_sub(2)
+        .and_then(|p| parts(chars[p]))
+        .is_some_and(|(_, pv, _)| pv == V_A || pv == V_O);
+    if stem.b_irregular {
+        return format!("{}워", replace_last(s, compose(i, v, 0)));
+    }
+    if f != 0 {
+        let bright = v == V_A || v == V_O;
+        return format!("{s}{}", if bright { '아' } else { '어' });
+    }
+    if s == "하" {
+        return "해".to_owned();
+    }
+    match v {
+        V_I => replace_last(s, compose(i, V_YEO, 0)),
+        V_U => replace_last(s, compose(i, V_WO, 0)),
+        V_O => replace_last(s, compose(i, V_WA, 0)),
+        V_OE => replace_last(s, compose(i, V_WAE, 0)),
+        V_EU if i == INITIAL_RIEUL && chars.len() >= 2 => {
+            // 르-irregular: 빠르 → 빨라, 모르 → 몰라, 다르 → 달라.
+            let head: String = chars[..chars.len() - 2].iter().collect();
+            let prev = with_final(chars[chars.len() - 2], FINAL_L);
+            let tail = if prev_bright { '라' } else { '러' };
+            format!("{head}{prev}{tail}")
+        }
+        V_EU => {
+            let vowel = if prev_bright { V_A } else { V_EO };
+            replace_last(s, compose(i, vowel, 0))
+        }
+        _ => s.to_owned(),
+    }
+}
+
+/// Every form of a stem the extractor recognises (without nouns in front).
+fn conjugate(stem: &Stem, out: &mut HashSet<String>) {
+    let s = stem.text;
+    let last = s.chars().last().expect("a non-empty stem");
+    let (_, _, fin) = parts(last).expect("a Hangul stem");
+    let long = syllables(s) >= 2;
+    let mut add = |base: &str, endings: &[&str]| {
+        for e in endings {
+            out.insert(format!("{base}{e}"));
+        }
+    };
+    if stem.b_irregular {
+        // 어렵 + 고, 어려운, 어려우면.
+        let base = replace_last(s, with_final(last, 0));
+        add(
+            s,
+            &[
+                "고",
+                "고요",
+                "지",
+                "지만",
+                "죠",
+                "게",
+                "다",
+                "네요",
+                "습니다",
+                "던",
+            ],
+        );
+        add(&base, &["운", "운데", "울", "우면", "우니까"]);
+    } else if fin == FINAL_L {
+        // ㄹ drops before ㄴ, ㅂ, ㅅ: 길 + 고, 긴, 아는, 깁니다.
+        let base = replace_last(s, with_final(last, 0));
+        add(
+            s,
+            &[
+                "고", "고요", "지", "지만", "죠", "게", "다", "면", "려고", "러", "던",
+            ],
+        );
+        add(
+            &base,
+            &["는", "는데", "니까", "세요", "시고", "네요", "나요"],
+        );
+        add(&replace_last(s, with_final(last, FINAL_N)), AFTER_N);
+        add(&replace_last(s, with_final(last, FINAL_B)), AFTER_B);
+    } else if fin != 0 {
+        add(s, AFTER_CONSONANT);
+    } else {
+        add(s, AFTER_VOWEL);
+        add(&replace_last(s, with_final(last, FINAL_N)), AFTER_N);
+        add(&replace_last(s, with_final(last, FINAL_L)), AFTER_L);
+        add(&replace_last(s, with_final(last, FINAL_B)), AFTER_B);
+    }
+    if long {
+        add(s, NOMINAL);
+    }
+    add(s, &["겠"]);
+    for e in AFTER_WILL {
+        out.insert(format!("{s}겠{e}"));
+    }
+    let inf = infinitive(stem);
+    for t in INFINITIVE_TAILS {
+        out.insert(format!("{inf}{t}"));
+    }
+    let inf_last = inf.chars().last().expect("a non-empty infinitive");
+    let past = replace_last(&inf, with_final(inf_last, FINAL_SS));
+    for e in AFTER_PAST {
+        out.insert(format!("{past}{e}"));
+    }
+}
+
+/// The light-verb forms: `하`, `되`, `받`, `드리`, `시키` conjugated, plus their
+/// honorifics (`하시`, `되시`, `받으시`) and `되어`.
+fn light_verb_forms() -> HashSet<String> {
+    let mut out = HashSet::new();
+    for stem in LIGHT_VERB_STEMS {
+        conjugate(stem, &mut out);
+    }
+    for hon in ["하시", "되시", "받으시", "드리시"] {
+        conjugate(&Stem::plain(hon), &mut out);
+    }
+    for t in INFINITIVE_TAILS {
+        out.insert(format!("되어{t}"));
+    }
+    for e in AFTER_PAST {
+        out.insert(format!("되었{e}"));
+    }
+    out
+}
+
+/// The conjugated forms of [`PREDICATE_STEMS`], less the protected nouns.
+fn predicate_forms() -> HashSet<String> {
+    let mut out = HashSet::new();
+    for stem in PREDICATE_STEMS {
+        conjugate(stem, &mut out);
+    }
+    for p in PROTECTED {
+        out.remove(*p);
+    }
+    out
+}
+
+/// Whether `stem` ends in an infinitive: a vowel `ㅕ`, `ㅝ` or `ㅙ` (`느려`, `바꿔`,
+/// `돼`, but not `여` as in `참여`, `대여`), `봐`, `놔`, or a one-syllable verb whose
+/// infinitive is itself (`가`, `내`). `와` (`나와서`) and a `르`-irregular `ㄹ라`/`ㄹ러`
+/// (`몰라요`, `빨라서`) count only before a tail (`bare` false): bare, they are the
+/// particle `와` (`한도와`) or nouns (`콜라`).
+fn ends_in_infinitive(stem: &str, bare: bool) -> bool {
+    let mut rev = stem.chars().rev();
+    let Some((i, v, f)) = rev.next().and_then(parts) else {
+        return false;
+    };
+    if f != 0 {
+        return false;
+    }
+    let prev = rev.next();
+    if (v == V_YEO && i != INITIAL_IEUNG) || v == V_WO || v == V_WAE {
+        return true;
+    }
+    if matches!(stem.chars().last(), Some('봐' | '놔')) || (!bare && stem.ends_with('와')) {
+        return true;
+    }
+    if !bare && i == INITIAL_RIEUL && (v == V_A || v == V_EO) {
+        if let Some(p) = prev {
+            return final_consonant(p) == Some(FINAL_L);
+        }
+    }
+    prev.is_none()
+        && matches!(
+            stem,
+            "가" | "내" | "타" | "자" | "사" | "서" | "나" | "커" | "떠"
+        )
+}
+
+/// Whether `s` (a stem after particle stripping) is a number: Sino-Korean numerals
+/// with a counter (`삼만원`, `십이월`), or native numerals (`다섯`, `두번`).
+fn is_number(s: &str) -> bool {
+    if let Some(rest) = NATIVE_NUMERALS.iter().find_map(|n| s.strip_prefix(n)) {
+        return rest.is_empty() || COUNTERS.contains(&rest);
+    }
+    let native_counted = ["한", "두", "세", "네", "열"]
+        .iter()
+        .filter_map(|n| s.strip_prefix(n))
+        .any(|rest| NATIVE_COUNTERS.contains(&rest));
+    if native_counted {
+        return true;
+    }
+    let digits: String = s.chars().take_while(|c| NUMERALS.contains(*c)).collect();
+    if digits.is_empty() {
+        return false;
+    }
+    let rest = &s[digits.len()..];
+    if !(rest.is_empty() || COUNTERS.contains(&rest)) {
+        return false;
+    }
+    digits.chars().any(|c| STRONG_NUMERALS.contains(c))
+        || (digits.chars().count() >= 2 && !rest.is_empty())
+}
+
+/// The keyword extractor: stop words and suffix sets built once.
 #[derive(Debug, Clone)]
 pub struct Keywords {
     stop: HashSet<String>,
+    protected: HashSet<&'static str>,
+    one_syllable: HashSet<&'static str>,
+    light_verbs: HashSet<String>,
+    light_verb_max: usize,
+    predicates: HashSet<String>,
+    /// [`COPULAS`] and [`PARTICLES`], longest first.
+    copulas: Vec<(&'static str, After)>,
+    particles: Vec<(&'static str, After)>,
+    /// Every particle, copula and light-verb form: what may follow a protected noun.
+    suffixes: HashSet<String>,
+    suffix_max: usize,
 }
 
 impl Keywords {
     /// The shipped stop-word list and [`FILLERS`], plus `extra` (user words from the
-    /// config).
+    /// config; NFC-normalised, trimmed and lowercased like the text).
     pub fn new(extra: &[String]) -> Keywords {
         let stop = RANKS_NL
             .lines()
@@ -325,8 +1139,33 @@ impl Keywords {
                     .iter()
                     .map(|s| s.trim().nfc().collect::<String>().to_lowercase()),
             )
+            .filter(|s| !s.is_empty())
             .collect();
-        Keywords { stop }
+        let light_verbs = light_verb_forms();
+        let suffixes: HashSet<String> = PARTICLES
+            .iter()
+            .chain(COPULAS)
+            .map(|(s, _)| s.to_string())
+            .chain(light_verbs.iter().cloned())
+            .collect();
+        let max_chars = |set: &HashSet<String>| set.iter().map(|s| s.chars().count()).max();
+        let longest_first = |table: &[(&'static str, After)]| {
+            let mut v = table.to_vec();
+            v.sort_by_key(|(s, _)| std::cmp::Reverse(s.chars().count()));
+            v
+        };
+        Keywords {
+            stop,
+            protected: PROTECTED.iter().copied().collect(),
+            one_syllable: ONE_SYLLABLE_NOUNS.iter().copied().collect(),
+            light_verb_max: max_chars(&light_verbs).unwrap_or(0),
+            light_verbs,
+            predicates: predicate_forms(),
+            copulas: longest_first(COPULAS),
+            particles: longest_first(PARTICLES),
+            suffix_max: max_chars(&suffixes).unwrap_or(0),
+            suffixes,
+        }
     }
 
     pub fn is_stopword(&self, w: &str) -> bool {
@@ -338,86 +1177,190 @@ impl Keywords {
         let text: String = text.nfc().collect();
         text.split(|c: char| !(is_syllable(c) || c.is_ascii_alphanumeric()))
             .filter(|w| !w.is_empty())
-            .filter_map(|w| self.keyword(w))
+            .filter_map(|w| self.keyword_nfc(w))
             .collect()
     }
 
-    /// The keyword of one word form, or None if it is not one.
+    /// The stem of one word form (particles and endings stripped), or None if the word
+    /// is a stop word, a particle, a predicate, a number, or otherwise not a keyword.
     pub fn keyword(&self, word: &str) -> Option<String> {
-        let word: String = word.nfc().collect();
-        let word = word.as_str();
-        if word.is_empty() || self.is_stopword(word) {
+        self.keyword_nfc(&word.nfc().collect::<String>())
+    }
+
+    fn keyword_nfc(&self, word: &str) -> Option<String> {
+        if word.is_empty() || word.chars().count() > MAX_WORD_CHARS || self.is_stopword(word) {
             return None;
         }
         let first = word.chars().next()?;
-        if first.is_ascii_digit() {
-            // Numbers, amounts and dates are not topics; "5G" is.
-            let ascii: String = word
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric())
-                .collect();
-            return ascii
-                .chars()
-                .any(|c| c.is_ascii_alphabetic())
-                .then(|| ascii.to_ascii_lowercase());
-        }
-        if first.is_ascii_alphabetic() {
+        if first.is_ascii_alphanumeric() {
             let ascii: String = word
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric())
                 .collect::<String>()
                 .to_ascii_lowercase();
-            return (ascii.len() >= 2 && !self.is_stopword(&ascii)).then_some(ascii);
+            // `oo`, `xxx`: a masked name or a laugh, not a model.
+            let one_letter = ascii.chars().all(|c| ascii.starts_with(c));
+            let keep = ascii.len() >= 2
+                && !one_letter
+                && ascii.chars().any(|c| c.is_ascii_alphabetic())
+                && !self.is_stopword(&ascii);
+            return keep.then_some(ascii);
         }
-        if !word.chars().all(is_syllable) {
-            return None;
+        let hangul_end = word
+            .char_indices()
+            .find(|(_, c)| !is_syllable(*c))
+            .map_or(word.len(), |(at, _)| at);
+        let (hangul, rest) = word.split_at(hangul_end);
+        if !rest.is_empty() {
+            // 갤럭시S24로: a name glued to a model; what follows the Latin part is a
+            // particle.
+            let latin: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+                .to_ascii_lowercase();
+            if latin.is_empty() || !rest[latin.len()..].chars().all(is_syllable) {
+                return None;
+            }
+            return Some(format!("{hangul}{latin}"));
         }
         let stem = self.stem(word)?;
-        let stem = match stem.strip_suffix('분') {
-            Some(s) if s.ends_with('원') && syllables(s) >= 2 => s.to_owned(),
-            _ => stem,
-        };
-        (!stem.is_empty() && !self.is_stopword(&stem)).then_some(stem)
+        self.finish(stem)
     }
 
+    /// Stages 3 to 7 of the module docs, on a word of Hangul syllables.
     fn stem(&self, word: &str) -> Option<String> {
-        for lv in LIGHT_VERBS {
-            if let Some(noun) = word.strip_suffix(lv) {
-                match syllables(noun) {
-                    0 => {}
-                    // 편하고, 착해서: a one-syllable root is an adjective, not a topic.
-                    1 if lv.starts_with('하') || lv.starts_with('해') || lv.starts_with('했') => {
-                        return None
-                    }
-                    1 => {}
-                    _ => return Some(noun.to_owned()),
-                }
+        let n = word.chars().count();
+        // 3. Protected nouns, bare or with any suffix, then compounds ending in one.
+        if self.protected.contains(word) {
+            return Some(word.to_owned());
+        }
+        for k in 1..=self.suffix_max.min(n - 1) {
+            let (stem, suffix) = split_back(word, k)?;
+            if self.protected.contains(stem) && self.suffixes.contains(suffix) {
+                return Some(stem.to_owned());
             }
         }
-        for cop in COPULAS {
+        if self.ends_in_compound_head(word) {
+            return Some(word.to_owned());
+        }
+        // 4. Noun + light verb.
+        for k in (1..=self.light_verb_max.min(n)).rev() {
+            let (noun, lv) = split_back(word, k)?;
+            if self.light_verbs.contains(lv) {
+                // 돌려받을, 알려드릴게요: a verb before 받다/드리다 is no noun.
+                let verb = !self.protected_stem(noun) && ends_in_infinitive(noun, false);
+                return (syllables(noun) >= 2 && !verb).then(|| noun.to_owned());
+            }
+        }
+        // 5. Conjugated predicates from the lexicon.
+        if self.predicates.contains(word) {
+            return None;
+        }
+        // 6. Noun + copula.
+        for (cop, after) in &self.copulas {
             if let Some(noun) = word.strip_suffix(cop) {
-                let needs_vowel =
-                    cop.starts_with('예') || cop.starts_with('라') || cop.starts_with('였');
-                if !noun.is_empty() && (!needs_vowel || agrees(noun, After::Vowel)) {
+                if !noun.is_empty() && agrees(noun, *after) {
                     return Some(noun.to_owned());
                 }
             }
         }
-        if PREDICATES.iter().any(|p| word.ends_with(p) && word != *p) {
+        // 5, continued: predicates by their endings.
+        if self.is_predicate(word) {
             return None;
         }
-        for (p, after) in PARTICLES {
-            if let Some(noun) = word.strip_suffix(p) {
-                if noun.is_empty() || !agrees(noun, *after) {
-                    continue;
-                }
-                if *after == After::Any && p.chars().count() == 1 && syllables(noun) < 2 {
-                    continue;
-                }
-                return Some(noun.to_owned());
+        // 7. One particle.
+        for (p, after) in &self.particles {
+            let Some(noun) = word.strip_suffix(p) else {
+                continue;
+            };
+            if noun.is_empty() || !agrees(noun, *after) {
+                continue;
             }
+            let one_char = p.chars().count() == 1;
+            let risky = one_char && (*after == After::Any || *p == "나" || *p == "다");
+            if risky && syllables(noun) == 1 && !self.one_syllable.contains(noun) {
+                if *p == "요" {
+                    return None;
+                }
+                continue;
+            }
+            return Some(noun.to_owned());
+        }
+        // 쏙쏙, 차근차근, 빨리빨리: reduplicated adverbs.
+        let half = word.len() / 2;
+        if word.is_char_boundary(half) && word[..half] == word[half..] {
+            return None;
         }
         Some(word.to_owned())
+    }
+
+    /// Whether the word ends in a [`COMPOUND_HEADS`] noun after two syllables or more.
+    fn ends_in_compound_head(&self, word: &str) -> bool {
+        COMPOUND_HEADS.iter().any(|h| {
+            word.strip_suffix(h)
+                .is_some_and(|front| syllables(front) >= 2)
+        })
+    }
+
+    /// Whether the stem (the word less a suffix) is protected, alone or as a compound.
+    fn protected_stem(&self, stem: &str) -> bool {
+        self.protected.contains(stem) || self.ends_in_compound_head(stem)
+    }
+
+    fn is_predicate(&self, word: &str) -> bool {
+        // A past tense (`왔는데`, `있어요`), or 없다 (`재미없다`, `상관없고`): no noun
+        // has these syllables.
+        if word
+            .chars()
+            .any(|c| final_consonant(c) == Some(FINAL_SS) || c == '없')
+        {
+            return true;
+        }
+        let mut rev = word.chars().rev();
+        let (last, before) = (rev.next(), rev.next());
+        // The plain form after a consonant: 좋다, 아깝다 (after a vowel it is the
+        // copula, taken earlier).
+        if last == Some('다') && before.and_then(final_consonant).is_some_and(|f| f != 0) {
+            return true;
+        }
+        let n_de = |c: Option<char>| c.and_then(final_consonant) == Some(FINAL_N);
+        if (last == Some('데') && n_de(before))
+            || (word.ends_with("데요") && n_de(word.chars().rev().nth(2)))
+        {
+            return true;
+        }
+        if PREDICATE_ENDINGS.iter().any(|e| word.ends_with(e)) {
+            return true;
+        }
+        INFINITIVE_TAILS.iter().any(|t| {
+            word.strip_suffix(t).is_some_and(|stem| {
+                !stem.is_empty()
+                    && !self.protected_stem(stem)
+                    && !self.one_syllable.contains(stem)
+                    && ends_in_infinitive(stem, t.is_empty())
+            })
+        })
+    }
+
+    /// Stage 8 and the final checks.
+    fn finish(&self, stem: String) -> Option<String> {
+        let mut s = stem.as_str();
+        if syllables(s) >= 3 {
+            s = s.strip_suffix('들').unwrap_or(s);
+        }
+        if syllables(s) >= 3 {
+            if let Some(title) = s.strip_suffix('님').or_else(|| s.strip_suffix('분')) {
+                if title.ends_with(['원', '사', '장']) {
+                    s = title;
+                }
+            }
+        }
+        let keep = !s.is_empty()
+            && (syllables(s) >= 2 || self.one_syllable.contains(s))
+            && !self.is_stopword(s)
+            && !is_number(s);
+        keep.then(|| s.to_owned())
     }
 }
 
@@ -433,6 +1376,7 @@ pub fn score(k: &Keywords, pairs: &[(&str, Option<&str>)]) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     fn pairs() -> Vec<(&'static str, Option<&'static str>)> {
@@ -481,23 +1425,140 @@ mod tests {
             k.extract("상담원분이 친절하게 설명해 주셔서 감사합니다"),
             ["상담원", "친절", "설명"]
         );
+        assert_eq!(
+            k.extract("약정기간이 남아서 위약금까지 내야 되는데, 기기변경하려면 얼마예요?"),
+            ["약정기간", "위약금", "기기변경"]
+        );
+        assert_eq!(
+            k.extract("인터넷강의 진도가 너무 빨라서 환불받고 싶은데 교재비도 돌려주나요?"),
+            ["인터넷강의", "진도", "환불", "교재비"]
+        );
+        assert_eq!(
+            k.extract("통화가 자꾸 끊기고 데이터 속도도 느려요. 고객센터에 세 번 전화했어요."),
+            ["통화", "데이터", "속도", "고객센터", "전화"]
+        );
+    }
+
+    #[test]
+    fn predicates_are_dropped_and_hada_roots_kept() {
+        let k = Keywords::new(&[]);
+        for w in [
+            "좋아요",
+            "좋았어요",
+            "좋은데",
+            "느려요",
+            "느리고",
+            "느린",
+            "빨라요",
+        ] {
+            assert_eq!(k.keyword(w), None, "{w}");
+        }
+        for w in [
+            "불편해요",
+            "불편했어요",
+            "불편하고",
+            "불편한데",
+            "불편합니다",
+        ] {
+            assert_eq!(k.keyword(w).as_deref(), Some("불편"), "{w}");
+        }
+        // A one-syllable root is an adjective, not a topic.
+        for w in ["편해요", "편하고", "안돼요", "잘했어요"] {
+            assert_eq!(k.keyword(w), None, "{w}");
+        }
+    }
+
+    #[test]
+    fn protected_nouns_stay_whole() {
+        let k = Keywords::new(&[]);
+        for noun in [
+            "나라",
+            "사과",
+            "회의",
+            "요금",
+            "고객",
+            "할인",
+            "이용",
+            "대기",
+            "가입",
+            "해지",
+            "은행",
+            "이자",
+            "수수료",
+            "상담원",
+            "카드론",
+            "무제한",
+            "결과",
+            "이해",
+        ] {
+            assert_eq!(k.keyword(noun).as_deref(), Some(noun));
+            for suffix in ["은", "는", "이", "가", "을", "를", "도", "만", "요", "까지"]
+            {
+                let form = format!("{noun}{suffix}");
+                assert_eq!(k.keyword(&form).as_deref(), Some(noun), "{form}");
+            }
+        }
+        // No generated predicate or light-verb form is a protected noun.
+        for p in PROTECTED {
+            assert!(!k.predicates.contains(*p), "{p}");
+            assert!(!k.light_verbs.contains(*p), "{p}");
+        }
+    }
+
+    #[test]
+    fn latin_tokens_are_lowercased() {
+        let k = Keywords::new(&[]);
+        assert_eq!(
+            k.extract("KT에서 iPhone으로, 갤럭시S24로! 5G 10GB 2024 A"),
+            ["kt", "iphone", "갤럭시s24", "5g", "10gb"]
+        );
     }
 
     #[test]
     fn stop_words_extra_words_and_normal_forms() {
-        let k = Keywords::new(&["포인트".to_string()]);
-        assert!(k.extract("포인트가 그리고 네 정말").is_empty());
-        let nfd: String = "카드가".nfd().collect();
-        assert_eq!(Keywords::new(&[]).extract(&nfd), ["카드"]);
+        let k = Keywords::new(&["포인트".to_string(), " 적립 ".to_string()]);
+        assert!(k.extract("포인트가 그리고 네 정말 적립이").is_empty());
+        assert!(k.is_stopword("그리고") && k.is_stopword("고객님"));
+        // Stop words apply to stems too: 감사 + 해요.
+        assert_eq!(k.keyword("감사해요"), None);
+        let k = Keywords::new(&[]);
+        let nfc = "카드가 한도를 변경했는데 환불은요?";
+        let nfd: String = nfc.nfd().collect();
+        assert_ne!(nfc, nfd);
+        assert_eq!(k.extract(&nfd), k.extract(nfc));
+        assert_eq!(k.extract(&nfd), ["카드", "한도", "변경", "환불"]);
     }
 
     #[test]
     fn degenerate_texts() {
         let k = Keywords::new(&[]);
-        for t in ["", "   ", "😀😀", "!!!???", "12 34 5678"] {
+        for t in [
+            "",
+            "   ",
+            "😀😀",
+            "!!!???",
+            "12 34 5678",
+            "ㅋㅋㅋ ㅠㅠ",
+            "\u{0}\u{FEFF}",
+        ] {
             assert!(k.extract(t).is_empty(), "{t:?}");
         }
-        let long = "카드 한도가 ".repeat(100_000);
-        assert_eq!(k.extract(&long).len(), 200_000);
+        assert_eq!(k.keyword(""), None);
+        assert_eq!(k.keyword("카드 한도"), None);
+    }
+
+    #[test]
+    fn long_texts_give_every_keyword() {
+        // Speed is measured in benchmarks, not asserted here; this checks the counts.
+        let k = Keywords::new(&[]);
+        let sentence = "카드 한도가 너무 낮아서 변경했는데요. ";
+        let one_mb = sentence.repeat((1 << 20) / sentence.len() + 1);
+        let n1 = k.extract(&one_mb).len();
+        let n2 = k.extract(&one_mb.repeat(2)).len();
+        assert_eq!(n2, 2 * n1);
+        assert!(n1 > 50_000, "{n1}");
+        // One 1 MB word, and a text of runaway words, are cheap and give nothing.
+        assert!(k.extract(&"가".repeat(350_000)).is_empty());
+        assert!(k.extract(&"한도가".repeat(20).repeat(1000)).is_empty());
     }
 }
