@@ -194,7 +194,7 @@ pub fn load_or_refresh(
     if let Some(s) = stored {
         let fresh = cfg.refresh_hours == 0
             || now.saturating_sub(s.generated_at) < u64::from(cfg.refresh_hours) * 3600;
-        let calls_now = store.calls()?.len();
+        let calls_now = store.call_count();
         if !refresh && fresh && s.calls + s.calls_left_out == calls_now {
             return Ok((s, false));
         }
@@ -414,50 +414,45 @@ pub fn page(i: &Insights, title: &str) -> ReportPage {
                 .map(|k| (k.keyword.clone(), k.count as f64))
                 .collect()
         };
-        let neg_color = "#d55e00";
-        let pos_color = "#0072b2";
-        sections.push(Section {
-            heading: "부정 통화의 키워드 (what customers complain about)".into(),
-            svg: Some(format!(
-                "{}{}",
-                charts::bar_chart(
-                    "Top keywords in negative calls",
-                    &words(&all.top_negative[..all.top_negative.len().min(15)]),
-                    neg_color,
-                    560
-                ),
-                charts::word_cloud(
-                    "Negative calls",
-                    &words(&all.top_negative),
-                    neg_color,
-                    560,
-                    320,
-                    1
-                )
-            )),
-            html: contrast_table(&all.over_negative),
-        });
-        sections.push(Section {
-            heading: "긍정 통화의 키워드 (what customers praise)".into(),
-            svg: Some(format!(
-                "{}{}",
-                charts::bar_chart(
-                    "Top keywords in positive calls",
-                    &words(&all.top_positive[..all.top_positive.len().min(15)]),
-                    pos_color,
-                    560
-                ),
-                charts::word_cloud(
-                    "Positive calls",
-                    &words(&all.top_positive),
-                    pos_color,
-                    560,
-                    320,
-                    2
-                )
-            )),
-            html: contrast_table(&all.over_positive),
-        });
+        let sides = [
+            (
+                "부정 통화의 키워드 (what customers complain about)",
+                "Negative",
+                &all.top_negative,
+                &all.over_negative,
+                charts::NEGATIVE,
+            ),
+            (
+                "긍정 통화의 키워드 (what customers praise)",
+                "Positive",
+                &all.top_positive,
+                &all.over_positive,
+                charts::POSITIVE,
+            ),
+        ];
+        for (n, (heading, side, top, over, color)) in sides.into_iter().enumerate() {
+            sections.push(Section {
+                heading: heading.into(),
+                svg: Some(format!(
+                    "{}{}",
+                    charts::bar_chart(
+                        &format!("Top keywords in {} calls", side.to_lowercase()),
+                        &words(&top[..top.len().min(15)]),
+                        color,
+                        560
+                    ),
+                    charts::word_cloud(
+                        &format!("{side} calls"),
+                        &words(top),
+                        color,
+                        560,
+                        320,
+                        n as u64 + 1
+                    )
+                )),
+                html: contrast_table(over),
+            });
+        }
     }
     match (&i.drivers, &i.drivers_error) {
         (Some(d), _) => {

@@ -539,6 +539,11 @@ impl Store {
         Ok(inserted)
     }
 
+    /// How many calls are stored (keys only; nothing is decoded).
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
     pub fn contains(&self, id: &CallId) -> Result<bool, StoreError> {
         self.calls.contains_key(id.0).map_err(|e| self.read_err(e))
     }
