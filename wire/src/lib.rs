@@ -1,0 +1,351 @@
+//! What a sangdam box sends to its hub, byte for byte.
+//!
+//! # Frame
+//!
+//! ```text
+//! [version: u8 = 1] [postcard(Batch)]
+//! ```
+//!
+//! The version byte comes first so that a hub can refuse a frame it does not understand
+//! before decoding anything (a box updated ahead of its hub, or garbage). The postcard
+//! payload is a [`Batch`]: a [`Header`] that identifies the device, its sequence number and
+//! the period, and the [`Report`] for that period. Nothing else may follow the payload.
+//!
+//! # Authentication
+//!
+//! The HTTP body is the frame; the header [`SIGNATURE_HEADER`] carries the lowercase hex
+//! HMAC-SHA256 of the whole body under the device's key, and [`DEVICE_HEADER`] the device
+//! id, so that the hub can find the key before decoding. The device id inside the signed
+//! frame must equal the header's.
+//!
+//! # Acknowledgement
+//!
+//! The hub answers a stored batch with `200` and an [`Ack`] frame; a batch whose sequence
+//! number it stored before with `409` and an [`Ack`] with `duplicate` set (the box may drop
+//! it: it is safe at the hub). Anything else is not an acknowledgement.
+//!
+//! Numbers in the golden-bytes tests pin this layout; changing a field means a new
+//! [`WIRE_VERSION`].
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// The layout version this crate writes and the only one it reads.
+pub const WIRE_VERSION: u8 = 1;
+/// Version of the report's content (what the fields mean), carried in the header.
+pub const SCHEMA_VERSION: u16 = 1;
+/// The largest body a hub accepts and a box builds. A day's aggregates are a few KiB;
+/// transcripts, when enabled, are trimmed to fit.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+/// Longest device id (bytes).
+pub const MAX_DEVICE_ID: usize = 64;
+
+/// HTTP header with the device id.
+pub const DEVICE_HEADER: &str = "X-Sangdam-Device";
+/// HTTP header with the hex HMAC-SHA256 of the body.
+pub const SIGNATURE_HEADER: &str = "X-Sangdam-Signature";
+/// The path batches are posted to.
+pub const BATCH_PATH: &str = "/v1/batches";
+
+/// One upload: who sent it and the aggregates of one period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub header: Header,
+    pub report: Report,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// The box's id from its config (`sync.device_id`).
+    pub device: String,
+    /// Monotonic per device, starting at 1; never reused, also across restarts.
+    pub seq: u64,
+    pub period: Period,
+    /// [`SCHEMA_VERSION`] of the box that built it.
+    pub schema: u16,
+    /// The box's clock when the batch was built (unix seconds). A Pi has no real-time
+    /// clock: before NTP answers this may be 1970 or a stale date.
+    pub created_unix: u64,
+    /// The newest time the box trusted (unix seconds): the last time its clock was
+    /// synchronised, or the newest timestamp it has seen from the hub. 0 if never.
+    pub last_good_unix: u64,
+}
+
+/// A run of whole days, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Period {
+    /// Days since 1970-01-01.
+    pub first_day: u32,
+    /// Number of days, at least 1. Merged periods span several.
+    pub days: u16,
+}
+
+impl Period {
+    pub fn day(day: u32) -> Period {
+        Period {
+            first_day: day,
+            days: 1,
+        }
+    }
+
+    /// The day after the last one.
+    pub fn end_day(&self) -> u32 {
+        self.first_day + u32::from(self.days)
+    }
+}
+
+/// The aggregates of one period. Never raw audio; transcripts only when the box's config
+/// allows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub counters: Counters,
+    /// Calls by the customer's mean positive probability, in ten bins of 0.1.
+    pub sentiment_histogram: [u32; 10],
+    /// Keywords over-represented in negative calls (what customers complain about).
+    pub complaints: Vec<Keyword>,
+    /// Keywords over-represented in positive calls (what they praise).
+    pub praise: Vec<Keyword>,
+    /// Keywords that drive satisfaction by the tree ensemble's importance.
+    pub drivers: Vec<Driver>,
+    pub recommendations: Vec<Recommendation>,
+    /// Redacted transcripts, only if `sync.transcripts` is on.
+    pub transcripts: Vec<Transcript>,
+    /// How many single periods were merged into this one because the outbox was full.
+    pub merged: u32,
+    /// Batches that could not be merged and were lost, counted at the box so the hub can
+    /// show it (normally 0).
+    pub lost: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    pub calls: u64,
+    pub utterances: u64,
+    /// Audio analysed, milliseconds.
+    pub audio_ms: u64,
+    pub positive_calls: u64,
+    pub negative_calls: u64,
+    pub positive_utterances: u64,
+    pub negative_utterances: u64,
+    /// Calls whose raw audio was discarded before recognition (the spool was full).
+    pub audio_dropped: u64,
+    /// Calls marked for review at the desk.
+    pub marked: u64,
+}
+
+impl Counters {
+    pub fn add(&mut self, o: &Counters) {
+        self.calls += o.calls;
+        self.utterances += o.utterances;
+        self.audio_ms += o.audio_ms;
+        self.positive_calls += o.positive_calls;
+        self.negative_calls += o.negative_calls;
+        self.positive_utterances += o.positive_utterances;
+        self.negative_utterances += o.negative_utterances;
+        self.audio_dropped += o.audio_dropped;
+        self.marked += o.marked;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keyword {
+    pub term: String,
+    /// Calls of that sentiment that contain it.
+    pub calls: u32,
+    /// The log-odds z-score of its over-representation.
+    pub z: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Driver {
+    pub term: String,
+    /// Share of the ensemble's total gain, 0..=1.
+    pub share: f32,
+    /// +1 when calls with the term are more often positive, -1 when more often negative.
+    pub direction: i8,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// 1 is the most urgent.
+    pub priority: u8,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transcript {
+    pub call: [u8; 16],
+    pub started_unix: u64,
+    /// (speaker: 0 mono, 1 agent, 2 customer; redacted text)
+    pub lines: Vec<(u8, String)>,
+}
+
+/// The hub's answer to an accepted or duplicate batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub device: String,
+    pub seq: u64,
+    /// The sequence number was stored before; this copy was not stored again.
+    pub duplicate: bool,
+    /// The hub's clock (unix seconds), which the box may keep as its last good time.
+    pub hub_unix: u64,
+}
+
+/// Why bytes are not a batch. Messages name the problem and who must act.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("empty body: expected a sangdam batch (version byte, then postcard)")]
+    Empty,
+    #[error("wire version {0} is not understood (this side reads version {WIRE_VERSION}): update the hub or the box so both speak the same version")]
+    UnknownVersion(u8),
+    #[error("body of {0} bytes is larger than the {MAX_BODY_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error("malformed batch: {0}")]
+    Malformed(String),
+    #[error("{0} bytes follow the batch: the body is not one batch")]
+    Trailing(usize),
+    #[error("invalid batch header: {0}")]
+    BadHeader(&'static str),
+    #[error("cannot encode the batch: {0}")]
+    Encode(String),
+}
+
+fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
+    let mut out = vec![WIRE_VERSION];
+    let body = postcard::to_stdvec(value).map_err(|e| WireError::Encode(e.to_string()))?;
+    out.extend_from_slice(&body);
+    if out.len() > MAX_BODY_BYTES {
+        return Err(WireError::TooLarge(out.len()));
+    }
+    Ok(out)
+}
+
+fn decode_frame<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, WireError> {
+    let (&version, rest) = bytes.split_first().ok_or(WireError::Empty)?;
+    if version != WIRE_VERSION {
+        return Err(WireError::UnknownVersion(version));
+    }
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(WireError::TooLarge(bytes.len()));
+    }
+    let (value, tail) =
+        postcard::take_from_bytes(rest).map_err(|e| WireError::Malformed(e.to_string()))?;
+    if !tail.is_empty() {
+        return Err(WireError::Trailing(tail.len()));
+    }
+    Ok(value)
+}
+
+impl Batch {
+    /// The frame: version byte and postcard. Fails only when it exceeds the size limit.
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        self.header.check()?;
+        encode_frame(self)
+    }
+
+    /// Reads a frame, refusing other versions, trailing bytes and invalid headers.
+    pub fn decode(bytes: &[u8]) -> Result<Batch, WireError> {
+        let b: Batch = decode_frame(bytes)?;
+        b.header.check()?;
+        Ok(b)
+    }
+}
+
+impl Header {
+    fn check(&self) -> Result<(), WireError> {
+        if self.device.is_empty() || self.device.len() > MAX_DEVICE_ID {
+            return Err(WireError::BadHeader("device id must be 1 to 64 bytes"));
+        }
+        if !valid_device_id(&self.device) {
+            return Err(WireError::BadHeader(
+                "device id may hold only ASCII letters, digits, '-', '_' and '.'",
+            ));
+        }
+        if self.seq == 0 {
+            return Err(WireError::BadHeader("sequence numbers start at 1"));
+        }
+        if self.period.days == 0 {
+            return Err(WireError::BadHeader("a period spans at least one day"));
+        }
+        Ok(())
+    }
+}
+
+/// Device ids are used as keys and in HTTP headers: short, printable ASCII.
+pub fn valid_device_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_DEVICE_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl Ack {
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        encode_frame(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Ack, WireError> {
+        decode_frame(bytes)
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// HMAC-SHA256 of `body` under `key`, as lowercase hex (the signature header's value).
+pub fn sign(key: &[u8], body: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(body);
+    hex(&mac.finalize().into_bytes())
+}
+
+/// Checks a hex signature in constant time. Malformed hex is a mismatch.
+pub fn verify(key: &[u8], body: &[u8], signature_hex: &str) -> bool {
+    let Some(sig) = unhex(signature_hex.trim()) else {
+        return false;
+    };
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// Reads a device key as written in configs and the hub's registry: 32 to 128 hex digits
+/// (16 to 64 bytes).
+pub fn parse_key(s: &str) -> Result<Vec<u8>, String> {
+    let s = s.trim();
+    match unhex(s) {
+        Some(k) if (16..=64).contains(&k.len()) => Ok(k),
+        Some(k) => Err(format!(
+            "the key is {} bytes; use 16 to 64 bytes written as hex (make one with: openssl rand -hex 32)",
+            k.len()
+        )),
+        None => Err(
+            "the key is not hex; write it as hex digits (make one with: openssl rand -hex 32)"
+                .into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

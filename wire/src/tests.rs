@@ -1,0 +1,164 @@
+use super::*;
+
+fn sample() -> Batch {
+    Batch {
+        header: Header {
+            device: "busan-03".into(),
+            seq: 300,
+            period: Period::day(20_416),
+            schema: SCHEMA_VERSION,
+            created_unix: 1_763_942_400,
+            last_good_unix: 1_763_900_000,
+        },
+        report: Report {
+            counters: Counters {
+                calls: 2,
+                utterances: 5,
+                audio_ms: 61_250,
+                positive_calls: 1,
+                negative_calls: 1,
+                positive_utterances: 2,
+                negative_utterances: 3,
+                audio_dropped: 0,
+                marked: 1,
+            },
+            sentiment_histogram: [0, 1, 0, 0, 0, 0, 0, 0, 1, 0],
+            complaints: vec![Keyword {
+                term: "환불".into(),
+                calls: 1,
+                z: 1.5,
+            }],
+            praise: vec![],
+            drivers: vec![Driver {
+                term: "환불".into(),
+                share: 0.5,
+                direction: -1,
+            }],
+            recommendations: vec![Recommendation {
+                priority: 1,
+                text: "환불 절차".into(),
+            }],
+            transcripts: vec![],
+            merged: 0,
+            lost: 0,
+        },
+    }
+}
+
+/// The exact bytes of `sample()`. If this test fails, the wire format changed: bump
+/// WIRE_VERSION and keep a decoder for the old one, or revert the change.
+const GOLDEN: &str = concat!(
+    "0108627573616e2d3033ac02c09f01010180c08ec906e0f48bc9060205c2de03010102030001000100",
+    "000000000001000106ed9998ebb688010000c03f000106ed9998ebb6880000003fff01010ded9998eb",
+    "b68820eca088ecb0a8000000"
+);
+
+#[test]
+fn golden_bytes() {
+    let bytes = sample().encode().unwrap();
+    assert_eq!(hex(&bytes), GOLDEN, "the wire format changed");
+    // Read by hand: version 1, then the device id as a length-prefixed string, then the
+    // sequence number 300 as a varint (0xac 0x02).
+    assert_eq!(bytes[0], 1);
+    assert_eq!(bytes[1], 8);
+    assert_eq!(&bytes[2..10], b"busan-03");
+    assert_eq!(&bytes[10..12], &[0xac, 0x02]);
+    assert_eq!(Batch::decode(&unhex(GOLDEN).unwrap()).unwrap(), sample());
+}
+
+#[test]
+fn golden_ack() {
+    let ack = Ack {
+        device: "d1".into(),
+        seq: 7,
+        duplicate: true,
+        hub_unix: 1,
+    };
+    let bytes = ack.encode().unwrap();
+    assert_eq!(hex(&bytes), "0102643107010 1".replace(' ', ""));
+    assert_eq!(Ack::decode(&bytes).unwrap(), ack);
+}
+
+#[test]
+fn rejects_other_versions_and_garbage() {
+    let mut bytes = sample().encode().unwrap();
+    assert_eq!(Batch::decode(&[]), Err(WireError::Empty));
+    bytes[0] = 2;
+    let e = Batch::decode(&bytes).unwrap_err();
+    assert_eq!(e, WireError::UnknownVersion(2));
+    assert!(e.to_string().contains("update the hub or the box"), "{e}");
+    bytes[0] = 1;
+    // Truncated anywhere inside: an error, never a panic or a partial batch.
+    for n in 1..bytes.len() {
+        assert!(Batch::decode(&bytes[..n]).is_err(), "prefix of {n} bytes");
+    }
+    let mut long = bytes.clone();
+    long.push(0);
+    assert_eq!(Batch::decode(&long), Err(WireError::Trailing(1)));
+    assert!(matches!(
+        Batch::decode(&vec![1u8; MAX_BODY_BYTES + 1]),
+        Err(WireError::TooLarge(_))
+    ));
+}
+
+#[test]
+fn header_is_checked_both_ways() {
+    let mut b = sample();
+    b.header.seq = 0;
+    assert!(matches!(b.encode(), Err(WireError::BadHeader(_))));
+    let mut b = sample();
+    b.header.device = "a b".into();
+    assert!(matches!(b.encode(), Err(WireError::BadHeader(_))));
+    let mut b = sample();
+    b.header.period.days = 0;
+    assert!(matches!(b.encode(), Err(WireError::BadHeader(_))));
+    // A hand-made frame with seq 0 is refused by the decoder too.
+    let mut b = sample();
+    b.header.seq = 0;
+    let mut raw = vec![WIRE_VERSION];
+    raw.extend(postcard::to_stdvec(&b).unwrap());
+    assert!(matches!(Batch::decode(&raw), Err(WireError::BadHeader(_))));
+}
+
+#[test]
+fn signatures() {
+    // RFC 4231 test case 2.
+    assert_eq!(
+        sign(b"Jefe", b"what do ya want for nothing?"),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+    let body = sample().encode().unwrap();
+    let key = [7u8; 32];
+    let sig = sign(&key, &body);
+    assert!(verify(&key, &body, &sig));
+    assert!(verify(&key, &body, &sig.to_uppercase()));
+    assert!(!verify(&[8u8; 32], &body, &sig));
+    let mut forged = body.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    assert!(!verify(&key, &forged, &sig));
+    assert!(!verify(&key, &body, "zz"));
+    assert!(!verify(&key, &body, &sig[..62]));
+}
+
+#[test]
+fn keys() {
+    assert_eq!(parse_key(&"ab".repeat(32)).unwrap(), vec![0xab; 32]);
+    assert!(parse_key("abcd").unwrap_err().contains("2 bytes"));
+    assert!(parse_key("not hex at all!!")
+        .unwrap_err()
+        .contains("not hex"));
+}
+
+#[test]
+fn period_and_counters() {
+    let p = Period {
+        first_day: 10,
+        days: 7,
+    };
+    assert_eq!(p.end_day(), 17);
+    let mut c = sample().report.counters;
+    c.add(&sample().report.counters);
+    assert_eq!(c.calls, 4);
+    assert_eq!(c.audio_ms, 122_500);
+    assert_eq!(c.marked, 2);
+}
