@@ -26,8 +26,10 @@
 pub mod asr;
 pub mod audio;
 pub mod bench;
+pub mod capture;
 pub mod config;
 pub mod insights;
+pub mod live;
 pub mod models;
 pub mod pipeline;
 pub mod redact;

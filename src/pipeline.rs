@@ -94,6 +94,18 @@ pub struct Settings {
     pub redact: bool,
 }
 
+/// The id of a live call: its audio's hash (or nothing, when the audio was discarded)
+/// mixed with where and when it was recorded.
+pub fn live_call_id(audio: &[u8], live: &crate::store::LiveCall) -> CallId {
+    let mut h = Sha256::new();
+    h.update(b"sangdam live call\0");
+    h.update(audio);
+    h.update(live.line.as_bytes());
+    h.update(live.started_at.to_be_bytes());
+    h.update(live.seq.to_be_bytes());
+    CallId::from_digest(&h.finalize())
+}
+
 /// Content hash of a file, as a call id.
 pub fn call_id_of(path: &Path) -> Result<CallId, PipelineError> {
     let read_err = |source| PipelineError::Read {
@@ -122,12 +134,30 @@ pub fn analyze_file(
     now: u64,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<Outcome, PipelineError> {
+    analyze_call(path, engine, store, settings, now, None, on_event)
+}
+
+/// [`analyze_file`] for a call the daemon recorded: `live` says when and how it came.
+pub fn analyze_call(
+    path: &Path,
+    engine: &AsrEngine,
+    store: &Store,
+    settings: &Settings,
+    now: u64,
+    live: Option<crate::store::LiveCall>,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Outcome, PipelineError> {
     // Open the audio first: a file that is not audio should say so, not "already stored".
     let mut file = CallFile::open(path).map_err(|source| PipelineError::Audio {
         path: path.to_owned(),
         source,
     })?;
-    let id = call_id_of(path)?;
+    let mut id = call_id_of(path)?;
+    if let Some(l) = &live {
+        // Two live calls can hold the same audio (two silent calls, a test signal): the
+        // line, time and spool number keep their ids apart.
+        id = live_call_id(&id.0, l);
+    }
     let store_err = |source| PipelineError::Store {
         path: path.to_owned(),
         source,
@@ -343,6 +373,8 @@ pub fn analyze_file(
         utterance_count: utterances.len() as u32,
         asr_model: settings.model_label.clone(),
         sentiment,
+        talk: Some(crate::vad::talk::talk_stats(&utterances, duration_s)),
+        live,
     };
     match store.insert_call(&call, &utterances).map_err(store_err)? {
         Inserted::New => Ok(Outcome::Stored { call, utterances }),

@@ -705,6 +705,12 @@ impl<W: Write + Seek> WavWriter<W> {
         })
     }
 
+    /// Pushes buffered samples to the file (the header still says size 0 until
+    /// [`WavWriter::finish`]; readers then read to the end of the file).
+    pub fn flush(&mut self) -> Result<(), AudioError> {
+        self.out.flush().map_err(AudioError::Write)
+    }
+
     /// Writes interleaved samples in [-1, 1] (clipped); a whole number of frames.
     pub fn write_interleaved(&mut self, samples: &[f32]) -> Result<(), AudioError> {
         if samples.len() % self.channels as usize != 0 {

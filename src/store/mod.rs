@@ -169,6 +169,35 @@ pub struct CallRecord {
     /// was installed, or for calls stored by an older build).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sentiment: Option<CallSentiment>,
+    /// Talk time per side, silence, overlaps (absent for calls stored by an older build).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub talk: Option<crate::vad::talk::TalkStats>,
+    /// Set for calls recorded from the live line by `sangdam run`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveCall>,
+}
+
+/// How a call recorded by the daemon came and went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveCall {
+    /// Unix seconds at the start of the call, by the box's clock.
+    pub started_at: u64,
+    pub ended_by: crate::live::EndReason,
+    /// The audio source ("alsa plughw:1,0").
+    pub line: String,
+    /// The spool's number for the call (unique on the box).
+    #[serde(default)]
+    pub seq: u64,
+    /// Marked for review with the desk button.
+    #[serde(default)]
+    pub marked: bool,
+    /// The raw audio was discarded before recognition (the spool was full): the call
+    /// has no transcript, but it is counted.
+    #[serde(default)]
+    pub audio_dropped: bool,
+    /// Parts of the call that were not recorded (disk full, device lost), seconds.
+    #[serde(default)]
+    pub unrecorded_s: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,6 +226,12 @@ pub struct DayCounters {
     pub positive_utterances: u64,
     #[serde(default)]
     pub negative_utterances: u64,
+    /// Live calls whose audio was discarded before recognition (spool full).
+    #[serde(default)]
+    pub audio_dropped: u64,
+    /// Live calls marked for review at the desk.
+    #[serde(default)]
+    pub marked: u64,
 }
 
 impl DayCounters {
@@ -205,6 +240,10 @@ impl DayCounters {
         self.calls += 1;
         self.utterances += utterances.len() as u64;
         self.audio_seconds += call.duration_s;
+        if let Some(live) = &call.live {
+            self.audio_dropped += u64::from(live.audio_dropped);
+            self.marked += u64::from(live.marked);
+        }
         match call.sentiment.as_ref().map(|s| s.overall) {
             Some(Label::Positive) => self.positive_calls += 1,
             Some(Label::Negative) => self.negative_calls += 1,

@@ -29,6 +29,7 @@
 //! the floor's window of frame levels, however long the stream.
 
 mod level;
+pub mod talk;
 
 use std::collections::VecDeque;
 

@@ -36,6 +36,8 @@ fn call(k: u64) -> (CallRecord, Vec<UtteranceRecord>) {
         utterance_count: 3,
         asr_model: "asr-ko@test".into(),
         sentiment: None,
+        talk: None,
+        live: None,
     };
     (rec, utts)
 }

@@ -97,6 +97,8 @@ fn fill_store(data: &Path, n: u64) {
                 duration,
                 &scored,
             )),
+            talk: None,
+            live: None,
         };
         store.insert_call(&call, &utts).unwrap();
     }

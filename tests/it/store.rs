@@ -68,6 +68,8 @@ fn call(rng: &mut Rng, pool: u64) -> (CallRecord, Vec<UtteranceRecord>) {
         asr_model: "asr-ko@0123456789ab".into(),
         sentiment: (k % 3 != 0)
             .then(|| CallSentiment::summarize("sentiment-ko@0123", 10.0 + k as f64, &scored)),
+        talk: None,
+        live: None,
     };
     (rec, utts)
 }

@@ -1,0 +1,367 @@
+//! Where accepted batches live. The HTTP side only sees the [`Storage`] trait; sled is the
+//! one backend here, and a shared database (see the README's "Scaling past one machine")
+//! would be another.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sangdam_wire::Batch;
+
+/// What [`Storage::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// The batch was not there before and is now durable.
+    New,
+    /// A batch with this (device, seq) was stored before (and is durable); nothing was
+    /// written.
+    Duplicate,
+}
+
+/// A stored batch and, where the backend keeps it, the hub's clock when it arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub batch: Batch,
+    pub received_unix: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot open the batch store in {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("the batch store in {path} is in use by another process (is another sangdam-hub running with this --data directory?)")]
+    Locked { path: PathBuf },
+    #[error("the batch store failed: {0}")]
+    Backend(String),
+    #[error("stored batch {device} #{seq} cannot be read back: {reason}")]
+    Corrupt {
+        device: String,
+        seq: u64,
+        reason: String,
+    },
+}
+
+/// The hub's batch store.
+///
+/// Implementations must make `(device, seq)` unique even when two copies of the same batch
+/// arrive at once: exactly one caller gets [`Stored::New`].
+pub trait Storage: Send + Sync {
+    /// Stores `body` (the frame `batch` was decoded from) under `(device, seq)`.
+    ///
+    /// Durable before it returns Ok. Duplicate (device, seq) → Ok(Stored::Duplicate),
+    /// nothing written; that answer too waits until the earlier copy is durable, so that a
+    /// box never drops a batch the hub could still lose.
+    fn insert(&self, batch: &Batch, body: &[u8]) -> Result<Stored, StorageError>;
+
+    /// Every stored batch, for the fleet page and tests.
+    fn batches(&self) -> Result<Vec<Batch>, StorageError>;
+
+    /// How many batches are stored.
+    fn count(&self) -> Result<usize, StorageError>;
+
+    fn contains(&self, device: &str, seq: u64) -> Result<bool, StorageError>;
+
+    /// Every stored batch with its arrival time. The default has no times.
+    fn records(&self) -> Result<Vec<Record>, StorageError> {
+        Ok(self
+            .batches()?
+            .into_iter()
+            .map(|batch| Record {
+                batch,
+                received_unix: None,
+            })
+            .collect())
+    }
+}
+
+/// `device ++ 0x00 ++ seq (u64 big-endian)`: a device's batches sort together, by seq.
+/// Device ids never contain NUL, so no two (device, seq) pairs share a key.
+pub fn key(device: &str, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(device.len() + 9);
+    k.extend_from_slice(device.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The inverse of [`key`].
+pub fn parse_key(k: &[u8]) -> Option<(String, u64)> {
+    if k.len() < 10 {
+        return None;
+    }
+    let (device, rest) = k.split_at(k.len() - 9);
+    if rest[0] != 0 {
+        return None;
+    }
+    let seq = u64::from_be_bytes(rest[1..].try_into().ok()?);
+    Some((String::from_utf8(device.to_vec()).ok()?, seq))
+}
+
+pub(crate) fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Batches in a sled database: tree `batches` maps [`key`] to the raw body, tree
+/// `received` maps the same key to the hub's clock at arrival (u64 big-endian).
+///
+/// Durability uses group commit: a request inserts, then waits for an fsync that *started
+/// after* its insert. One flusher thread runs those fsyncs back to back, each covering
+/// every request that arrived while the previous one ran, so a thousand concurrent
+/// uploads cost a handful of fsyncs rather than a thousand.
+pub struct SledStorage {
+    path: PathBuf,
+    batches: sled::Tree,
+    received: sled::Tree,
+    commit: Arc<GroupCommit>,
+    flusher: Option<JoinHandle<()>>,
+    // Dropped last (fields drop in order), after the flusher has stopped.
+    _db: sled::Db,
+}
+
+struct GroupCommit {
+    state: Mutex<CommitState>,
+    /// Wakes the flusher: a request is waiting, or stop.
+    work: Condvar,
+    /// Wakes the requests: a flush finished.
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct CommitState {
+    /// Tickets handed out: the n-th request to wait gets n.
+    requested: u64,
+    /// Every ticket up to this one is durable.
+    durable: u64,
+    /// Set when a flush failed: every later wait fails too (the database is unusable).
+    failed: Option<String>,
+    stop: bool,
+    flushes: u64,
+}
+
+fn lock(m: &Mutex<CommitState>) -> MutexGuard<'_, CommitState> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl GroupCommit {
+    /// Blocks until a flush that started after this call has finished.
+    fn wait_durable(&self) -> Result<(), StorageError> {
+        let mut s = lock(&self.state);
+        s.requested += 1;
+        let ticket = s.requested;
+        self.work.notify_one();
+        while s.durable < ticket && s.failed.is_none() {
+            s = self
+                .done
+                .wait(s)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        match &s.failed {
+            Some(reason) if s.durable < ticket => Err(StorageError::Backend(format!(
+                "flushing to disk failed: {reason}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn run(&self, db: &sled::Db) {
+        loop {
+            let target = {
+                let mut s = lock(&self.state);
+                while s.requested == s.durable && !s.stop {
+                    s = self
+                        .work
+                        .wait(s)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+                if s.requested == s.durable {
+                    return; // stop, and nobody waits
+                }
+                s.requested
+            };
+            // Everything inserted before `target` was handed out is in sled's buffers now;
+            // this flush writes and fsyncs them.
+            let result = db.flush();
+            let mut s = lock(&self.state);
+            match result {
+                Ok(_) => {
+                    s.durable = target;
+                    s.flushes += 1;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "flushing the batch store failed; refusing batches from now on");
+                    s.failed = Some(e.to_string());
+                    self.done.notify_all();
+                    return;
+                }
+            }
+            self.done.notify_all();
+        }
+    }
+}
+
+impl SledStorage {
+    /// Opens (or creates) the store in `dir`. A store closed a moment ago may still be
+    /// locked by sled's threads: this waits up to 3 s for it before reporting
+    /// [`StorageError::Locked`].
+    pub fn open(dir: &Path) -> Result<Self, StorageError> {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            match Self::open_once(dir) {
+                Err(StorageError::Locked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(dir: &Path) -> Result<Self, StorageError> {
+        let path = dir.to_owned();
+        let open_err = |e: sled::Error| StorageError::Open {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(64 << 20)
+            // Durability comes from our own flusher; sled's timer would only add fsyncs.
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| {
+                let locked = matches!(&e, sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock"));
+                if locked {
+                    StorageError::Locked { path: path.clone() }
+                } else {
+                    open_err(e)
+                }
+            })?;
+        let batches = db.open_tree("batches").map_err(open_err)?;
+        let received = db.open_tree("received").map_err(open_err)?;
+        let commit = Arc::new(GroupCommit {
+            state: Mutex::new(CommitState::default()),
+            work: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let flusher = {
+            let (commit, db) = (commit.clone(), db.clone());
+            std::thread::Builder::new()
+                .name("hub-flusher".into())
+                .spawn(move || commit.run(&db))
+                .map_err(|e| StorageError::Open {
+                    path: path.clone(),
+                    reason: format!("cannot start the flusher thread: {e}"),
+                })?
+        };
+        Ok(SledStorage {
+            path,
+            batches,
+            received,
+            commit,
+            flusher: Some(flusher),
+            _db: db,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many fsyncs the group commit has run (each covers every batch waiting then).
+    pub fn flushes(&self) -> u64 {
+        lock(&self.commit.state).flushes
+    }
+}
+
+impl Drop for SledStorage {
+    fn drop(&mut self) {
+        lock(&self.commit.state).stop = true;
+        self.commit.work.notify_all();
+        if let Some(handle) = self.flusher.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn backend(e: sled::Error) -> StorageError {
+    StorageError::Backend(e.to_string())
+}
+
+impl Storage for SledStorage {
+    fn insert(&self, batch: &Batch, body: &[u8]) -> Result<Stored, StorageError> {
+        let k = key(&batch.header.device, batch.header.seq);
+        // Compare-and-swap from "absent": of two concurrent copies exactly one succeeds.
+        let stored = match self
+            .batches
+            .compare_and_swap(&k, None as Option<&[u8]>, Some(body))
+            .map_err(backend)?
+        {
+            Ok(()) => {
+                self.received
+                    .insert(&k, &now_unix().to_be_bytes())
+                    .map_err(backend)?;
+                Stored::New
+            }
+            Err(_) => Stored::Duplicate,
+        };
+        // Also for a duplicate: the first copy may still be waiting for its fsync.
+        self.commit.wait_durable()?;
+        Ok(stored)
+    }
+
+    fn batches(&self) -> Result<Vec<Batch>, StorageError> {
+        Ok(self.records()?.into_iter().map(|r| r.batch).collect())
+    }
+
+    fn count(&self) -> Result<usize, StorageError> {
+        Ok(self.batches.len())
+    }
+
+    fn contains(&self, device: &str, seq: u64) -> Result<bool, StorageError> {
+        self.batches.contains_key(key(device, seq)).map_err(backend)
+    }
+
+    fn records(&self) -> Result<Vec<Record>, StorageError> {
+        let mut out = Vec::new();
+        for item in self.batches.iter() {
+            let (k, body) = item.map_err(backend)?;
+            let (device, seq) = parse_key(&k).unwrap_or_else(|| ("?".into(), 0));
+            let batch = Batch::decode(&body).map_err(|e| StorageError::Corrupt {
+                device: device.clone(),
+                seq,
+                reason: e.to_string(),
+            })?;
+            let received_unix = self
+                .received
+                .get(&k)
+                .map_err(backend)?
+                .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?)));
+            out.push(Record {
+                batch,
+                received_unix,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_sort_by_seq() {
+        let a = key("busan-03", 2);
+        let b = key("busan-03", 256);
+        assert!(a < b);
+        assert_eq!(parse_key(&b), Some(("busan-03".into(), 256)));
+        assert_eq!(parse_key(b"x"), None);
+        // "busan-03" with seq 1 and "busan-03\0..." cannot collide: ids hold no NUL.
+        assert!(key("a", 1) < key("a-", 0));
+    }
+}
