@@ -105,6 +105,17 @@ enum Command {
         #[arg(long)]
         addr: Option<String>,
     },
+    /// Listen to the phone line ([live] in the config): find calls, record them to the
+    /// spool, transcribe and store them; the desk panel on GPIO. Runs until SIGTERM or
+    /// Ctrl-C (or, for a wav or generator source, until its input is done).
+    Run,
+    /// Show the running daemon's state: backlog, RTF of the last hour, disk, last sync,
+    /// drops and errors. Exit status 3 when no daemon runs.
+    Status {
+        /// Print the snapshot as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure recognition speed and memory (prints a table; see BENCHMARKS.md).
     Bench(sangdam::bench::BenchArgs),
 }
@@ -177,6 +188,8 @@ fn run(cli: Cli, mut config: Config, source: ConfigSource) -> Result<ExitCode> {
         Command::Report { html, refresh } => report(&config, &html, refresh),
         Command::Serve { addr } => serve(&config, addr.as_deref()),
         Command::Bench(args) => sangdam::bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Run => run_daemon(&config),
+        Command::Status { json } => status(&config, json),
     }
 }
 
@@ -189,6 +202,68 @@ fn now_unix() -> u64 {
 
 fn open_store(config: &Config) -> Result<Store> {
     Ok(Store::open(&config.store.data_dir)?)
+}
+
+/// The speech model, and the analysis settings with the sentiment model.
+fn load_analysis(config: &Config) -> Result<(AsrEngine, Settings)> {
+    let manifest = Manifest::load(&config.models.dir)?;
+    let model = manifest.verified(ModelKind::AsrCtc, &config.models.asr)?;
+    let vocab = model
+        .vocab
+        .as_deref()
+        .context("the ASR model has no vocabulary")?;
+    let engine = AsrEngine::load(&model.file, vocab)?;
+    tracing::info!(model = %model.label(), "speech model loaded");
+    let sentiment = load_sentiment(config, &manifest)?;
+    let settings = Settings {
+        vad: config.vad.clone(),
+        channels: config.audio.channel_map(),
+        batch: config.asr.batch,
+        workers: config.asr.workers,
+        model_label: model.label(),
+        sentiment,
+        redact: config.privacy.redact_transcripts,
+    };
+    Ok((engine, settings))
+}
+
+fn run_daemon(config: &Config) -> Result<ExitCode> {
+    let (engine, settings) = load_analysis(config)?;
+    let store = open_store(config)?;
+    let daemon = sangdam::daemon::Daemon {
+        config: config.clone(),
+        store,
+        engine,
+        settings,
+        data_dir: config.store.data_dir.clone(),
+    };
+    daemon.run(None)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(config: &Config, json: bool) -> Result<ExitCode> {
+    let dir = &config.store.data_dir;
+    let st = match sangdam::daemon::Status::read(dir) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "sangdam: not running: no status in {} (start it with `sangdam run` or `systemctl start sangdam`)",
+                dir.display()
+            );
+            return Ok(ExitCode::from(3));
+        }
+        Err(e) => anyhow::bail!("cannot read {}: {e}", dir.join("status.json").display()),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+    } else {
+        print!("{}", st.render(now_unix()));
+    }
+    Ok(if st.alive() && st.state != "stopped" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
 }
 
 fn analyze(config: &Config, paths: &[PathBuf]) -> Result<ExitCode> {

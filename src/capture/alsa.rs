@@ -64,7 +64,8 @@ impl AlsaSource {
             .map_err(|e| fmt_err(format!("a period of {} frames", s.period_frames), e))?;
         hwp.set_buffer_size_near(s.buffer_frames.max(2 * period as usize) as alsa::pcm::Frames)
             .map_err(|e| fmt_err(format!("a buffer of {} frames", s.buffer_frames), e))?;
-        pcm.hw_params(&hwp).map_err(|e| fmt_err("these settings".into(), e))?;
+        pcm.hw_params(&hwp)
+            .map_err(|e| fmt_err("these settings".into(), e))?;
         // The format is checked once here; `read` then uses the unchecked accessor, which
         // does not query (and allocate) hardware parameters on every period.
         pcm.io_i16()
@@ -87,8 +88,14 @@ impl AudioSource for AlsaSource {
 
     fn start(&mut self) -> Result<StreamFormat, SourceError> {
         self.pcm = None;
-        let pcm = PCM::new(&self.settings.device, Direction::Capture, false)
-            .map_err(|e| self.open_error(e))?;
+        let pcm = PCM::new(&self.settings.device, Direction::Capture, false).map_err(|e| {
+            // An unknown card number or PCM name fails to open with EINVAL or ENOENT.
+            if e.errno() == libc::EINVAL {
+                SourceError::Missing(self.settings.device.clone())
+            } else {
+                self.open_error(e)
+            }
+        })?;
         let fmt = self.configure(&pcm)?;
         pcm.prepare().map_err(|e| self.open_error(e))?;
         pcm.start().map_err(|e| self.open_error(e))?;

@@ -143,10 +143,11 @@ pub struct CaptureShared {
 impl CaptureShared {
     pub fn format(&self) -> Option<(u32, u16)> {
         let f = self.format.load(Ordering::Acquire);
-        (f != 0).then(|| ((f >> 16) as u32, (f & 0xffff) as u16))
+        (f != 0).then_some(((f >> 16) as u32, (f & 0xffff) as u16))
     }
 
-    fn set_format(&self, rate: u32, channels: u16) {
+    /// Publishes the stream format (done by [`run_source`] on each start).
+    pub fn set_format(&self, rate: u32, channels: u16) {
         self.format.store(
             (u64::from(rate) << 16) | u64::from(channels),
             Ordering::Release,
@@ -241,10 +242,7 @@ pub fn run_source(
                             "{} frames per period at {} channels",
                             fmt.period_frames, fmt.channels
                         ),
-                        hint: format!(
-                            "at most {} samples per period",
-                            MAX_PERIOD_SAMPLES
-                        ),
+                        hint: format!("at most {} samples per period", MAX_PERIOD_SAMPLES),
                     };
                     on_error(&e);
                     source.stop();
@@ -255,12 +253,7 @@ pub fn run_source(
                 shared.generation.fetch_add(1, Ordering::AcqRel);
                 shared.running.store(true, Ordering::Release);
                 backoff = Duration::from_millis(500);
-                let end = capture_loop(
-                    source,
-                    ring,
-                    shared,
-                    &mut period[..fmt.period_samples()],
-                );
+                let end = capture_loop(source, ring, shared, &mut period[..fmt.period_samples()]);
                 shared.running.store(false, Ordering::Release);
                 source.stop();
                 match end {

@@ -53,7 +53,11 @@ fn a_full_ring_counts_overruns_and_keeps_frames_whole() {
         kept += 1;
         i += 1;
     }
-    assert_eq!(kept + dropped, 320_000, "every sample is either kept or counted");
+    assert_eq!(
+        kept + dropped,
+        320_000,
+        "every sample is either kept or counted"
+    );
     assert_eq!(kept % 2, 0, "whole frames only");
     assert_eq!(left_nonzero, 0, "the channels never swapped");
 }
@@ -103,12 +107,17 @@ fn missing_devices_are_retried_and_xruns_counted() {
         reads: 0,
     };
     let mut seen = Vec::new();
-    run_source(&mut src, &mut prod, &shared, &mut |e| seen.push(e.to_string()));
+    run_source(&mut src, &mut prod, &shared, &mut |e| {
+        seen.push(e.to_string())
+    });
     assert_eq!(src.starts, 3, "missing at first, then unplugged once");
     assert_eq!(shared.xruns.load(Ordering::Relaxed), 1);
     assert_eq!(shared.device_errors.load(Ordering::Relaxed), 2);
     assert_eq!(shared.generation.load(Ordering::Relaxed), 2);
-    assert!(seen[0].contains("not found") && seen[0].contains("arecord -L"), "{seen:?}");
+    assert!(
+        seen[0].contains("not found") && seen[0].contains("arecord -L"),
+        "{seen:?}"
+    );
     assert!(seen[1].contains("unplugged"), "{seen:?}");
     let mut n = 0;
     while cons.dequeue().is_some() {
@@ -123,7 +132,8 @@ fn stop_ends_a_live_source_promptly() {
     let mut ring = new_ring();
     let (mut prod, _cons) = ring.split();
     let shared = CaptureShared::default();
-    let mut src = GeneratorSource::new(8000, 1, vec![Segment::new(SegmentKind::Silence, 1.0)]).repeat(true);
+    let mut src =
+        GeneratorSource::new(8000, 1, vec![Segment::new(SegmentKind::Silence, 1.0)]).repeat(true);
     std::thread::scope(|s| {
         s.spawn(|| {
             std::thread::sleep(std::time::Duration::from_millis(100));

@@ -67,7 +67,7 @@ impl AudioSource for WavSource {
         }
         self.rate = spec.sample_rate;
         self.period_frames = (spec.sample_rate / 50) as usize; // 20 ms
-        // Sized once here; `read` reuses them.
+                                                               // Sized once here; `read` reuses them.
         self.chans = (0..spec.channels)
             .map(|_| Vec::with_capacity(self.period_frames))
             .collect();
@@ -94,7 +94,10 @@ impl AudioSource for WavSource {
             Ok(n) => n,
             Err(e) => {
                 self.done = true;
-                return Err(SourceError::Other(self.path.display().to_string(), e.to_string()));
+                return Err(SourceError::Other(
+                    self.path.display().to_string(),
+                    e.to_string(),
+                ));
             }
         };
         if got == 0 {

@@ -40,7 +40,107 @@ pub struct Config {
     pub asr: AsrConfig,
     pub insights: InsightsConfig,
     pub privacy: PrivacyConfig,
+    pub live: LiveConfig,
+    pub panel: PanelConfig,
     pub log: LogConfig,
+}
+
+/// `sangdam run`: where live audio comes from and how calls are found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    pub source: crate::capture::SourceKind,
+    pub device: String,
+    pub rate: u32,
+    pub channels: u16,
+    pub period_frames: usize,
+    pub buffer_frames: usize,
+    pub wav: PathBuf,
+    pub wav_speed: f64,
+    pub exit_at_end: bool,
+    pub spool_max_mb: u64,
+    pub keep_marked_audio: bool,
+    pub keep_audio: bool,
+    pub keep_audio_max_mb: u64,
+    pub generator_rate: u32,
+    pub generator: Vec<crate::capture::Segment>,
+    pub detector: crate::live::DetectorConfig,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            source: crate::capture::SourceKind::Alsa,
+            device: "default".to_owned(),
+            rate: 8_000,
+            channels: 1,
+            period_frames: 160,
+            buffer_frames: 1_600,
+            wav: PathBuf::new(),
+            wav_speed: 1.0,
+            exit_at_end: true,
+            spool_max_mb: 1_024,
+            keep_marked_audio: true,
+            keep_audio: false,
+            keep_audio_max_mb: 200,
+            generator_rate: 8_000,
+            generator: Vec::new(),
+            detector: crate::live::DetectorConfig::default(),
+        }
+    }
+}
+
+/// The desk panel: status LED, button, off-hook line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PanelConfig {
+    pub backend: PanelBackend,
+    pub chip: String,
+    pub led_line: u32,
+    pub button_line: u32,
+    /// -1: no off-hook line.
+    pub hook_line: i64,
+    pub hook_active_high: bool,
+    pub file_dir: PathBuf,
+    pub debounce_ms: u32,
+    pub long_press_ms: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PanelBackend {
+    None,
+    Gpio,
+    File,
+}
+
+impl Default for PanelConfig {
+    fn default() -> Self {
+        PanelConfig {
+            backend: PanelBackend::None,
+            chip: "/dev/gpiochip0".to_owned(),
+            led_line: 17,
+            button_line: 27,
+            hook_line: -1,
+            hook_active_high: false,
+            file_dir: PathBuf::from("sangdam-panel"),
+            debounce_ms: 30,
+            long_press_ms: 2_000,
+        }
+    }
+}
+
+impl PanelConfig {
+    pub fn hook(&self) -> Option<u32> {
+        u32::try_from(self.hook_line).ok()
+    }
+
+    pub fn timing(&self) -> crate::panel::PanelTiming {
+        crate::panel::PanelTiming {
+            debounce_ms: self.debounce_ms,
+            long_press_ms: self.long_press_ms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,6 +299,40 @@ pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("insights.products.category", "Free-form category, e.g. card, telecom, education."),
     ("privacy", "Personal data in transcripts."),
     ("privacy.redact_transcripts", "Replace resident registration, card, account and phone numbers and e-mail addresses (written or spoken as Korean digits) with tags such as [전화번호] before transcripts are stored. On by default."),
+    ("live", "sangdam run: the live phone line. The daemon records each call to a spool on disk and transcribes it like `sangdam analyze`."),
+    ("live.source", "alsa (a sound card or USB telephone adapter), cpal (second backend), wav (replay live.wav as if it were the line), generator (the live.generator schedule). alsa and cpal need the device build (--features device)."),
+    ("live.device", "ALSA device for alsa (\"default\", \"plughw:1,0\", a PCM from asound.conf; `arecord -L` lists them), or the cpal device name."),
+    ("live.rate", "Sample rate asked of the device: 8000 (telephone) or 16000 Hz."),
+    ("live.channels", "1 (both sides mixed) or 2 (agent and customer on audio.agent_channel and audio.customer_channel)."),
+    ("live.period_frames", "Frames per device read (160 = 20 ms at 8 kHz)."),
+    ("live.buffer_frames", "Device buffer in frames; larger survives longer stalls (xruns) at the cost of latency."),
+    ("live.wav", "The WAV file the wav source replays."),
+    ("live.wav_speed", "Replay speed of the wav and generator sources: 1.0 is real time, 0 as fast as possible."),
+    ("live.exit_at_end", "For the wav and generator sources: stop once the input has ended and every call is stored."),
+    ("live.spool_max_mb", "Disk the spool of calls waiting for recognition may use, MB. When full, the oldest waiting audio is discarded; its call stays stored and counted (audio_dropped)."),
+    ("live.keep_marked_audio", "Keep the audio of calls marked for review with the desk button in DATA/recordings/<call id>.wav, for a supervisor to listen to."),
+    ("live.keep_audio", "Keep every call's audio in DATA/recordings (off: audio is deleted once the call is transcribed)."),
+    ("live.keep_audio_max_mb", "Disk DATA/recordings may use, MB; the oldest recordings are deleted first."),
+    ("live.generator_rate", "Sample rate of the generator source."),
+    ("live.generator", "The generator's schedule: [[live.generator]] kind = \"talk\"|\"tone\"|\"noise\"|\"silence\", seconds, level_dbfs, freq_hz, channel."),
+    ("live.detector", "Finding calls on the line: by the off-hook line when panel.hook_line is set, else by voice."),
+    ("live.detector.speech_dbfs", "A 20 ms frame louder than this on either channel counts as talk, dB full scale."),
+    ("live.detector.start_ms", "Talk that starts a call (voice mode), ms."),
+    ("live.detector.silence_timeout_s", "Silence that ends a call (voice mode), seconds."),
+    ("live.detector.preroll_ms", "Audio kept from before the detected start, ms."),
+    ("live.detector.tail_ms", "Silence kept after the last talk, ms."),
+    ("live.detector.max_call_minutes", "Calls are cut at this length (a new call continues at once)."),
+    ("live.detector.min_call_s", "Calls shorter than this (to their last talk) are not kept: clicks, a cough."),
+    ("panel", "The desk panel on GPIO: status LED, a button (short press: mark the call for review; long press: mute recording), the phone's off-hook line. Pin map: board/pins.md."),
+    ("panel.backend", "none, gpio (the board's GPIO character device; device build), or file (host stand-in: DIR/led is written, DIR/button and DIR/hook are read)."),
+    ("panel.chip", "GPIO character device."),
+    ("panel.led_line", "Line offset of the status LED (output)."),
+    ("panel.button_line", "Line offset of the button (input, pressed = low, pull-up)."),
+    ("panel.hook_line", "Line offset of the off-hook input; -1 for none (calls are then found by voice)."),
+    ("panel.hook_active_high", "The off-hook line reads high when off the hook (default: low, as with an opto-isolator to ground)."),
+    ("panel.file_dir", "Folder of the file backend's led, button and hook files."),
+    ("panel.debounce_ms", "A button or hook level must hold this long to count, ms."),
+    ("panel.long_press_ms", "A press this long toggles the privacy mute, ms."),
     ("log", "Logging (tracing). RUST_LOG overrides it."),
     ("log.level", "One of error, warn, info, debug, trace, or a tracing filter such as \"sangdam=debug\"."),
 ];
@@ -282,6 +416,29 @@ impl Config {
         if self.insights.top == 0 || self.insights.max_calls == 0 {
             return Err("insights.top and insights.max_calls must be at least 1".into());
         }
+        let l = &self.live;
+        if !matches!(l.rate, 8_000 | 16_000) {
+            return Err(format!("live.rate = {}: use 8000 or 16000", l.rate));
+        }
+        if !(1..=2).contains(&l.channels) {
+            return Err(format!("live.channels = {}: use 1 or 2", l.channels));
+        }
+        if l.period_frames == 0
+            || l.period_frames * l.channels as usize > crate::capture::MAX_PERIOD_SAMPLES
+        {
+            return Err(format!(
+                "live.period_frames = {}: use 1 to {} frames",
+                l.period_frames,
+                crate::capture::MAX_PERIOD_SAMPLES / l.channels as usize
+            ));
+        }
+        if l.spool_max_mb == 0 {
+            return Err("live.spool_max_mb must be at least 1".into());
+        }
+        if !(0.0..=1000.0).contains(&l.wav_speed) {
+            return Err("live.wav_speed must be 0 (as fast as possible) to 1000".into());
+        }
+        l.detector.validate()?;
         crate::vad::Segmenter::new(self.vad.clone())
             .map(|_| ())
             .map_err(|e| format!("[vad]: {e}"))

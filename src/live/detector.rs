@@ -372,7 +372,13 @@ mod tests {
         let mut d = CallDetector::new(DetectorConfig::default(), 2, false);
         // Only the customer (right channel) talks.
         let f: Vec<i16> = (0..640)
-            .map(|i| if i % 2 == 1 { 3000 * if i % 4 == 1 { 1 } else { -1 } } else { 0 })
+            .map(|i| {
+                if i % 2 == 1 {
+                    3000 * if i % 4 == 1 { 1 } else { -1 }
+                } else {
+                    0
+                }
+            })
             .collect();
         let a = run(&mut d, &f, 15);
         assert_eq!(a[14], Action::Start);
@@ -389,7 +395,9 @@ mod tests {
         d.set_hook(true);
         assert_eq!(d.push(&quiet), Action::Start);
         // Minutes of silence do not end a call while off the hook.
-        assert!(run(&mut d, &quiet, 1000).iter().all(|a| *a == Action::Record));
+        assert!(run(&mut d, &quiet, 1000)
+            .iter()
+            .all(|a| *a == Action::Record));
         d.set_hook(false);
         assert_eq!(
             d.push(&quiet),

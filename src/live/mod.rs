@@ -90,7 +90,11 @@ pub struct LineSettings {
 }
 
 /// A call the spool could not keep the audio of: stored at once, counted, no transcript.
-pub fn store_without_audio(store: &Store, meta: &SpoolMeta, now: u64) -> Result<(), crate::store::StoreError> {
+pub fn store_without_audio(
+    store: &Store,
+    meta: &SpoolMeta,
+    now: u64,
+) -> Result<(), crate::store::StoreError> {
     let live = LiveCall {
         started_at: meta.started_at,
         ended_by: meta.ended_by.unwrap_or(EndReason::Interrupted),
@@ -143,7 +147,10 @@ pub fn run_line(
             tracing::error!("call {} could not be stored: {e}", meta.seq);
         }
     };
-    let finish = |rec: &mut Option<Recording>, reason: EndReason, keep: &[Vec<i16>], detector: &CallDetector| {
+    let finish = |rec: &mut Option<Recording>,
+                  reason: EndReason,
+                  keep: &[Vec<i16>],
+                  detector: &CallDetector| {
         let Some(mut r) = rec.take() else { return };
         for f in keep {
             spool.write(&mut r, f);
@@ -161,7 +168,10 @@ pub fn run_line(
             "call {} ended ({reason}): {:.1} s{}",
             r.meta.seq,
             frames as f64 / f64::from(r.meta.rate),
-            r.error.as_deref().map(|e| format!(", recording paused: {e}")).unwrap_or_default()
+            r.error
+                .as_deref()
+                .map(|e| format!(", recording paused: {e}"))
+                .unwrap_or_default()
         );
         match spool.commit(r, reason) {
             Ok(dropped) => {
@@ -181,7 +191,9 @@ pub fn run_line(
         let g = cap.generation.load(Ordering::Acquire);
         if g != generation {
             if rec.is_some() {
-                if let Some(Action::End { keep_held, .. }) = detector.force_end(EndReason::DeviceLost) {
+                if let Some(Action::End { keep_held, .. }) =
+                    detector.force_end(EndReason::DeviceLost)
+                {
                     let keep: Vec<Vec<i16>> = held.drain(..).take(keep_held).collect();
                     finish(&mut rec, EndReason::DeviceLost, &keep, &detector);
                 }
@@ -223,7 +235,9 @@ pub fn run_line(
             }
             // The device went away mid-call: close the call now, not when it returns.
             if !cap.running.load(Ordering::Acquire) && ring.is_empty() && rec.is_some() {
-                if let Some(Action::End { keep_held, .. }) = detector.force_end(EndReason::DeviceLost) {
+                if let Some(Action::End { keep_held, .. }) =
+                    detector.force_end(EndReason::DeviceLost)
+                {
                     let keep: Vec<Vec<i16>> = held.drain(..).take(keep_held).collect();
                     finish(&mut rec, EndReason::DeviceLost, &keep, &detector);
                 }
@@ -261,7 +275,12 @@ pub fn run_line(
             }
             Action::Start => {
                 let pre = preroll.len() as u64 * 20 / 1000;
-                let mut r = spool.begin(clock().saturating_sub(pre), &settings.line, format.0, format.1);
+                let mut r = spool.begin(
+                    clock().saturating_sub(pre),
+                    &settings.line,
+                    format.0,
+                    format.1,
+                );
                 for f in preroll.drain(..) {
                     spool.write(&mut r, &f);
                 }
@@ -292,7 +311,9 @@ pub fn run_line(
             }
         }
         if let Some(r) = rec.as_ref() {
-            shared.recording_paused.store(r.is_paused(), Ordering::Release);
+            shared
+                .recording_paused
+                .store(r.is_paused(), Ordering::Release);
         }
         for meta in spool.take_evicted() {
             store_dropped(&meta);
@@ -303,13 +324,28 @@ pub fn run_line(
     shared.done.store(true, Ordering::Release);
 }
 
+/// What the analysis thread does with a call's audio once the call is stored.
+#[derive(Debug, Clone)]
+pub struct KeepAudio {
+    /// Where kept recordings go (`DATA/recordings`).
+    pub dir: std::path::PathBuf,
+    /// Keep the audio of calls marked for review at the desk.
+    pub marked: bool,
+    /// Keep every call's audio.
+    pub all: bool,
+    /// The folder's bound; the oldest recordings go first.
+    pub max_bytes: u64,
+}
+
 /// The analysis thread: stores queued calls until `shared.stop` is set, or, with
 /// `until_idle`, until the line is done and the queue is empty.
+#[allow(clippy::too_many_arguments)]
 pub fn run_worker(
     spool: &Spool,
     store: &Store,
     engine: &AsrEngine,
     settings: &Settings,
+    keep: &KeepAudio,
     shared: &WorkerShared,
     line_done: &AtomicBool,
     until_idle: bool,
@@ -334,7 +370,15 @@ pub fn run_worker(
             unrecorded_s: meta.unrecorded_s(),
         };
         let t0 = Instant::now();
-        let result = pipeline::analyze_call(&path, engine, store, settings, clock(), Some(live), &mut |_| {});
+        let result = pipeline::analyze_call(
+            &path,
+            engine,
+            store,
+            settings,
+            clock(),
+            Some(live),
+            &mut |_| {},
+        );
         shared.busy.store(false, Ordering::Release);
         match result {
             Ok(outcome) => {
@@ -346,23 +390,37 @@ pub fn run_worker(
                         call.id.short(),
                         call.utterance_count,
                         call.duration_s,
-                        call.sentiment.as_ref().map(|s| format!(", {}", s.line())).unwrap_or_default()
+                        call.sentiment
+                            .as_ref()
+                            .map(|s| format!(", {}", s.line()))
+                            .unwrap_or_default()
                     );
                 }
                 if let Ok(mut g) = shared.recent.lock() {
                     g.push_back((Instant::now(), call.duration_s, t0.elapsed().as_secs_f64()));
-                    while g.front().is_some_and(|(at, _, _)| at.elapsed() > Duration::from_secs(3600)) {
+                    while g
+                        .front()
+                        .is_some_and(|(at, _, _)| at.elapsed() > Duration::from_secs(3600))
+                    {
                         g.pop_front();
                     }
                 }
                 shared.analysed.fetch_add(1, Ordering::Relaxed);
-                spool.done(meta.seq);
+                if keep.all || (keep.marked && meta.marked) {
+                    spool.done_keeping(meta.seq, &keep.dir, &call.id.to_hex(), keep.max_bytes);
+                } else {
+                    spool.done(meta.seq);
+                }
                 backoff = Duration::from_secs(1);
             }
             Err(e @ PipelineError::Store { .. }) => {
                 // The disk is full or the store is unwell: keep the audio queued and retry.
                 shared.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("call {}: {e}; kept in the spool, retrying in {} s", meta.seq, backoff.as_secs());
+                tracing::error!(
+                    "call {}: {e}; kept in the spool, retrying in {} s",
+                    meta.seq,
+                    backoff.as_secs()
+                );
                 if let Ok(mut g) = shared.last_error.lock() {
                     *g = Some(e.to_string());
                 }
@@ -375,7 +433,11 @@ pub fn run_worker(
             }
             Err(e) => {
                 shared.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("call {}: {e}; its audio is kept in {}", meta.seq, spool.dir().join("failed").display());
+                tracing::error!(
+                    "call {}: {e}; its audio is kept in {}",
+                    meta.seq,
+                    spool.dir().join("failed").display()
+                );
                 if let Ok(mut g) = shared.last_error.lock() {
                     *g = Some(e.to_string());
                 }

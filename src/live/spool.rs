@@ -159,7 +159,11 @@ impl Spool {
         queue.retain(|seq, _| dir.join(format!("{seq:010}.json")).is_file());
         let failed_dir = dir.join("failed");
         let failed = std::fs::read_dir(&failed_dir)
-            .map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "wav")).count() as u64)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "wav"))
+                    .count() as u64
+            })
             .unwrap_or(0);
         Ok(Spool {
             dir: dir.to_owned(),
@@ -313,7 +317,8 @@ impl Spool {
             return;
         }
         rec.scratch.clear();
-        rec.scratch.extend(frames.iter().map(|&x| f32::from(x) / 32768.0));
+        rec.scratch
+            .extend(frames.iter().map(|&x| f32::from(x) / 32768.0));
         let w = rec.writer.as_mut().expect("checked above");
         match w.write_interleaved(&rec.scratch) {
             Ok(()) => {
@@ -331,7 +336,11 @@ impl Spool {
     /// Closes a recording and queues it. Returns the calls whose audio was discarded to
     /// stay within the bound (oldest first); the caller records them as counted calls.
     /// A call with no audio at all is returned as discarded too.
-    pub fn commit(&self, mut rec: Recording, ended_by: EndReason) -> Result<Vec<SpoolMeta>, SpoolError> {
+    pub fn commit(
+        &self,
+        mut rec: Recording,
+        ended_by: EndReason,
+    ) -> Result<Vec<SpoolMeta>, SpoolError> {
         rec.meta.ended_by = Some(ended_by);
         let seq = rec.meta.seq;
         let finished = match rec.writer.take() {
@@ -401,7 +410,10 @@ impl Spool {
                     g.queue.remove(&seq);
                     g.failed += 1;
                     let _ = std::fs::create_dir_all(self.dir.join("failed"));
-                    let _ = std::fs::rename(self.wav_path(seq), self.dir.join("failed").join(format!("{seq:010}.wav")));
+                    let _ = std::fs::rename(
+                        self.wav_path(seq),
+                        self.dir.join("failed").join(format!("{seq:010}.wav")),
+                    );
                 }
             }
         }
@@ -414,6 +426,21 @@ impl Spool {
         g.busy = None;
         let _ = std::fs::remove_file(self.wav_path(seq));
         let _ = std::fs::remove_file(self.meta_path(seq));
+    }
+
+    /// The call is stored; keep its audio as `DIR/<name>.wav` (marked calls, or all with
+    /// `live.keep_audio`), then prune `DIR` to `max_bytes`, oldest first.
+    pub fn done_keeping(&self, seq: u64, dir: &Path, name: &str, max_bytes: u64) {
+        let _ = std::fs::create_dir_all(dir);
+        let dest = dir.join(format!("{name}.wav"));
+        if std::fs::rename(self.wav_path(seq), &dest).is_err() {
+            tracing::warn!(
+                "could not keep the audio of call {seq} in {}",
+                dir.display()
+            );
+        }
+        self.done(seq);
+        prune_oldest(dir, max_bytes);
     }
 
     /// The call cannot be analysed: keep its audio in `failed/` for a technician.
@@ -479,6 +506,36 @@ impl Recording {
     }
 }
 
+/// Deletes the oldest files in `dir` until it holds at most `max_bytes`.
+fn prune_oldest(dir: &Path, max_bytes: u64) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            m.is_file().then(|| {
+                (
+                    m.modified().unwrap_or(std::time::UNIX_EPOCH),
+                    m.len(),
+                    e.path(),
+                )
+            })
+        })
+        .collect();
+    files.sort();
+    let mut total: u64 = files.iter().map(|f| f.1).sum();
+    for (_, len, path) in files {
+        if total <= max_bytes {
+            break;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            total -= len;
+        }
+    }
+}
+
 /// Truncates a 44-byte-header WAV to `data` bytes of samples and writes its sizes.
 fn seal(path: &Path, data: u64) -> std::io::Result<()> {
     use std::io::{Seek, SeekFrom, Write};
@@ -524,7 +581,9 @@ mod tests {
     use super::*;
 
     fn tone(frames: usize, ch: usize) -> Vec<i16> {
-        (0..frames * ch).map(|i| ((i as f32 * 0.1).sin() * 8000.0) as i16).collect()
+        (0..frames * ch)
+            .map(|i| ((i as f32 * 0.1).sin() * 8000.0) as i16)
+            .collect()
     }
 
     #[test]
@@ -534,7 +593,11 @@ mod tests {
         let mut rec = spool.begin(1_700_000_000, "test", 8000, 2);
         let audio = tone(8000, 2);
         spool.write(&mut rec, &audio);
-        assert_eq!(spool.take(Duration::ZERO), None, "a recording is not queued yet");
+        assert_eq!(
+            spool.take(Duration::ZERO),
+            None,
+            "a recording is not queued yet"
+        );
         assert!(spool.commit(rec, EndReason::Silence).unwrap().is_empty());
         let (path, meta) = spool.take(Duration::ZERO).unwrap();
         assert_eq!(meta.recorded_frames, 8000);

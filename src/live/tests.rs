@@ -20,7 +20,11 @@ fn settings(hook: bool) -> LineSettings {
 }
 
 /// Runs a generator schedule through capture and the line thread; returns the spool.
-fn run(schedule: Vec<Segment>, channels: u16, max_bytes: u64) -> (tempfile::TempDir, Spool, Store, LineShared) {
+fn run(
+    schedule: Vec<Segment>,
+    channels: u16,
+    max_bytes: u64,
+) -> (tempfile::TempDir, Spool, Store, LineShared) {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(&dir.path().join("spool"), max_bytes).unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
@@ -33,16 +37,36 @@ fn run(schedule: Vec<Segment>, channels: u16, max_bytes: u64) -> (tempfile::Temp
     let mut src = GeneratorSource::new(8000, channels, schedule).speed(10.0);
     std::thread::scope(|s| {
         s.spawn(|| run_source(&mut src, &mut prod, &cap, &mut |e| panic!("{e}")));
-        run_line(&mut cons, &cap, &shared, &spool, &store, &settings(false), &|| 1_700_000_000);
+        run_line(
+            &mut cons,
+            &cap,
+            &shared,
+            &spool,
+            &store,
+            &settings(false),
+            &|| 1_700_000_000,
+        );
     });
-    assert_eq!(cap.overruns.load(Ordering::Relaxed), 0, "the line thread fell behind");
+    assert_eq!(
+        cap.overruns.load(Ordering::Relaxed),
+        0,
+        "the line thread fell behind"
+    );
     (dir, spool, store, shared)
 }
 
 #[test]
 fn voice_finds_two_calls_in_a_stream() {
     let (_d, spool, _store, shared) = run(
-        vec![silence(3.0), talk(4.0), silence(1.0), talk(2.0), silence(5.0), talk(3.0), silence(1.0)],
+        vec![
+            silence(3.0),
+            talk(4.0),
+            silence(1.0),
+            talk(2.0),
+            silence(5.0),
+            talk(3.0),
+            silence(1.0),
+        ],
         1,
         100_000_000,
     );

@@ -8,6 +8,7 @@ mod damage;
 mod diskfull;
 mod insights;
 mod limits;
+mod live;
 mod redact;
 mod report;
 mod sentiment;

@@ -1,0 +1,49 @@
+//! The panel on the box's GPIO character device (feature `gpio`): linux-embedded-hal's
+//! cdev pins, requested with a consumer label so `gpioinfo` shows who holds them.
+
+use linux_embedded_hal::gpio_cdev::{Chip, LineRequestFlags};
+use linux_embedded_hal::CdevPin;
+
+use super::{Panel, PanelTiming};
+
+/// Pin numbers (line offsets on the chip) from `[panel]` in the config.
+#[derive(Debug, Clone)]
+pub struct GpioPins {
+    pub chip: String,
+    pub led: u32,
+    pub button: u32,
+    pub hook: Option<u32>,
+    pub hook_active_high: bool,
+}
+
+pub type GpioPanel = Panel<CdevPin, CdevPin, CdevPin>;
+
+/// Opens the chip and requests the lines. Errors name the chip, the line and the fix.
+pub fn open(pins: &GpioPins, timing: PanelTiming) -> anyhow::Result<GpioPanel> {
+    use anyhow::Context;
+    let mut chip = Chip::new(&pins.chip).with_context(|| {
+        format!(
+            "cannot open GPIO chip {} (is it the right chip? `gpiodetect` lists them; is sangdam in the gpio group?)",
+            pins.chip
+        )
+    })?;
+    let mut line = |offset: u32, flags: LineRequestFlags, what: &str| -> anyhow::Result<CdevPin> {
+        let handle = chip
+            .get_line(offset)
+            .and_then(|l| l.request(flags, 0, "sangdam"))
+            .with_context(|| {
+                format!(
+                    "cannot request GPIO line {offset} ({what}) on {}: check board/pins.md and that no other program holds it (gpioinfo)",
+                    pins.chip
+                )
+            })?;
+        CdevPin::new(handle).with_context(|| format!("GPIO line {offset} ({what})"))
+    };
+    let led = line(pins.led, LineRequestFlags::OUTPUT, "status LED")?;
+    let button = line(pins.button, LineRequestFlags::INPUT, "button")?;
+    let hook = match pins.hook {
+        Some(h) => Some(line(h, LineRequestFlags::INPUT, "off-hook line")?),
+        None => None,
+    };
+    Ok(Panel::new(led, button, hook, pins.hook_active_high, timing))
+}
