@@ -2,6 +2,7 @@
 
 mod asr;
 mod audio;
+mod board;
 mod cli;
 mod crash;
 mod damage;
