@@ -557,17 +557,38 @@ fn read_meta(path: &Path) -> Result<SpoolMeta, SpoolError> {
     })
 }
 
+/// Metadata files are padded to this size with spaces (valid JSON) and rewritten in
+/// place, so that closing a call on a full disk needs no new disk blocks.
+const META_BYTES: usize = 1024;
+
 fn write_meta(path: &Path, meta: &SpoolMeta) -> Result<(), SpoolError> {
-    let tmp = path.with_extension("json.tmp");
-    let bytes = serde_json::to_vec(meta).unwrap_or_default();
-    (|| -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })()
-    .map_err(io_err(path))
+    use std::io::Write;
+    let mut bytes = serde_json::to_vec(meta).unwrap_or_default();
+    if bytes.len() < META_BYTES {
+        bytes.resize(META_BYTES, b' ');
+    }
+    // In place when the file is there and large enough (full disk safe), else by a
+    // temporary file and a rename.
+    let in_place = std::fs::metadata(path).is_ok_and(|m| m.len() as usize == bytes.len());
+    let r = if in_place {
+        (|| -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+            f.write_all(&bytes)?;
+            f.sync_all()
+        })()
+    } else {
+        let tmp = path.with_extension("json.tmp");
+        (|| -> std::io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })()
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    };
+    r.map_err(io_err(path))
 }
 
 fn sync_dir(dir: &Path) {

@@ -138,3 +138,76 @@ fn clicks_are_not_calls() {
     assert_eq!(shared.short_calls.load(Ordering::Relaxed), 1);
     assert_eq!(spool.stats().queued, 0);
 }
+
+/// A line that talks, is unplugged mid-call, and comes back.
+struct Unplugged {
+    gen: GeneratorSource,
+    reads: u32,
+    starts: u32,
+}
+
+impl crate::capture::AudioSource for Unplugged {
+    fn describe(&self) -> String {
+        "unplugged".into()
+    }
+    fn start(&mut self) -> Result<crate::capture::StreamFormat, crate::capture::SourceError> {
+        self.starts += 1;
+        self.gen.start()
+    }
+    fn read(&mut self, buf: &mut [i16]) -> Result<usize, crate::capture::SourceError> {
+        self.reads += 1;
+        // 3 s into the first stream (150 periods of 20 ms), the adapter is pulled.
+        if self.starts == 1 && self.reads == 150 {
+            return Err(crate::capture::SourceError::Unplugged("unplugged".into(), "ENODEV".into()));
+        }
+        self.gen.read(buf)
+    }
+    fn stop(&mut self) {}
+}
+
+#[test]
+fn an_unplugged_device_closes_the_call_keeps_it_and_capture_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&dir.path().join("spool"), 100_000_000).unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let shared = LineShared::default();
+    let cap = CaptureShared::default();
+    let mut ring = new_ring();
+    let (mut prod, mut cons) = ring.split();
+    // Talk all along: the first call is cut by the unplugging, the second starts when the
+    // device is back and ends with the stream.
+    let mut src = Unplugged {
+        gen: GeneratorSource::new(8000, 1, vec![talk(1000.0)]).speed(10.0),
+        reads: 0,
+        starts: 0,
+    };
+    let mut errors = Vec::new();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            crate::capture::run_source(&mut src, &mut prod, &cap, &mut |e| {
+                errors.push(e.to_string());
+                if errors.len() > 1 {
+                    cap.stop.store(true, Ordering::Release);
+                }
+            });
+        });
+        s.spawn(|| {
+            // Stop once the second stream has run for a while.
+            while cap.generation.load(Ordering::Acquire) < 2 || cap.frames.load(Ordering::Relaxed) < 8000 * 6 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            cap.stop.store(true, Ordering::Release);
+        });
+        run_line(&mut cons, &cap, &shared, &spool, &store, &settings(false), &|| 1_700_000_000);
+    });
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("unplugged"), "{errors:?}");
+    assert_eq!(shared.gaps.load(Ordering::Relaxed), 1);
+    assert_eq!(shared.calls.load(Ordering::Relaxed), 2);
+    let (_, first) = spool.take(Duration::ZERO).unwrap();
+    assert_eq!(first.ended_by, Some(EndReason::DeviceLost));
+    assert!(first.duration_s() > 2.0, "the audio before the unplugging is kept");
+    spool.done(first.seq);
+    let (_, second) = spool.take(Duration::ZERO).unwrap();
+    assert_eq!(second.ended_by, Some(EndReason::Shutdown));
+}

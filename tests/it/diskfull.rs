@@ -112,3 +112,56 @@ fn full_disk_stops_storing_loses_nothing_and_resumes() {
     let counted: u64 = store.days().unwrap().iter().map(|(_, d)| d.calls).sum();
     assert_eq!(counted, 6);
 }
+
+/// The daemon's spool on a full disk: recording pauses with a clear reason, what was
+/// recorded stays a valid WAV, the call is still counted, and a call that cannot be
+/// recorded at all is returned to be stored without audio.
+#[test]
+fn a_full_disk_pauses_recording_and_keeps_the_calls() {
+    use sangdam::live::{EndReason, Spool};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("small");
+    let Some(_m) = mount_tmpfs(&dir, "256k") else {
+        return;
+    };
+    let spool = Spool::open(&dir.join("spool"), 1_000_000_000).unwrap();
+    let mut rec = spool.begin(1, "test", 8000, 1);
+    let period: Vec<i16> = (0..160).map(|i| ((i as f32 * 0.3).sin() * 9000.0) as i16).collect();
+    // 30 s of audio (480 kB) into 256 kB.
+    for _ in 0..1500 {
+        spool.write(&mut rec, &period);
+    }
+    assert!(rec.is_paused());
+    let why = rec.error.clone().unwrap();
+    assert!(why.contains("space"), "{why}");
+    let (recorded, unrecorded) = (rec.meta.recorded_frames, rec.meta.unrecorded_frames);
+    assert!(recorded > 8000 && unrecorded > 8000, "{recorded} {unrecorded}");
+    assert_eq!(recorded + unrecorded, 1500 * 160);
+    let seq = rec.meta.seq;
+    // The meta and the sealed audio are on the full disk already: commit keeps them.
+    let without_audio = spool.commit(rec, EndReason::Silence).unwrap();
+    assert!(without_audio.is_empty(), "the partial recording is kept");
+    let (path, meta) = spool.take(std::time::Duration::ZERO).unwrap();
+    assert_eq!(meta.seq, seq);
+    assert!((meta.unrecorded_s() - unrecorded as f64 / 8000.0).abs() < 1e-9);
+    let mut r = sangdam::audio::WavReader::open(&path).unwrap();
+    let mut ch = vec![Vec::new()];
+    let mut n = 0;
+    loop {
+        let k = r.read_frames(&mut ch, 1 << 16).unwrap();
+        if k == 0 {
+            break;
+        }
+        n += k as u64;
+    }
+    assert_eq!(n, recorded, "the sealed file holds exactly the recorded frames");
+    spool.release();
+    // The next call cannot even start a file: it is tracked without audio.
+    let mut next = spool.begin(2, "test", 8000, 1);
+    spool.write(&mut next, &period);
+    assert!(next.is_paused());
+    let out = spool.commit(next, EndReason::Silence).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].started_at, 2);
+    assert_eq!(out[0].unrecorded_frames, 160);
+}
