@@ -115,8 +115,8 @@ impl Registry {
                 problem,
             };
             check_id(&entry.id).map_err(fail)?;
-            let key = sangdam_wire::parse_key(&entry.key)
-                .map_err(|e| fail(format!("bad key: {e}")))?;
+            let key =
+                sangdam_wire::parse_key(&entry.key).map_err(|e| fail(format!("bad key: {e}")))?;
             check_branch(&entry.branch).map_err(fail)?;
             if registry.devices.contains_key(&entry.id) {
                 return Err(fail(
@@ -173,7 +173,9 @@ fn check_id(id: &str) -> Result<(), String> {
 fn check_branch(branch: &str) -> Result<(), String> {
     let b = branch.trim();
     if b.is_empty() {
-        return Err("the branch is empty: write the branch's name, e.g. branch = \"부산 3지점\"".into());
+        return Err(
+            "the branch is empty: write the branch's name, e.g. branch = \"부산 3지점\"".into(),
+        );
     }
     if b.chars().count() > 100 || b.chars().any(char::is_control) {
         return Err("the branch must be one line of at most 100 characters".into());

@@ -167,7 +167,7 @@ impl GroupCommit {
         }
     }
 
-    fn run(&self, db: &sled::Db) {
+    fn run(&self, db: &sled::Db, log: &std::fs::File) {
         loop {
             let target = {
                 let mut s = lock(&self.state);
@@ -182,9 +182,14 @@ impl GroupCommit {
                 }
                 s.requested
             };
-            // Everything inserted before `target` was handed out is in sled's buffers now;
-            // this flush writes and fsyncs them.
-            let result = db.flush();
+            // Everything inserted before `target` was handed out is in sled's buffers now.
+            // sled's flush writes them but only calls sync_file_range(2), which neither
+            // commits the file's metadata nor flushes the drive's cache; fdatasync(2) on the
+            // log file afterwards does both.
+            let result = db
+                .flush()
+                .map_err(|e| e.to_string())
+                .and_then(|_| log.sync_data().map_err(|e| format!("fdatasync: {e}")));
             let mut s = lock(&self.state);
             match result {
                 Ok(_) => {
@@ -193,7 +198,7 @@ impl GroupCommit {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "flushing the batch store failed; refusing batches from now on");
-                    s.failed = Some(e.to_string());
+                    s.failed = Some(e);
                     self.done.notify_all();
                     return;
                 }
@@ -243,6 +248,19 @@ impl SledStorage {
             })?;
         let batches = db.open_tree("batches").map_err(open_err)?;
         let received = db.open_tree("received").map_err(open_err)?;
+        // sled keeps its log in `db`; the flusher fdatasyncs it. The folder is synced once
+        // so that a store created just now keeps its files' names after a crash.
+        let io_err = |what: &str, e: std::io::Error| StorageError::Open {
+            path: path.clone(),
+            reason: format!("{what}: {e}"),
+        };
+        let log = std::fs::File::open(dir.join("db"))
+            .map_err(|e| io_err("cannot open sled's log file", e))?;
+        db.flush().map_err(open_err)?;
+        log.sync_data().map_err(|e| io_err("fdatasync", e))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err("cannot sync the store's folder", e))?;
         let commit = Arc::new(GroupCommit {
             state: Mutex::new(CommitState::default()),
             work: Condvar::new(),
@@ -252,7 +270,7 @@ impl SledStorage {
             let (commit, db) = (commit.clone(), db.clone());
             std::thread::Builder::new()
                 .name("hub-flusher".into())
-                .spawn(move || commit.run(&db))
+                .spawn(move || commit.run(&db, &log))
                 .map_err(|e| StorageError::Open {
                     path: path.clone(),
                     reason: format!("cannot start the flusher thread: {e}"),

@@ -1,0 +1,9 @@
+//! The hub's integration tests, in one binary (one link on a small machine).
+
+mod bench_smoke;
+mod cli;
+mod common;
+mod fleet_page;
+mod http;
+mod registry;
+mod restart;
