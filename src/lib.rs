@@ -37,4 +37,5 @@ pub mod pipeline;
 pub mod redact;
 pub mod sentiment;
 pub mod store;
+pub mod sync;
 pub mod vad;

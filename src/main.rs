@@ -116,6 +116,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Send the outbox to the hub now ([sync] in the config): builds the batches of the
+    /// days not yet sent, then sends them. With the daemon running, asks it to sync and
+    /// waits for the result.
+    Sync {
+        /// Required: sync runs on its schedule otherwise (guards against a typo'd command).
+        #[arg(long)]
+        now: bool,
+    },
     /// Measure recognition speed and memory (prints a table; see BENCHMARKS.md).
     Bench(sangdam::bench::BenchArgs),
 }
@@ -190,6 +198,7 @@ fn run(cli: Cli, mut config: Config, source: ConfigSource) -> Result<ExitCode> {
         Command::Bench(args) => sangdam::bench::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Run => run_daemon(&config),
         Command::Status { json } => status(&config, json),
+        Command::Sync { now } => sync_now(&config, now),
     }
 }
 
@@ -230,6 +239,15 @@ fn load_analysis(config: &Config) -> Result<(AsrEngine, Settings)> {
 fn run_daemon(config: &Config) -> Result<ExitCode> {
     let (engine, settings) = load_analysis(config)?;
     let store = open_store(config)?;
+    let background: Option<Box<dyn sangdam::daemon::Background>> = if config.sync.enabled {
+        let syncer = sangdam::sync::Syncer::new(config, store.clone())?;
+        Some(Box::new(sangdam::sync::SyncTask::new(
+            syncer,
+            &config.store.data_dir,
+        )))
+    } else {
+        None
+    };
     let daemon = sangdam::daemon::Daemon {
         config: config.clone(),
         store,
@@ -237,8 +255,53 @@ fn run_daemon(config: &Config) -> Result<ExitCode> {
         settings,
         data_dir: config.store.data_dir.clone(),
     };
-    daemon.run(None)?;
+    daemon.run(background)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn sync_now(config: &Config, now: bool) -> Result<ExitCode> {
+    use sangdam::daemon::Status;
+    anyhow::ensure!(now, "say `sangdam sync --now`; otherwise the daemon syncs on its schedule (sync.interval_minutes)");
+    let dir = &config.store.data_dir;
+    if let Ok(st) = Status::read(dir) {
+        if st.alive() && st.state != "stopped" {
+            // The daemon holds the store: ask it, and wait for its answer.
+            std::fs::write(dir.join(sangdam::sync::REQUEST_FILE), b"now\n")
+                .with_context(|| format!("cannot write the sync request into {}", dir.display()))?;
+            eprintln!("asked the running daemon (pid {}) to sync; waiting", st.pid);
+            let t = Instant::now();
+            while dir.join(sangdam::sync::REQUEST_FILE).exists() {
+                anyhow::ensure!(
+                    t.elapsed().as_secs() < 600,
+                    "the daemon has not synced within 10 minutes; see `journalctl -u sangdam`"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1200));
+            let st = Status::read(dir)?;
+            println!(
+                "last sync: {}; {} batches waiting{}",
+                st.last_sync_unix
+                    .map(sangdam::store::format_unix)
+                    .unwrap_or_else(|| "never".into()),
+                st.outbox_batches.unwrap_or(0),
+                st.sync_error
+                    .map(|e| format!("; error: {e}"))
+                    .unwrap_or_default()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let store = open_store(config)?;
+    let syncer = sangdam::sync::Syncer::new(config, store)?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let report = syncer.run_once(&now_unix, &stop)?;
+    println!("{report}");
+    Ok(if report.error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn status(config: &Config, json: bool) -> Result<ExitCode> {

@@ -42,6 +42,7 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     pub live: LiveConfig,
     pub panel: PanelConfig,
+    pub sync: crate::sync::SyncConfig,
     pub log: LogConfig,
 }
 
@@ -439,6 +440,7 @@ impl Config {
             return Err("live.wav_speed must be 0 (as fast as possible) to 1000".into());
         }
         l.detector.validate()?;
+        self.sync.validate()?;
         crate::vad::Segmenter::new(self.vad.clone())
             .map(|_| ())
             .map_err(|e| format!("[vad]: {e}"))
@@ -490,6 +492,7 @@ pub fn field_doc(key: &str) -> Option<&'static str> {
     FIELD_DOCS
         .iter()
         .chain(crate::vad::FIELD_DOCS.iter())
+        .chain(crate::sync::FIELD_DOCS.iter())
         .find(|(k, _)| *k == key)
         .map(|(_, d)| *d)
 }

@@ -158,7 +158,10 @@ impl crate::capture::AudioSource for Unplugged {
         self.reads += 1;
         // 3 s into the first stream (150 periods of 20 ms), the adapter is pulled.
         if self.starts == 1 && self.reads == 150 {
-            return Err(crate::capture::SourceError::Unplugged("unplugged".into(), "ENODEV".into()));
+            return Err(crate::capture::SourceError::Unplugged(
+                "unplugged".into(),
+                "ENODEV".into(),
+            ));
         }
         self.gen.read(buf)
     }
@@ -193,12 +196,22 @@ fn an_unplugged_device_closes_the_call_keeps_it_and_capture_resumes() {
         });
         s.spawn(|| {
             // Stop once the second stream has run for a while.
-            while cap.generation.load(Ordering::Acquire) < 2 || cap.frames.load(Ordering::Relaxed) < 8000 * 6 {
+            while cap.generation.load(Ordering::Acquire) < 2
+                || cap.frames.load(Ordering::Relaxed) < 8000 * 6
+            {
                 std::thread::sleep(Duration::from_millis(10));
             }
             cap.stop.store(true, Ordering::Release);
         });
-        run_line(&mut cons, &cap, &shared, &spool, &store, &settings(false), &|| 1_700_000_000);
+        run_line(
+            &mut cons,
+            &cap,
+            &shared,
+            &spool,
+            &store,
+            &settings(false),
+            &|| 1_700_000_000,
+        );
     });
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("unplugged"), "{errors:?}");
@@ -206,7 +219,10 @@ fn an_unplugged_device_closes_the_call_keeps_it_and_capture_resumes() {
     assert_eq!(shared.calls.load(Ordering::Relaxed), 2);
     let (_, first) = spool.take(Duration::ZERO).unwrap();
     assert_eq!(first.ended_by, Some(EndReason::DeviceLost));
-    assert!(first.duration_s() > 2.0, "the audio before the unplugging is kept");
+    assert!(
+        first.duration_s() > 2.0,
+        "the audio before the unplugging is kept"
+    );
     spool.done(first.seq);
     let (_, second) = spool.take(Duration::ZERO).unwrap();
     assert_eq!(second.ended_by, Some(EndReason::Shutdown));

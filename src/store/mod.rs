@@ -273,6 +273,8 @@ pub struct Store {
     utterances: sled::Tree,
     counters: sled::Tree,
     insights: sled::Tree,
+    outbox: sled::Tree,
+    sync: sled::Tree,
     path: PathBuf,
     journal: PathBuf,
     recovery: Option<Recovery>,
@@ -491,6 +493,8 @@ impl Store {
             utterances: db.open_tree("utterances").map_err(open_err)?,
             counters: db.open_tree("counters").map_err(open_err)?,
             insights: db.open_tree("insights").map_err(open_err)?,
+            outbox: db.open_tree("outbox").map_err(open_err)?,
+            sync: db.open_tree("sync").map_err(open_err)?,
             db,
             journal: path.join(journal::JOURNAL_FILE),
             path,
@@ -675,6 +679,66 @@ impl Store {
             out.push((day, self.decode("counters", &day.to_string(), &v)?));
         }
         Ok(out)
+    }
+
+    /// The upstream outbox: signed batches by sequence number, oldest first.
+    pub fn outbox(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.outbox.iter() {
+            let (k, v) = kv.map_err(|e| self.read_err(e))?;
+            let mut seq = [0u8; 8];
+            if k.len() == 8 {
+                seq.copy_from_slice(&k);
+                out.push((u64::from_be_bytes(seq), v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// The sync state (JSON under `sync/state`), if any was written.
+    pub fn sync_state<T: for<'de> Deserialize<'de>>(&self) -> Result<Option<T>, StoreError> {
+        match self.sync.get(b"state").map_err(|e| self.read_err(e))? {
+            Some(v) => Ok(Some(self.decode("sync", "state", &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// In one transaction: removes the outbox entries `remove`, adds `add`, and writes
+    /// the sync state; then flushes. Batches enter the outbox, are merged and leave it
+    /// only through this, so the state's sequence counter and the outbox never disagree.
+    pub fn outbox_update<T: Serialize>(
+        &self,
+        remove: &[u64],
+        add: &[(u64, Vec<u8>)],
+        state: &T,
+    ) -> Result<(), StoreError> {
+        let state_json = to_json(state);
+        (&self.outbox, &self.sync)
+            .transaction(|(outbox, sync)| {
+                for seq in remove {
+                    outbox.remove(&seq.to_be_bytes())?;
+                }
+                for (seq, frame) in add {
+                    outbox.insert(&seq.to_be_bytes(), frame.as_slice())?;
+                }
+                sync.insert(b"state", state_json.as_slice())?;
+                Ok::<(), ConflictableTransactionError<String>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(m) => StoreError::Corrupt {
+                    path: self.path.clone(),
+                    tree: "outbox",
+                    key: String::new(),
+                    message: m,
+                },
+                TransactionError::Storage(e) => self.write_err(e),
+            })?;
+        self.db.flush().map_err(|e| self.write_err(e))?;
+        Ok(())
     }
 
     /// Replaces the stored insights report (any serialisable value) and flushes.

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::process::Command;
 
 fn board(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("board").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("board")
+        .join(name)
 }
 
 /// Runs `systemd-analyze verify` on `unit` (text) with ExecStart pointing at the test
@@ -25,7 +27,8 @@ fn verify(dir: &Path, unit: &str) -> Option<Vec<String>> {
             return None;
         }
     };
-    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     let mut complaints: Vec<String> = text
         .lines()
         .filter(|l| l.contains("sangdam.service"))
@@ -41,14 +44,25 @@ fn verify(dir: &Path, unit: &str) -> Option<Vec<String>> {
 fn systemd_unit_verifies_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let unit = std::fs::read_to_string(board("sangdam.service")).unwrap();
-    let Some(complaints) = verify(tmp.path(), &unit) else { return };
+    let Some(complaints) = verify(tmp.path(), &unit) else {
+        return;
+    };
     assert!(complaints.is_empty(), "{complaints:#?}");
     // The check can fail: a misspelt key is reported.
     let bad = unit.replace("WatchdogSec=30", "WatchdogSecs=30");
     let complaints = verify(tmp.path(), &bad).unwrap();
-    assert!(complaints.iter().any(|c| c.contains("WatchdogSecs")), "{complaints:#?}");
+    assert!(
+        complaints.iter().any(|c| c.contains("WatchdogSecs")),
+        "{complaints:#?}"
+    );
     // What the daemon relies on.
-    for needed in ["Type=notify", "WatchdogSec=", "User=sangdam", "KillSignal=SIGTERM", "ExecStart=/usr/local/bin/sangdam"] {
+    for needed in [
+        "Type=notify",
+        "WatchdogSec=",
+        "User=sangdam",
+        "KillSignal=SIGTERM",
+        "ExecStart=/usr/local/bin/sangdam",
+    ] {
         assert!(unit.contains(needed), "the unit lacks {needed}");
     }
 }

@@ -126,7 +126,9 @@ fn a_full_disk_pauses_recording_and_keeps_the_calls() {
     };
     let spool = Spool::open(&dir.join("spool"), 1_000_000_000).unwrap();
     let mut rec = spool.begin(1, "test", 8000, 1);
-    let period: Vec<i16> = (0..160).map(|i| ((i as f32 * 0.3).sin() * 9000.0) as i16).collect();
+    let period: Vec<i16> = (0..160)
+        .map(|i| ((i as f32 * 0.3).sin() * 9000.0) as i16)
+        .collect();
     // 30 s of audio (480 kB) into 256 kB.
     for _ in 0..1500 {
         spool.write(&mut rec, &period);
@@ -135,7 +137,10 @@ fn a_full_disk_pauses_recording_and_keeps_the_calls() {
     let why = rec.error.clone().unwrap();
     assert!(why.contains("space"), "{why}");
     let (recorded, unrecorded) = (rec.meta.recorded_frames, rec.meta.unrecorded_frames);
-    assert!(recorded > 8000 && unrecorded > 8000, "{recorded} {unrecorded}");
+    assert!(
+        recorded > 8000 && unrecorded > 8000,
+        "{recorded} {unrecorded}"
+    );
     assert_eq!(recorded + unrecorded, 1500 * 160);
     let seq = rec.meta.seq;
     // The meta and the sealed audio are on the full disk already: commit keeps them.
@@ -154,7 +159,10 @@ fn a_full_disk_pauses_recording_and_keeps_the_calls() {
         }
         n += k as u64;
     }
-    assert_eq!(n, recorded, "the sealed file holds exactly the recorded frames");
+    assert_eq!(
+        n, recorded,
+        "the sealed file holds exactly the recorded frames"
+    );
     spool.release();
     // The next call cannot even start a file: it is tracked without audio.
     let mut next = spool.begin(2, "test", 8000, 1);

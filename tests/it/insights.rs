@@ -34,7 +34,7 @@ const AGENT: &str = "안녕하세요 고객님 무엇을 도와드릴까요";
 
 /// `n` calls over 40 days, about half of them complaints, stored with the shipped
 /// model's labels.
-fn fill_store(data: &Path, n: u64) {
+pub(crate) fn fill_store(data: &Path, n: u64) {
     let engine = {
         let m = shipped_sentiment();
         SentimentEngine::load(&m.file, m.vocab.as_deref().unwrap()).unwrap()

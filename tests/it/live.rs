@@ -437,7 +437,10 @@ mod alsa {
 
         // board/asound.conf parses and names the PCMs sangdam.toml uses.
         let board = Path::new(env!("CARGO_MANIFEST_DIR")).join("board/asound.conf");
-        std::env::set_var("ALSA_CONFIG_PATH", format!("/usr/share/alsa/alsa.conf:{}", board.display()));
+        std::env::set_var(
+            "ALSA_CONFIG_PATH",
+            format!("/usr/share/alsa/alsa.conf:{}", board.display()),
+        );
         let names: Vec<String> = ::alsa::device_name::HintIter::new_str(None, "pcm")
             .expect("board/asound.conf parses")
             .filter_map(|h| h.name)

@@ -15,4 +15,5 @@ mod report;
 mod sentiment;
 mod store;
 mod support;
+mod sync;
 mod vad;

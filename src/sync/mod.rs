@@ -1,0 +1,824 @@
+//! Upstream sync: the box's aggregates and recommendations to the hub, store-and-forward.
+//!
+//! 1. **Build.** For every whole UTC day not yet built (up to yesterday), one
+//!    [`sangdam_wire::Batch`]: the day's counters, the customers' sentiment histogram,
+//!    complaint and praise keywords (log-odds over that day's calls), the newest drivers
+//!    and recommendations, and redacted transcripts only if `sync.transcripts` is on. Never
+//!    audio. The batch is encoded, and written to the `outbox` tree together with the
+//!    sequence counter in one sled transaction, before any attempt to send.
+//! 2. **Bound.** The outbox holds at most `sync.outbox_max_batches`. Beyond that the two
+//!    oldest periods are merged into one coarser batch (counters and histograms added,
+//!    keywords combined), so a box offline for months still delivers every count. Only a
+//!    batch that cannot be merged is lost, and that is counted and sent in the next batch.
+//! 3. **Send.** Oldest first: the frame as the body, the device id and the HMAC-SHA256
+//!    of the body in headers. A batch leaves the outbox only when the hub acknowledges its
+//!    sequence number (200, or 409 "already stored"). Server errors and timeouts are
+//!    retried with exponential backoff and jitter, then the run ends and the next one
+//!    resumes; the upload rate is held under `sync.max_kbps`. A key or registry problem
+//!    (401/403) or a hub that refuses the format (400) stops the run and keeps the batch.
+//!
+//! A Pi has no real-time clock: until the clock is plausible (after 2025-01-01 and not
+//! behind the last good time, which the hub's acknowledgements advance) no new period is
+//! built, but the outbox is still sent.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use sangdam_wire::{self as wire, Batch, Header, Period, Report};
+
+use crate::insights::keywords::Keywords;
+use crate::insights::run::Insights;
+use crate::insights::stats::{keyword_stats, Period as StatsPeriod};
+use crate::store::{Day, Store};
+
+/// Unix time before which the box's clock is not believed (2025-01-01).
+pub const MIN_PLAUSIBLE_UNIX: u64 = 1_735_689_600;
+/// The most days one run builds (a box whose clock jumped years ahead must not flood).
+const MAX_DAYS_PER_RUN: u32 = 400;
+/// Keywords per list in a batch.
+const KEYWORDS: usize = 15;
+
+/// `[sync]` in the config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    pub enabled: bool,
+    pub hub_url: String,
+    pub device_id: String,
+    pub key: String,
+    pub key_file: std::path::PathBuf,
+    pub ca_file: std::path::PathBuf,
+    pub interval_minutes: u32,
+    pub max_kbps: u32,
+    pub transcripts: bool,
+    pub outbox_max_batches: usize,
+    pub timeout_s: u32,
+    pub retries: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            enabled: false,
+            hub_url: String::new(),
+            device_id: String::new(),
+            key: String::new(),
+            key_file: std::path::PathBuf::new(),
+            ca_file: std::path::PathBuf::new(),
+            interval_minutes: 60,
+            max_kbps: 256,
+            transcripts: false,
+            outbox_max_batches: 120,
+            timeout_s: 30,
+            retries: 3,
+        }
+    }
+}
+
+pub const FIELD_DOCS: &[(&str, &str)] = &[
+    ("sync", "Upstream sync of aggregates and recommendations to the hub (sangdam-hub): store-and-forward, signed, idempotent."),
+    ("sync.enabled", "Send to the hub on the schedule while `sangdam run` runs (`sangdam sync --now` works either way)."),
+    ("sync.hub_url", "The hub, e.g. \"https://hub.example.co.kr:8470\" (http:// only on a trusted network)."),
+    ("sync.device_id", "This box's id in the hub's registry: letters, digits, '-', '_', '.'."),
+    ("sync.key", "The device key from `sangdam-hub add-device`, hex. Prefer key_file, readable by the sangdam user only."),
+    ("sync.key_file", "File holding the device key (hex); used when sync.key is empty."),
+    ("sync.ca_file", "PEM file of the CA certificates to trust for the hub (a private CA); empty: the built-in Mozilla roots."),
+    ("sync.interval_minutes", "Minutes between sync runs; a failed run is retried sooner, backing off up to this."),
+    ("sync.max_kbps", "Upload cap, kilobits per second (a branch office's slow uplink)."),
+    ("sync.transcripts", "Also send the day's redacted transcripts (off: only aggregates leave the box). Audio never does."),
+    ("sync.outbox_max_batches", "Batches kept while the hub is unreachable; beyond this the oldest periods are merged into coarser ones."),
+    ("sync.timeout_s", "Connect, send and answer timeouts per request, seconds."),
+    ("sync.retries", "Attempts per batch in one run (exponential backoff with jitter) before the run gives up."),
+];
+
+impl SyncConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if !(self.hub_url.starts_with("https://") || self.hub_url.starts_with("http://")) {
+            return Err(format!(
+                "sync.hub_url = {:?}: give the hub's address, e.g. \"https://hub.example.co.kr:8470\"",
+                self.hub_url
+            ));
+        }
+        if !wire::valid_device_id(&self.device_id) {
+            return Err(format!(
+                "sync.device_id = {:?}: 1 to 64 letters, digits, '-', '_' or '.', as registered at the hub",
+                self.device_id
+            ));
+        }
+        if self.key.is_empty() && self.key_file.as_os_str().is_empty() {
+            return Err(
+                "sync.key or sync.key_file: the device key from `sangdam-hub add-device` is needed"
+                    .into(),
+            );
+        }
+        if self.interval_minutes == 0 || self.max_kbps == 0 || self.outbox_max_batches < 2 {
+            return Err("sync.interval_minutes and sync.max_kbps must be at least 1, sync.outbox_max_batches at least 2".into());
+        }
+        Ok(())
+    }
+
+    /// The device key, from `key` or `key_file`.
+    pub fn load_key(&self) -> Result<Vec<u8>> {
+        let text = if !self.key.is_empty() {
+            self.key.clone()
+        } else {
+            std::fs::read_to_string(&self.key_file)
+                .with_context(|| format!("cannot read sync.key_file {}", self.key_file.display()))?
+        };
+        wire::parse_key(&text).map_err(|e| anyhow::anyhow!("sync key: {e}"))
+    }
+}
+
+/// What sync keeps between runs (the `sync` tree), written with every outbox change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// The next sequence number; never reused.
+    pub next_seq: u64,
+    /// The newest day built into a batch.
+    pub last_built_day: Option<u32>,
+    /// When the hub last acknowledged a batch (box clock).
+    pub last_sync_unix: Option<u64>,
+    /// The newest time known good (box clock when plausible, the hub's in its acks).
+    pub last_good_unix: u64,
+    pub delivered: u64,
+    /// Merges made because the outbox was full.
+    pub merges: u64,
+    /// Batches lost because they could not be merged (reported to the hub in the next).
+    pub lost: u64,
+    pub last_error: Option<String>,
+}
+
+/// One run's outcome.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunReport {
+    pub built: usize,
+    pub merged: usize,
+    pub delivered: usize,
+    /// Of `delivered`, how many the hub had already (409).
+    pub duplicates: usize,
+    pub remaining: usize,
+    pub bytes: u64,
+    pub error: Option<String>,
+}
+
+impl std::fmt::Display for RunReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} batches built, {} merged, {} delivered ({} already at the hub), {} waiting, {} bytes sent",
+            self.built, self.merged, self.delivered, self.duplicates, self.remaining, self.bytes
+        )?;
+        if let Some(e) = &self.error {
+            write!(f, "; stopped: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+pub struct Syncer {
+    cfg: SyncConfig,
+    key: Vec<u8>,
+    agent: ureq::Agent,
+    store: Store,
+    keywords: Keywords,
+    top: usize,
+    rng: std::cell::Cell<u64>,
+}
+
+/// How long to wait after sending `bytes` in `elapsed` to stay under `bytes_per_s`.
+pub fn pace_delay(bytes: u64, elapsed: Duration, bytes_per_s: u64) -> Duration {
+    let due = Duration::from_secs_f64(bytes as f64 / bytes_per_s.max(1) as f64);
+    due.saturating_sub(elapsed)
+}
+
+/// The wait before attempt `attempt` (0-based): 1 s doubling, times a jitter in
+/// [0.5, 1.5) from `unit` in [0, 1).
+pub fn backoff(attempt: u32, unit: f64) -> Duration {
+    let base = 1u64 << attempt.min(8);
+    Duration::from_secs_f64(base as f64 * (0.5 + unit))
+}
+
+fn counters_of(d: &crate::store::DayCounters) -> wire::Counters {
+    wire::Counters {
+        calls: d.calls,
+        utterances: d.utterances,
+        audio_ms: (d.audio_seconds * 1000.0).round() as u64,
+        positive_calls: d.positive_calls,
+        negative_calls: d.negative_calls,
+        positive_utterances: d.positive_utterances,
+        negative_utterances: d.negative_utterances,
+        audio_dropped: d.audio_dropped,
+        marked: d.marked,
+    }
+}
+
+fn merge_keywords(a: &[wire::Keyword], b: &[wire::Keyword]) -> Vec<wire::Keyword> {
+    let mut all: Vec<wire::Keyword> = Vec::new();
+    for k in a.iter().chain(b) {
+        match all.iter_mut().find(|x| x.term == k.term) {
+            Some(x) => {
+                x.calls += k.calls;
+                x.z = x.z.max(k.z);
+            }
+            None => all.push(k.clone()),
+        }
+    }
+    all.sort_by(|x, y| y.calls.cmp(&x.calls).then(y.z.total_cmp(&x.z)));
+    all.truncate(2 * KEYWORDS);
+    all
+}
+
+/// One coarser batch from two (`a` the older): counts add up, lists combine, the newer
+/// drivers and recommendations win.
+pub fn merge(a: &Batch, b: &Batch, seq: u64, now: u64, last_good: u64) -> Batch {
+    let first = a.header.period.first_day.min(b.header.period.first_day);
+    let end = a.header.period.end_day().max(b.header.period.end_day());
+    let mut counters = a.report.counters.clone();
+    counters.add(&b.report.counters);
+    let mut hist = a.report.sentiment_histogram;
+    for (h, x) in hist.iter_mut().zip(b.report.sentiment_histogram) {
+        *h += x;
+    }
+    let mut transcripts = a.report.transcripts.clone();
+    transcripts.extend(b.report.transcripts.iter().cloned());
+    Batch {
+        header: Header {
+            device: b.header.device.clone(),
+            seq,
+            period: Period {
+                first_day: first,
+                days: (end - first).min(u32::from(u16::MAX)) as u16,
+            },
+            schema: wire::SCHEMA_VERSION,
+            created_unix: now,
+            last_good_unix: last_good,
+        },
+        report: Report {
+            counters,
+            sentiment_histogram: hist,
+            complaints: merge_keywords(&a.report.complaints, &b.report.complaints),
+            praise: merge_keywords(&a.report.praise, &b.report.praise),
+            drivers: b.report.drivers.clone(),
+            recommendations: b.report.recommendations.clone(),
+            transcripts,
+            merged: a.report.merged.max(1) + b.report.merged.max(1),
+            lost: a.report.lost + b.report.lost,
+        },
+    }
+}
+
+impl Syncer {
+    pub fn new(config: &crate::config::Config, store: Store) -> Result<Syncer> {
+        let cfg = config.sync.clone();
+        cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
+        anyhow::ensure!(
+            !cfg.hub_url.is_empty(),
+            "sync.hub_url is not set: configure [sync] (see `sangdam config --print-defaults`)"
+        );
+        let key = cfg.load_key()?;
+        let t = Some(Duration::from_secs(u64::from(cfg.timeout_s.max(1))));
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if !cfg.ca_file.as_os_str().is_empty() {
+            let pem = std::fs::read(&cfg.ca_file)
+                .with_context(|| format!("cannot read sync.ca_file {}", cfg.ca_file.display()))?;
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|i| match i {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            anyhow::ensure!(
+                !certs.is_empty(),
+                "sync.ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                cfg.ca_file.display()
+            );
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        // Only per-phase timeouts: a global one makes ureq start a thread per request.
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(t)
+            .timeout_send_request(t)
+            .timeout_send_body(t)
+            .timeout_recv_response(t)
+            .timeout_recv_body(t)
+            .tls_config(tls.build())
+            .build()
+            .into();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7)
+            | 1;
+        Ok(Syncer {
+            cfg,
+            key,
+            agent,
+            store,
+            keywords: Keywords::new(&config.insights.extra_stopwords),
+            top: KEYWORDS,
+            rng: std::cell::Cell::new(seed),
+        })
+    }
+
+    fn unit(&self) -> f64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn state(&self) -> Result<SyncState> {
+        let mut s: SyncState = self.store.sync_state()?.unwrap_or_default();
+        s.next_seq = s.next_seq.max(1);
+        Ok(s)
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.store.outbox_len()
+    }
+
+    /// Builds the batches of the whole days not yet built. Returns (built, merged).
+    pub fn build(&self, now: u64) -> Result<(usize, usize)> {
+        let mut state = self.state()?;
+        if now < MIN_PLAUSIBLE_UNIX || now + 86_400 < state.last_good_unix {
+            tracing::warn!(
+                "sync: the clock says {} but the last good time is {}: not building new periods until the clock is set (NTP); the outbox is still sent",
+                crate::store::format_unix(now),
+                crate::store::format_unix(state.last_good_unix)
+            );
+            return Ok((0, 0));
+        }
+        state.last_good_unix = state.last_good_unix.max(now);
+        let today = Day::from_unix(now).0;
+        let days = self.store.days()?;
+        let first = match state.last_built_day {
+            Some(d) => d + 1,
+            None => match days.first() {
+                Some((d, _)) => d.0,
+                None => today.saturating_sub(1),
+            },
+        };
+        let last = today.saturating_sub(1);
+        if first > last {
+            return Ok((0, 0));
+        }
+        let first = first.max(last.saturating_sub(MAX_DAYS_PER_RUN - 1));
+        let (docs, _) =
+            crate::insights::run::docs_from_store(&self.store, &self.keywords, usize::MAX)?;
+        let insights: Option<Insights> = self.store.insights().unwrap_or(None);
+        let calls = self.store.calls()?;
+        let (mut built, mut merged) = (0, 0);
+        for day in first..=last {
+            let counters = days
+                .iter()
+                .find(|(d, _)| d.0 == day)
+                .map(|(_, c)| counters_of(c))
+                .unwrap_or_default();
+            let mut hist = [0u32; 10];
+            let mut transcripts = Vec::new();
+            for c in calls
+                .iter()
+                .filter(|c| Day::from_unix(c.analysed_at).0 == day)
+            {
+                if let Some(s) = &c.sentiment {
+                    hist[((s.score * 10.0) as usize).min(9)] += 1;
+                }
+                if self.cfg.transcripts {
+                    let lines = self
+                        .store
+                        .utterances(&c.id)?
+                        .into_iter()
+                        .map(|u| {
+                            let who = match u.speaker {
+                                crate::audio::Speaker::Mono => 0,
+                                crate::audio::Speaker::Agent => 1,
+                                crate::audio::Speaker::Customer => 2,
+                            };
+                            (who, crate::redact::redact(&u.text).text)
+                        })
+                        .collect();
+                    transcripts.push(wire::Transcript {
+                        call: c.id.0,
+                        started_unix: c.live.as_ref().map_or(c.analysed_at, |l| l.started_at),
+                        lines,
+                    });
+                }
+            }
+            let stats = keyword_stats(&docs, StatsPeriod::Day(Day(day)), self.top);
+            let kw = |cs: &[crate::insights::stats::Contrast], neg: bool| -> Vec<wire::Keyword> {
+                cs.iter()
+                    .take(self.top)
+                    .map(|c| wire::Keyword {
+                        term: c.keyword.clone(),
+                        calls: if neg {
+                            c.negative_calls
+                        } else {
+                            c.positive_calls
+                        } as u32,
+                        z: c.z as f32,
+                    })
+                    .collect()
+            };
+            let (drivers, recommendations) = match &insights {
+                Some(i) => (
+                    i.drivers
+                        .as_ref()
+                        .map(|d| {
+                            d.drivers
+                                .iter()
+                                .take(self.top)
+                                .map(|x| wire::Driver {
+                                    term: x.feature.clone(),
+                                    share: x.gain as f32,
+                                    direction: match x.toward {
+                                        crate::insights::drivers::Toward::Positive => 1,
+                                        crate::insights::drivers::Toward::Negative => -1,
+                                    },
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    i.recommendations
+                        .iter()
+                        .take(5)
+                        .enumerate()
+                        .map(|(k, r)| wire::Recommendation {
+                            priority: (k + 1) as u8,
+                            text: r.headline.clone(),
+                        })
+                        .collect(),
+                ),
+                None => (Vec::new(), Vec::new()),
+            };
+            let seq = state.next_seq;
+            let mut batch = Batch {
+                header: Header {
+                    device: self.cfg.device_id.clone(),
+                    seq,
+                    period: Period::day(day),
+                    schema: wire::SCHEMA_VERSION,
+                    created_unix: now,
+                    last_good_unix: state.last_good_unix,
+                },
+                report: Report {
+                    counters,
+                    sentiment_histogram: hist,
+                    complaints: kw(&stats.over_negative, true),
+                    praise: kw(&stats.over_positive, false),
+                    drivers,
+                    recommendations,
+                    transcripts,
+                    merged: 0,
+                    lost: state.lost.min(u64::from(u32::MAX)) as u32,
+                },
+            };
+            let frame = loop {
+                match batch.encode() {
+                    Ok(f) => break f,
+                    // Too large: transcripts go first, then list entries.
+                    Err(wire::WireError::TooLarge(_)) if !batch.report.transcripts.is_empty() => {
+                        let n = batch.report.transcripts.len();
+                        batch.report.transcripts.truncate(n / 2);
+                    }
+                    Err(e) => bail!("cannot build the batch for day {}: {e}", Day(day)),
+                }
+            };
+            state.next_seq += 1;
+            state.last_built_day = Some(day);
+            state.lost = 0;
+            self.store.outbox_update(&[], &[(seq, frame)], &state)?;
+            built += 1;
+            merged += self.bound(&mut state, now)?;
+        }
+        Ok((built, merged))
+    }
+
+    /// Merges the two oldest periods while the outbox is over its bound.
+    fn bound(&self, state: &mut SyncState, now: u64) -> Result<usize> {
+        let mut merges = 0;
+        while self.store.outbox_len() > self.cfg.outbox_max_batches {
+            let mut entries: Vec<(u64, Batch)> = Vec::new();
+            let mut undecodable = Vec::new();
+            for (seq, frame) in self.store.outbox()? {
+                match Batch::decode(&frame) {
+                    Ok(b) => entries.push((seq, b)),
+                    Err(_) => undecodable.push(seq),
+                }
+            }
+            if !undecodable.is_empty() {
+                // Cannot happen unless the store is damaged: count it, never loop on it.
+                state.lost += undecodable.len() as u64;
+                self.store.outbox_update(&undecodable, &[], state)?;
+                continue;
+            }
+            entries.sort_by_key(|(_, b)| (b.header.period.first_day, b.header.seq));
+            if entries.len() < 2 {
+                break;
+            }
+            let (sa, a) = &entries[0];
+            let (sb, b) = &entries[1];
+            let seq = state.next_seq;
+            let m = merge(a, b, seq, now, state.last_good_unix);
+            match m.encode() {
+                Ok(frame) => {
+                    state.next_seq += 1;
+                    state.merges += 1;
+                    self.store
+                        .outbox_update(&[*sa, *sb], &[(seq, frame)], state)?;
+                    merges += 1;
+                }
+                Err(e) => {
+                    // Too large to merge: the older batch is lost, and that is counted.
+                    tracing::error!(
+                        "sync: outbox full and batch {sa} cannot be merged ({e}); dropping it"
+                    );
+                    state.lost += 1;
+                    self.store.outbox_update(&[*sa], &[], state)?;
+                }
+            }
+        }
+        if merges > 0 {
+            tracing::warn!(
+                "sync: the outbox was full ({} batches); merged the oldest periods {merges} time(s)",
+                self.cfg.outbox_max_batches
+            );
+        }
+        Ok(merges)
+    }
+
+    /// Sends the outbox, oldest first, until it is empty, a batch fails after its
+    /// retries, or `stop` is set.
+    pub fn send(&self, now: &dyn Fn() -> u64, stop: &AtomicBool) -> Result<RunReport> {
+        let mut report = RunReport::default();
+        let url = format!(
+            "{}{}",
+            self.cfg.hub_url.trim_end_matches('/'),
+            wire::BATCH_PATH
+        );
+        let bytes_per_s = u64::from(self.cfg.max_kbps) * 1000 / 8;
+        let started = Instant::now();
+        'batches: for (seq, frame) in self.store.outbox()? {
+            let signature = wire::sign(&self.key, &frame);
+            let mut attempt = 0;
+            loop {
+                if stop.load(Ordering::Acquire) {
+                    break 'batches;
+                }
+                let result = self
+                    .agent
+                    .post(&url)
+                    .header(wire::DEVICE_HEADER, &self.cfg.device_id)
+                    .header(wire::SIGNATURE_HEADER, &signature)
+                    .header("Content-Type", "application/octet-stream")
+                    .send(&frame[..]);
+                report.bytes += frame.len() as u64;
+                let failure = match result {
+                    Ok(mut resp) => {
+                        let status = resp.status().as_u16();
+                        let body = resp
+                            .body_mut()
+                            .with_config()
+                            .limit(64 * 1024)
+                            .read_to_vec()
+                            .unwrap_or_default();
+                        match status {
+                            200 | 409 => match wire::Ack::decode(&body) {
+                                Ok(ack) if ack.seq == seq && ack.device == self.cfg.device_id => {
+                                    let mut state = self.state()?;
+                                    state.delivered += 1;
+                                    state.last_sync_unix = Some(now());
+                                    state.last_good_unix = state.last_good_unix.max(ack.hub_unix);
+                                    state.last_error = None;
+                                    self.store.outbox_update(&[seq], &[], &state)?;
+                                    report.delivered += 1;
+                                    report.duplicates += usize::from(ack.duplicate);
+                                    let wait = pace_delay(report.bytes, started.elapsed(), bytes_per_s);
+                                    if !wait.is_zero() {
+                                        std::thread::sleep(wait);
+                                    }
+                                    continue 'batches;
+                                }
+                                Ok(ack) => format!(
+                                    "the hub acknowledged {}#{} for batch {seq}: not this box's batch; check sync.hub_url",
+                                    ack.device, ack.seq
+                                ),
+                                Err(e) => format!("HTTP {status} without a valid acknowledgement ({e})"),
+                            },
+                            401 | 403 => {
+                                report.error = Some(format!(
+                                    "the hub refused this box (HTTP {status}: {}): check sync.device_id and sync.key against the hub's registry (sangdam-hub add-device)",
+                                    String::from_utf8_lossy(&body).trim()
+                                ));
+                                break 'batches;
+                            }
+                            400..=499 => {
+                                report.error = Some(format!(
+                                    "the hub refused batch {seq} (HTTP {status}: {}): update the hub or the box so both speak the same version; the batch is kept",
+                                    String::from_utf8_lossy(&body).trim()
+                                ));
+                                break 'batches;
+                            }
+                            _ => format!("HTTP {status} from the hub"),
+                        }
+                    }
+                    Err(e) => format!("cannot reach the hub at {}: {e}", self.cfg.hub_url),
+                };
+                attempt += 1;
+                if attempt >= self.cfg.retries.max(1) {
+                    report.error = Some(format!(
+                        "{failure} (after {attempt} attempts; batches are kept for the next run)"
+                    ));
+                    break 'batches;
+                }
+                let wait = backoff(attempt - 1, self.unit());
+                tracing::warn!(
+                    "sync: batch {seq}: {failure}; retrying in {:.1} s",
+                    wait.as_secs_f64()
+                );
+                let until = Instant::now() + wait;
+                while Instant::now() < until && !stop.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        report.remaining = self.store.outbox_len();
+        if let Some(e) = &report.error {
+            let mut state = self.state()?;
+            state.last_error = Some(e.clone());
+            self.store.outbox_update(&[], &[], &state)?;
+        }
+        Ok(report)
+    }
+
+    /// Build, then send.
+    pub fn run_once(&self, now: &dyn Fn() -> u64, stop: &AtomicBool) -> Result<RunReport> {
+        let (built, merged) = self.build(now())?;
+        let mut r = self.send(now, stop)?;
+        r.built = built;
+        r.merged = merged;
+        Ok(r)
+    }
+}
+
+/// The file `sangdam sync --now` drops for the running daemon.
+pub const REQUEST_FILE: &str = "sync-now";
+
+/// Sync on the daemon's schedule ([`crate::daemon::Background`]).
+pub struct SyncTask {
+    syncer: Syncer,
+    data_dir: std::path::PathBuf,
+    next_run: Instant,
+    retry_in: Duration,
+    interval: Duration,
+    last: Option<RunReport>,
+    state: SyncState,
+    syncing: bool,
+}
+
+impl SyncTask {
+    pub fn new(syncer: Syncer, data_dir: &Path) -> SyncTask {
+        let interval = Duration::from_secs(u64::from(syncer.cfg.interval_minutes) * 60);
+        let state = syncer.state().unwrap_or_default();
+        SyncTask {
+            syncer,
+            data_dir: data_dir.to_owned(),
+            // The first run a minute after start: the line first.
+            next_run: Instant::now() + Duration::from_secs(60),
+            retry_in: Duration::from_secs(60),
+            interval,
+            last: None,
+            state,
+            syncing: false,
+        }
+    }
+}
+
+impl crate::daemon::Background for SyncTask {
+    fn tick(&mut self, stop: &AtomicBool) {
+        let request = self.data_dir.join(REQUEST_FILE);
+        let asked = request.exists();
+        if !asked && Instant::now() < self.next_run {
+            return;
+        }
+        self.syncing = true;
+        let r = self.syncer.run_once(&crate::daemon::now_unix, stop);
+        self.syncing = false;
+        let _ = std::fs::remove_file(&request);
+        match r {
+            Ok(r) => {
+                tracing::info!("sync: {r}");
+                if r.error.is_some() {
+                    self.next_run = Instant::now() + self.retry_in;
+                    self.retry_in = (self.retry_in * 2).min(self.interval);
+                } else {
+                    self.next_run = Instant::now() + self.interval;
+                    self.retry_in = Duration::from_secs(60);
+                }
+                self.last = Some(r);
+            }
+            Err(e) => {
+                tracing::error!("sync: {e:#}");
+                self.next_run = Instant::now() + self.retry_in;
+                self.retry_in = (self.retry_in * 2).min(self.interval);
+            }
+        }
+        if let Ok(s) = self.syncer.state() {
+            self.state = s;
+        }
+    }
+
+    fn status(&self, status: &mut crate::daemon::Status) {
+        status.last_sync_unix = self.state.last_sync_unix;
+        status.outbox_batches = Some(self.syncer.outbox_len() as u64);
+        status.sync_error = self.state.last_error.clone();
+        if self.syncing && status.state == "idle" {
+            status.state = "syncing".into();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacing_and_backoff() {
+        // 32 kB at 16 kB/s must take 2 s; 0.5 s have passed.
+        assert_eq!(
+            pace_delay(32_000, Duration::from_millis(500), 16_000),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            pace_delay(1_000, Duration::from_secs(5), 16_000),
+            Duration::ZERO
+        );
+        assert_eq!(backoff(0, 0.5), Duration::from_secs(1));
+        assert_eq!(backoff(3, 0.5), Duration::from_secs(8));
+        assert!(
+            backoff(3, 0.0) >= Duration::from_secs(4)
+                && backoff(3, 0.999) < Duration::from_secs(12)
+        );
+    }
+
+    fn batch(day: u32, seq: u64, calls: u64, kw: &[(&str, u32)]) -> Batch {
+        Batch {
+            header: Header {
+                device: "d".into(),
+                seq,
+                period: Period::day(day),
+                schema: wire::SCHEMA_VERSION,
+                created_unix: 1,
+                last_good_unix: 1,
+            },
+            report: Report {
+                counters: wire::Counters {
+                    calls,
+                    ..Default::default()
+                },
+                sentiment_histogram: [calls as u32; 10],
+                complaints: kw
+                    .iter()
+                    .map(|(t, c)| wire::Keyword {
+                        term: t.to_string(),
+                        calls: *c,
+                        z: 1.0,
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn merging_adds_counts_and_spans_both_periods() {
+        let a = batch(100, 1, 3, &[("환불", 2), ("요금", 1)]);
+        let b = batch(102, 2, 4, &[("환불", 1)]);
+        let m = merge(&a, &b, 9, 5, 6);
+        assert_eq!(m.header.seq, 9);
+        assert_eq!(
+            m.header.period,
+            Period {
+                first_day: 100,
+                days: 3
+            }
+        );
+        assert_eq!(m.report.counters.calls, 7);
+        assert_eq!(m.report.sentiment_histogram, [7; 10]);
+        assert_eq!(m.report.merged, 2);
+        assert_eq!(m.report.complaints[0].term, "환불");
+        assert_eq!(m.report.complaints[0].calls, 3);
+        let m2 = merge(&m, &batch(103, 3, 1, &[]), 10, 5, 6);
+        assert_eq!(m2.report.merged, 3);
+        assert_eq!(m2.header.period.days, 4);
+    }
+}

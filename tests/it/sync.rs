@@ -1,0 +1,395 @@
+//! Upstream sync against a real hub on loopback: an office offline for weeks, a full
+//! outbox, a hub that fails and stalls mid-run, and a box killed with SIGKILL during a
+//! send. Every batch must arrive exactly once and every count must add up.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sangdam::config::Config;
+use sangdam::store::Store;
+use sangdam::sync::Syncer;
+use sangdam_hub::{serve, HubConfig, Registry, RunningHub, SledStorage, Storage};
+
+use crate::insights::fill_store;
+
+const DEVICE: &str = "busan-03";
+const KEY: &str = "6b6579206f6620746865206275736e2d30332062786f78206b6579206b657921";
+/// The day after the last call `fill_store` writes (its calls span 40 days).
+const NOW: u64 = 1_764_000_000 + 41 * 86_400;
+
+fn hub(dir: &Path) -> (RunningHub, Arc<SledStorage>) {
+    let storage = Arc::new(SledStorage::open(dir).unwrap());
+    let mut reg = Registry::new();
+    reg.insert(DEVICE, sangdam_wire::parse_key(KEY).unwrap(), "부산 3지점");
+    let cfg = HubConfig {
+        threads: 8,
+        ..HubConfig::new("127.0.0.1:0".parse().unwrap())
+    };
+    let h = serve(cfg, reg, storage.clone()).unwrap();
+    (h, storage)
+}
+
+fn config(url: &str, extra: &str) -> Config {
+    let retries = if extra.contains("retries") {
+        ""
+    } else {
+        "retries = 2\n"
+    };
+    Config::parse(&format!(
+        "[sync]\nenabled = true\nhub_url = \"{url}\"\ndevice_id = \"{DEVICE}\"\nkey = \"{KEY}\"\ntimeout_s = 2\nmax_kbps = 100000\n{retries}{extra}"
+    ))
+    .unwrap()
+}
+
+fn syncer(store: &Store, url: &str, extra: &str) -> Syncer {
+    Syncer::new(&config(url, extra), store.clone()).unwrap()
+}
+
+/// A port nothing listens on.
+fn dead_url() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{a}")
+}
+
+/// Every stored batch's (seq, calls, days), and checks that no (device, seq) is there twice.
+fn hub_contents(storage: &SledStorage) -> (Vec<u64>, u64, u64) {
+    let batches = storage.batches().unwrap();
+    let mut seqs: Vec<u64> = batches.iter().map(|b| b.header.seq).collect();
+    seqs.sort();
+    let n = seqs.len();
+    seqs.dedup();
+    assert_eq!(seqs.len(), n, "a batch is stored twice");
+    let calls = batches.iter().map(|b| b.report.counters.calls).sum();
+    let days = batches
+        .iter()
+        .map(|b| u64::from(b.header.period.days))
+        .sum();
+    (seqs, calls, days)
+}
+
+#[test]
+fn offline_for_forty_days_then_every_batch_arrives_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    fill_store(&tmp.path().join("box"), 120);
+    let store = Store::open(&tmp.path().join("box")).unwrap();
+    let stop = AtomicBool::new(false);
+    // The hub is down: the batches are built and kept.
+    let r = syncer(&store, &dead_url(), "retries = 1")
+        .run_once(&|| NOW, &stop)
+        .unwrap();
+    assert_eq!(r.built, 41, "{r}");
+    assert_eq!(r.delivered, 0);
+    assert!(
+        r.error.as_deref().unwrap().contains("cannot reach the hub"),
+        "{r}"
+    );
+    assert_eq!(store.outbox_len(), 41);
+    // Days pass with the hub still down: nothing is rebuilt or lost.
+    let r = syncer(&store, &dead_url(), "retries = 1")
+        .run_once(&|| NOW + 3600, &stop)
+        .unwrap();
+    assert_eq!((r.built, store.outbox_len()), (0, 41));
+
+    let (h, storage) = hub(&tmp.path().join("hub"));
+    let s = syncer(&store, &h.url(), "");
+    let r = s.run_once(&|| NOW + 7200, &stop).unwrap();
+    assert_eq!((r.delivered, r.duplicates, r.remaining), (41, 0, 0), "{r}");
+    assert!(r.error.is_none());
+    let (seqs, calls, days) = hub_contents(&storage);
+    assert_eq!(seqs, (1..=41).collect::<Vec<_>>());
+    assert_eq!(calls, 120, "every call counted once");
+    assert_eq!(days, 41);
+    // Again: nothing new to send, nothing stored twice.
+    let r = s.run_once(&|| NOW + 9000, &stop).unwrap();
+    assert_eq!((r.built, r.delivered), (0, 0));
+    assert_eq!(storage.count().unwrap(), 41);
+    let state = s.state().unwrap();
+    assert_eq!(state.delivered, 41);
+    assert!(state.last_sync_unix.is_some());
+    h.stop();
+}
+
+#[test]
+fn a_full_outbox_merges_old_periods_and_keeps_every_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    fill_store(&tmp.path().join("box"), 120);
+    let store = Store::open(&tmp.path().join("box")).unwrap();
+    let stop = AtomicBool::new(false);
+    let r = syncer(&store, &dead_url(), "retries = 1\noutbox_max_batches = 8")
+        .run_once(&|| NOW, &stop)
+        .unwrap();
+    assert_eq!(r.built, 41);
+    assert!(r.merged >= 33, "{r}");
+    assert!(store.outbox_len() <= 8);
+    let (h, storage) = hub(&tmp.path().join("hub"));
+    let r = syncer(&store, &h.url(), "outbox_max_batches = 8")
+        .run_once(&|| NOW, &stop)
+        .unwrap();
+    assert_eq!(r.remaining, 0, "{r}");
+    let (_, calls, days) = hub_contents(&storage);
+    assert_eq!(calls, 120, "merging lost counts");
+    assert_eq!(days, 41, "the merged periods cover every day once");
+    let batches = storage.batches().unwrap();
+    let singles: u64 = batches
+        .iter()
+        .map(|b| u64::from(b.report.merged.max(1)))
+        .sum();
+    assert_eq!(singles, 41);
+    assert!(batches.iter().all(|b| b.report.lost == 0));
+    h.stop();
+}
+
+/// A proxy in front of the hub that answers 500 to some requests and, for others,
+/// forwards the request but answers only after the box has given up waiting.
+struct Flaky {
+    addr: SocketAddr,
+    requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+fn read_http(s: &mut TcpStream) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 4096];
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        let n = s.read(&mut b).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&b[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap_or(0));
+    while buf.len() < head_end + len {
+        let n = s.read(&mut b).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&b[..n]);
+    }
+    Some((
+        buf[..head_end].to_vec(),
+        buf[head_end..head_end + len].to_vec(),
+    ))
+}
+
+/// Sends a request to the hub on a fresh connection; returns the status line and body.
+fn forward(hub: SocketAddr, head: &[u8], body: &[u8]) -> (String, Vec<u8>) {
+    let mut s = TcpStream::connect(hub).unwrap();
+    s.write_all(head).unwrap();
+    s.write_all(body).unwrap();
+    let (h, b) = read_http(&mut s).unwrap();
+    let status = String::from_utf8_lossy(&h)
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    (status, b)
+}
+
+impl Flaky {
+    /// `plan(n)` for the n-th request (from 0): 0 forward, 1 answer 500, 2 forward and
+    /// answer after `stall`.
+    fn start(hub: SocketAddr, plan: fn(usize) -> u8, stall: Duration) -> Flaky {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (req, st) = (requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Acquire) {
+                let Ok((mut s, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = s.set_nonblocking(false);
+                let n = req.fetch_add(1, Ordering::AcqRel);
+                std::thread::spawn(move || {
+                    let Some((head, body)) = read_http(&mut s) else {
+                        return;
+                    };
+                    let reply = |s: &mut TcpStream, status: &str, body: &[u8]| {
+                        let _ = s.write_all(
+                            format!(
+                                "{status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        );
+                        let _ = s.write_all(body);
+                    };
+                    match plan(n) {
+                        1 => reply(&mut s, "HTTP/1.1 500 Internal Server Error", b"down"),
+                        2 => {
+                            let (status, b) = forward(hub, &head, &body);
+                            std::thread::sleep(stall);
+                            reply(&mut s, &status, &b);
+                        }
+                        _ => {
+                            let (status, b) = forward(hub, &head, &body);
+                            reply(&mut s, &status, &b);
+                        }
+                    }
+                });
+            }
+        });
+        Flaky {
+            addr,
+            requests,
+            stop,
+        }
+    }
+}
+
+impl Drop for Flaky {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+#[test]
+fn a_failing_and_stalling_hub_loses_nothing_and_stores_nothing_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    fill_store(&tmp.path().join("box"), 60);
+    let store = Store::open(&tmp.path().join("box")).unwrap();
+    let (h, storage) = hub(&tmp.path().join("hub"));
+    // Every 5th request fails with 500; every 7th is stored by the hub but answered
+    // after the box's 2 s timeout, so the box sends it again.
+    let proxy = Flaky::start(
+        h.addr(),
+        |n| match n {
+            n if n % 5 == 1 => 1,
+            n if n % 7 == 3 => 2,
+            _ => 0,
+        },
+        Duration::from_secs(3),
+    );
+    let s = syncer(&store, &format!("http://{}", proxy.addr), "retries = 4");
+    let stop = AtomicBool::new(false);
+    let mut runs = 0;
+    loop {
+        let r = s.run_once(&|| NOW, &stop).unwrap();
+        runs += 1;
+        if r.remaining == 0 {
+            break;
+        }
+        assert!(runs < 10, "never drained: {r}");
+    }
+    let (seqs, calls, _) = hub_contents(&storage);
+    assert_eq!(seqs, (1..=41).collect::<Vec<_>>());
+    assert_eq!(calls, 60);
+    let st = h.stats();
+    assert!(
+        st.duplicates >= 1,
+        "the stalled answers must have caused resends: {st:?}"
+    );
+    assert!(proxy.requests.load(Ordering::Acquire) > 41);
+    assert_eq!(s.state().unwrap().delivered, 41);
+    h.stop();
+}
+
+#[test]
+fn a_box_killed_during_a_send_resends_and_the_hub_stores_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("box");
+    fill_store(&data, 10);
+    let (h, storage) = hub(&tmp.path().join("hub"));
+    // The first request reaches the hub, which stores it; the answer never comes back
+    // before the box is killed.
+    let proxy = Flaky::start(
+        h.addr(),
+        |n| if n == 0 { 2 } else { 0 },
+        Duration::from_secs(60),
+    );
+    let write_cfg = |url: &str| {
+        let p = tmp.path().join("sangdam.toml");
+        std::fs::write(
+            &p,
+            format!("[sync]\nenabled = true\nhub_url = \"{url}\"\ndevice_id = \"{DEVICE}\"\nkey = \"{KEY}\"\ntimeout_s = 30\n"),
+        )
+        .unwrap();
+        p
+    };
+    let cfg = write_cfg(&format!("http://{}", proxy.addr));
+    let mut child = crate::cli::sangdam(&data, Path::new("models"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["sync", "--now"])
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while storage.count().unwrap() == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the first batch never reached the hub"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    assert_eq!(storage.count().unwrap(), 1);
+    // After the restart the same batch goes again: the hub says it has it.
+    let cfg = write_cfg(&h.url());
+    let (out, stdout, stderr) = crate::cli::run({
+        let mut c = crate::cli::sangdam(&data, Path::new("models"));
+        c.arg("--config").arg(&cfg).args(["sync", "--now"]);
+        c
+    });
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("1 already at the hub"), "{stdout}");
+    // (The command runs on the real clock, a year after these calls: the outbox bound
+    // merged old periods, so sequence numbers have gaps; counts must still add up.)
+    let (_, calls, _) = hub_contents(&storage);
+    assert_eq!(calls, 10);
+    assert!(stdout.contains("0 waiting"), "{stdout}");
+    h.stop();
+}
+
+#[test]
+fn bad_keys_and_settings_are_clear_errors() {
+    let e = Config::parse("[sync]\nenabled = true\nhub_url = \"ftp://x\"\n")
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(e.contains("sync.hub_url"), "{e}");
+    let c = config("http://127.0.0.1:1", "").validate();
+    assert!(c.is_ok(), "{c:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let bad = Config::parse(&format!(
+        "[sync]\nenabled = true\nhub_url = \"http://127.0.0.1:1\"\ndevice_id = \"{DEVICE}\"\nkey = \"abcd\"\n"
+    ))
+    .unwrap();
+    let e = Syncer::new(&bad, store.clone()).err().unwrap().to_string();
+    assert!(e.contains("openssl rand -hex 32"), "{e}");
+    // A key the hub does not know: 401, the batch is kept, the message names the fix.
+    fill_store(&tmp.path().join("box"), 3);
+    let boxed = Store::open(&tmp.path().join("box")).unwrap();
+    let (h, storage) = hub(&tmp.path().join("hub"));
+    let wrong = Config::parse(&format!(
+        "[sync]\nenabled = true\nhub_url = \"{}\"\ndevice_id = \"{DEVICE}\"\nkey = \"{}\"\n",
+        h.url(),
+        "11".repeat(32)
+    ))
+    .unwrap();
+    let r = Syncer::new(&wrong, boxed.clone())
+        .unwrap()
+        .run_once(&|| NOW, &AtomicBool::new(false))
+        .unwrap();
+    assert!(r.error.as_deref().unwrap().contains("sync.key"), "{r}");
+    assert_eq!(r.remaining, 41);
+    assert_eq!(storage.count().unwrap(), 0);
+    h.stop();
+}
