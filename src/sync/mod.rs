@@ -425,7 +425,8 @@ impl Syncer {
                         } else {
                             c.positive_calls
                         } as u32,
-                        z: c.z as f32,
+                        // The wire refuses non-finite numbers; a degenerate z is 0.
+                        z: if c.z.is_finite() { c.z as f32 } else { 0.0 },
                     })
                     .collect()
             };
@@ -439,7 +440,11 @@ impl Syncer {
                                 .take(self.top)
                                 .map(|x| wire::Driver {
                                     term: x.feature.clone(),
-                                    share: x.gain as f32,
+                                    share: if x.gain.is_finite() {
+                                        x.gain as f32
+                                    } else {
+                                        0.0
+                                    },
                                     direction: match x.toward {
                                         crate::insights::drivers::Toward::Positive => 1,
                                         crate::insights::drivers::Toward::Negative => -1,

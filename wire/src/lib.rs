@@ -205,7 +205,7 @@ pub enum WireError {
     Malformed(String),
     #[error("{0} bytes follow the batch: the body is not one batch")]
     Trailing(usize),
-    #[error("invalid batch header: {0}")]
+    #[error("invalid batch: {0}")]
     BadHeader(&'static str),
     #[error("cannot encode the batch: {0}")]
     Encode(String),
@@ -241,13 +241,16 @@ impl Batch {
     /// The frame: version byte and postcard. Fails only when it exceeds the size limit.
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         self.header.check()?;
+        self.report.check()?;
         encode_frame(self)
     }
 
-    /// Reads a frame, refusing other versions, trailing bytes and invalid headers.
+    /// Reads a frame, refusing other versions, trailing bytes, invalid headers and
+    /// numbers that are not finite.
     pub fn decode(bytes: &[u8]) -> Result<Batch, WireError> {
         let b: Batch = decode_frame(bytes)?;
         b.header.check()?;
+        b.report.check()?;
         Ok(b)
     }
 }
@@ -269,6 +272,26 @@ impl Header {
             return Err(WireError::BadHeader("a period spans at least one day"));
         }
         Ok(())
+    }
+}
+
+impl Report {
+    /// Scores must be finite: a NaN would poison every sum and sort at the hub (found by
+    /// the `wire` fuzz target).
+    fn check(&self) -> Result<(), WireError> {
+        let finite = self
+            .complaints
+            .iter()
+            .chain(&self.praise)
+            .all(|k| k.z.is_finite())
+            && self.drivers.iter().all(|d| d.share.is_finite());
+        if finite {
+            Ok(())
+        } else {
+            Err(WireError::BadHeader(
+                "a keyword score or driver share is not a finite number",
+            ))
+        }
     }
 }
 

@@ -162,3 +162,16 @@ fn period_and_counters() {
     assert_eq!(c.audio_ms, 122_500);
     assert_eq!(c.marked, 2);
 }
+
+#[test]
+fn non_finite_scores_are_refused() {
+    let mut b = sample();
+    b.report.drivers[0].share = f32::NAN;
+    assert!(matches!(b.encode(), Err(WireError::BadHeader(_))));
+    let mut raw = vec![WIRE_VERSION];
+    raw.extend(postcard::to_stdvec(&b).unwrap());
+    assert!(matches!(Batch::decode(&raw), Err(WireError::BadHeader(_))));
+    let mut b = sample();
+    b.report.complaints[0].z = f32::INFINITY;
+    assert!(b.encode().is_err());
+}
