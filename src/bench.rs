@@ -50,6 +50,10 @@ pub struct BenchArgs {
     /// Sentiment: how many texts.
     #[arg(long, default_value_t = 2000)]
     pub count: usize,
+    /// Measure the live path instead: CPU of capture alone, and CPU and peak RSS of the
+    /// whole daemon at 1x real time (--seconds of line per row).
+    #[arg(long)]
+    pub live: bool,
     /// Internal: run one measurement and print it as JSON.
     #[arg(long, hide = true)]
     pub one: bool,
@@ -66,11 +70,15 @@ struct Measurement {
     peak_rss_kib: u64,
 }
 
+pub mod live;
 pub mod sentiment;
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.sentiment {
         return sentiment::run(args);
+    }
+    if args.live {
+        return live::run(args.seconds);
     }
     let models = if args.models.is_empty() {
         default_models()
