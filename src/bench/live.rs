@@ -31,7 +31,11 @@ fn thread_cpu() -> Duration {
 }
 
 /// (capture thread CPU, consumer CPU, wall, periods, overruns) for `seconds` of a line.
-fn capture_alone(rate: u32, channels: u16, seconds: f64) -> (Duration, Duration, Duration, u64, u64) {
+fn capture_alone(
+    rate: u32,
+    channels: u16,
+    seconds: f64,
+) -> (Duration, Duration, Duration, u64, u64) {
     let sched = vec![
         Segment::new(SegmentKind::Talk, seconds / 2.0),
         Segment::new(SegmentKind::Noise, seconds / 2.0),
@@ -97,8 +101,12 @@ fn models_dir(installed: &Path, tmp: &Path) -> Result<(PathBuf, String)> {
     }
     let fixture = Path::new(super::FIXTURE_DIR);
     let (model, vocab) = (dir.join("asr-ko/model.onnx"), dir.join("asr-ko/vocab.json"));
-    std::fs::copy(fixture.join("model.onnx"), &model)
-        .with_context(|| format!("the fixture model in {} is needed as a stand-in", fixture.display()))?;
+    std::fs::copy(fixture.join("model.onnx"), &model).with_context(|| {
+        format!(
+            "the fixture model in {} is needed as a stand-in",
+            fixture.display()
+        )
+    })?;
     std::fs::copy(fixture.join("vocab.json"), &vocab)?;
     text.push_str(&format!(
         "\n[[model]]\nname = \"asr-ko\"\nkind = \"asr-ctc\"\nfile = \"asr-ko/model.onnx\"\nsha256 = \"{}\"\nbytes = {}\nvocab = \"asr-ko/vocab.json\"\nvocab_sha256 = \"{}\"\nsample_rate = 16000\nmade = \"bench stand-in: the conformance fixture\"\n",
@@ -107,7 +115,10 @@ fn models_dir(installed: &Path, tmp: &Path) -> Result<(PathBuf, String)> {
         sha256(&vocab)?
     ));
     std::fs::write(dir.join("manifest.toml"), text)?;
-    Ok((dir, "STAND-IN: conformance fixture (no asr-ko installed)".into()))
+    Ok((
+        dir,
+        "STAND-IN: conformance fixture (no asr-ko installed)".into(),
+    ))
 }
 
 /// A two-channel 8 kHz line of about `seconds`: calls of fixture speech on each side.
@@ -141,7 +152,9 @@ fn line(path: &Path, seconds: f64) -> Result<()> {
 pub fn run(seconds: f64) -> Result<()> {
     let seconds = seconds.max(10.0);
     println!("## Capture path alone (generator paced to real time, {seconds:.0} s per row)\n");
-    println!("| line | capture thread CPU ms | % of one core | consumer CPU ms | periods | overruns |");
+    println!(
+        "| line | capture thread CPU ms | % of one core | consumer CPU ms | periods | overruns |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     for (rate, ch) in [(8_000u32, 2u16), (16_000, 2)] {
         let (cap, cons, wall, periods, overruns) = capture_alone(rate, ch, seconds);
@@ -155,7 +168,9 @@ pub fn run(seconds: f64) -> Result<()> {
     }
 
     let tmp = tempfile::tempdir()?;
-    let installed = std::env::var_os("SANGDAM_MODELS").map(PathBuf::from).unwrap_or_else(|| "models".into());
+    let installed = std::env::var_os("SANGDAM_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "models".into());
     let (models, asr_note) = models_dir(&installed, tmp.path())?;
     let wav = tmp.path().join("line.wav");
     line(&wav, seconds)?;
@@ -195,7 +210,10 @@ pub fn run(seconds: f64) -> Result<()> {
     println!("ASR model: {asr_note}\n");
     println!("| audio s | wall s | CPU s (user+sys) | % of one core | peak RSS MiB | calls stored | overruns |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
-    let audio_s = crate::audio::WavReader::open(&wav)?.spec().duration_secs().unwrap_or(0.0);
+    let audio_s = crate::audio::WavReader::open(&wav)?
+        .spec()
+        .duration_secs()
+        .unwrap_or(0.0);
     println!(
         "| {audio_s:.1} | {wall:.1} | {cpu:.2} | {:.1}% | {:.1} | {} | {} |",
         100.0 * cpu / wall,

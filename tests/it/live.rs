@@ -11,6 +11,7 @@ use sangdam::audio::{CallFile, WavWriter, WriteFormat};
 use sangdam::daemon::Status;
 use sangdam::live::EndReason;
 use sangdam::store::Store;
+use sangdam_hub::Storage;
 
 use crate::cli::sangdam;
 use crate::support::{add_shipped_sentiment, fixture, fixture_models};
@@ -449,4 +450,117 @@ mod alsa {
             assert!(names.iter().any(|n| n == pcm), "{pcm} not in {names:?}");
         }
     }
+}
+
+/// The off-hook line through the panel's file backend: a call is exactly the time the
+/// handset is off the hook, the LED is on during it; and `sangdam sync --now` asks the
+/// running daemon to sync (its store is locked by the daemon) and reports the result.
+#[test]
+fn hook_line_decides_calls_and_sync_now_goes_through_the_running_daemon() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = models(tmp.path());
+    let data = tmp.path().join("data");
+    // Calls of past days for the outbox.
+    crate::insights::fill_store(&data, 8);
+    let hub_dir = tmp.path().join("hub");
+    let storage = std::sync::Arc::new(sangdam_hub::SledStorage::open(&hub_dir).unwrap());
+    let key = "22".repeat(32);
+    let mut reg = sangdam_hub::Registry::new();
+    reg.insert(
+        "desk-7",
+        sangdam_wire::parse_key(&key).unwrap(),
+        "대구 1지점",
+    );
+    let hub = sangdam_hub::serve(
+        sangdam_hub::HubConfig::new("127.0.0.1:0".parse().unwrap()),
+        reg,
+        storage.clone(),
+    )
+    .unwrap();
+    let panel = tmp.path().join("panel");
+    let cfg = tmp.path().join("sangdam.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[live]\nsource = \"generator\"\nexit_at_end = false\n\n[[live.generator]]\nkind = \"talk\"\nseconds = 600.0\n\n\
+             [panel]\nbackend = \"file\"\nfile_dir = {panel:?}\nhook_line = 22\n\n\
+             [sync]\nenabled = true\nhub_url = \"{}\"\ndevice_id = \"desk-7\"\nkey = \"{key}\"\n",
+            hub.url()
+        ),
+    )
+    .unwrap();
+    let mut c = sangdam(&data, &models);
+    c.arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let wait_for = |what: &str, f: &dyn Fn(&Status) -> bool| {
+        let t = Instant::now();
+        loop {
+            if Status::read(&data).is_ok_and(|s| f(&s)) {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Talk on the line, but on the hook: no call.
+    wait_for("capture", &|s| s.device_running);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(Status::read(&data).unwrap().state, "idle");
+    std::fs::write(panel.join("hook"), "1").unwrap();
+    wait_for("the call", &|s| s.state == "in_call");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        std::fs::read_to_string(panel.join("led")).unwrap().trim(),
+        "1",
+        "LED on in a call"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    std::fs::write(panel.join("hook"), "0").unwrap();
+    wait_for("the call to be stored", &|s| s.calls_analysed == 1);
+
+    // sync --now while the daemon holds the store.
+    let (out, stdout, stderr) = crate::cli::run({
+        let mut c = sangdam(&data, &models);
+        c.arg("--config").arg(&cfg).args(["sync", "--now"]);
+        c
+    });
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("asked the running daemon"), "{stderr}");
+    assert!(stdout.contains("0 batches waiting"), "{stdout}");
+    let batches = storage.batches().unwrap();
+    assert!(!batches.is_empty());
+    assert_eq!(
+        batches.iter().map(|b| b.report.counters.calls).sum::<u64>(),
+        8
+    );
+
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let st = wait(
+        &mut child,
+        Duration::from_secs(60),
+        "sangdam run after SIGTERM",
+    );
+    let log = stderr_of(&mut child);
+    assert!(st.success(), "{log}");
+    let store = Store::open(&data).unwrap();
+    let live: Vec<_> = store
+        .calls()
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| c.live.map(|l| (l, c.duration_s)))
+        .collect();
+    assert_eq!(live.len(), 1, "{log}");
+    assert_eq!(live[0].0.ended_by, EndReason::OnHook);
+    assert!(
+        (1.5..4.0).contains(&live[0].1),
+        "off the hook for about 2.3 s: {}",
+        live[0].1
+    );
+    hub.stop();
 }
