@@ -14,7 +14,8 @@ use super::{AudioSource, SourceError, StreamFormat, RING_SAMPLES};
 
 #[derive(Debug, Clone)]
 pub struct CpalSettings {
-    /// Device name as cpal lists it; "default" takes the host's default input.
+    /// Device name as cpal lists it, or its ALSA PCM name; "default" takes the host's
+    /// default input.
     pub device: String,
     pub rate: u32,
     pub channels: u16,
@@ -59,7 +60,10 @@ impl CpalSource {
             .input_devices()
             .map_err(|e| SourceError::Other(format!("cpal {name}"), e.to_string()))?;
         for d in devices {
-            if d.description().is_ok_and(|desc| desc.name() == name) {
+            // By its description, or by the ALSA PCM name (what asound.conf calls it).
+            if d.description()
+                .is_ok_and(|desc| desc.name() == name || desc.driver() == Some(name.as_str()))
+            {
                 return Ok(d);
             }
         }
