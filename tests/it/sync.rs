@@ -568,3 +568,69 @@ fn https_with_the_custom_ca_of_the_config() {
     assert!(e.to_string().contains("holds no PEM certificate"), "{e}");
     h.stop();
 }
+
+#[test]
+fn transcripts_leave_only_when_allowed_and_redacted() {
+    use sangdam::audio::Speaker;
+    use sangdam::store::{CallId, CallRecord, UtteranceRecord};
+    let tmp = tempfile::tempdir().unwrap();
+    // A call stored unredacted (privacy.redact_transcripts was off on this box).
+    let utts = vec![UtteranceRecord {
+        channel: 1,
+        speaker: Speaker::Customer,
+        start_s: 0.5,
+        end_s: 3.0,
+        text: "제 번호는 010-1234-5678 이고 카드가 안 돼요".into(),
+        sentiment: None,
+    }];
+    let call = CallRecord {
+        id: CallId([9; 16]),
+        source: "x.wav".into(),
+        duration_s: 3.0,
+        sample_rate: 8000,
+        channels: 2,
+        analysed_at: NOW - 86_400,
+        utterance_count: 1,
+        asr_model: "asr-ko@test".into(),
+        sentiment: None,
+        talk: None,
+        live: None,
+    };
+    let stop = AtomicBool::new(false);
+    for (allowed, dir) in [(false, "hub-off"), (true, "hub-on")] {
+        let (h, storage) = hub(&tmp.path().join(dir));
+        // A box per setting, each with the same call.
+        let data = tmp.path().join(format!("box-{dir}"));
+        let boxed = Store::open(&data).unwrap();
+        boxed.insert_call(&call, &utts).unwrap();
+        let r = syncer(&boxed, &h.url(), &format!("transcripts = {allowed}"))
+            .run_once(&|| NOW, &stop)
+            .unwrap();
+        assert_eq!(r.remaining, 0, "{r}");
+        let batches = storage.batches().unwrap();
+        let transcripts: Vec<_> = batches
+            .iter()
+            .flat_map(|b| b.report.transcripts.clone())
+            .collect();
+        if allowed {
+            assert_eq!(transcripts.len(), 1);
+            let (who, text) = &transcripts[0].lines[0];
+            assert_eq!(*who, 2, "customer");
+            assert!(
+                text.contains("[전화번호]") && !text.contains("5678"),
+                "{text}"
+            );
+            assert!(text.contains("카드가 안 돼요"), "{text}");
+        } else {
+            assert!(
+                transcripts.is_empty(),
+                "transcripts left the box with sync.transcripts off"
+            );
+            assert_eq!(
+                batches.iter().map(|b| b.report.counters.calls).sum::<u64>(),
+                1
+            );
+        }
+        h.stop();
+    }
+}
