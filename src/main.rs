@@ -330,25 +330,8 @@ fn status(config: &Config, json: bool) -> Result<ExitCode> {
 }
 
 fn analyze(config: &Config, paths: &[PathBuf]) -> Result<ExitCode> {
-    let manifest = Manifest::load(&config.models.dir)?;
-    let model = manifest.verified(ModelKind::AsrCtc, &config.models.asr)?;
-    let vocab = model
-        .vocab
-        .as_deref()
-        .context("the ASR model has no vocabulary")?;
-    let engine = AsrEngine::load(&model.file, vocab)?;
-    tracing::info!(model = %model.label(), "speech model loaded");
-    let sentiment = load_sentiment(config, &manifest)?;
+    let (engine, settings) = load_analysis(config)?;
     let store = open_store(config)?;
-    let settings = Settings {
-        vad: config.vad.clone(),
-        channels: config.audio.channel_map(),
-        batch: config.asr.batch,
-        workers: config.asr.workers,
-        model_label: model.label(),
-        sentiment,
-        redact: config.privacy.redact_transcripts,
-    };
 
     let files = pipeline::expand_inputs(paths);
     let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());

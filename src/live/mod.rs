@@ -268,7 +268,16 @@ pub fn run_line(
         detector.set_hook(shared.off_hook.load(Ordering::Acquire));
         match detector.push(&frame) {
             Action::Idle => {
-                preroll.push_back(frame.clone());
+                // Idle is most of the day: reuse the oldest pre-roll frame's buffer
+                // instead of allocating one per 20 ms.
+                let mut buf = if preroll.len() >= detector.preroll_frames() {
+                    preroll.pop_front().unwrap_or_default()
+                } else {
+                    Vec::with_capacity(frame.len())
+                };
+                buf.clear();
+                buf.extend_from_slice(&frame);
+                preroll.push_back(buf);
                 while preroll.len() > detector.preroll_frames() {
                     preroll.pop_front();
                 }
