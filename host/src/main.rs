@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use sangdam_host::corpus::{self, SpeakerFrom, Spelling};
-use sangdam_host::train::{self, Start, TrainSettings};
+use sangdam_host::train::{self, Padding, Start, TrainSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -236,6 +236,13 @@ struct TrainArgs {
     /// First epoch from short to long utterances (SortaGrad).
     #[arg(long)]
     sorta_grad: bool,
+    /// Let the model see each batch's zero padding as signal, with CTC over every padded
+    /// frame (transformers without `attention_mask`). Default: padding is masked.
+    #[arg(long)]
+    no_attention_mask: bool,
+    /// Apply SpecAugment (when the config turns it on) only from this step on.
+    #[arg(long, default_value_t = 0)]
+    spec_augment_from: usize,
     /// Train on the first CUDA GPU (build with `--features cuda`).
     #[arg(long)]
     cuda: bool,
@@ -541,6 +548,12 @@ fn run(cli: Cli) -> Result<()> {
                 max_labels: a.max_labels,
                 freeze_feature_encoder: a.freeze_feature_encoder,
                 sorta_grad: a.sorta_grad,
+                padding: if a.no_attention_mask {
+                    Padding::Unmasked
+                } else {
+                    Padding::Masked
+                },
+                spec_augment_from: a.spec_augment_from,
                 cuda: a.cuda,
                 eval_every: a.eval_every,
                 save_every: a.save_every,

@@ -8,10 +8,13 @@
 //! respect to the logits in f64; the gradient goes back through candle as the
 //! derivative of `sum(logits * grad)`.
 //!
+//! Batches are zero-padded and, by default, masked as transformers masks them when it is
+//! given an `attention_mask` ([`Padding`]): the encoder ignores padded frames and CTC
+//! reads each item's own length. `tests/train.rs` reproduces transformers' 20-step
+//! training curve (`../shared/fixtures/train-curve`) with and without the masks.
+//!
 //! Not implemented: dropout and LayerDrop (candle's CPU dropout cannot be seeded, and
-//! SpecAugment is the regulariser the recipe relies on), and attention masks over the
-//! zero padding of a batch (batches are grouped by length, so padding stays small;
-//! transformers does not use them for the group-norm layout either).
+//! SpecAugment is the regulariser the recipe relies on).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -37,8 +40,9 @@ pub struct Trainable {
 
 impl Trainable {
     /// A fresh model for `config`, initialised from `seed` as transformers initialises
-    /// wav2vec2 (normal(0, 0.02) linears, Kaiming-normal convolutions, unit norms,
-    /// weight-norm `g = ||v||`).
+    /// wav2vec2 (normal(0, 0.02) linears, Kaiming-normal convolutions with uniform
+    /// biases, the feature projection uniform in ±1/sqrt(in), unit norms, weight-norm
+    /// `g = ||v||`).
     pub fn scratch(config: Wav2Vec2Config, seed: u64, device: &Device) -> Result<Self> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
@@ -104,7 +108,29 @@ impl Trainable {
             let shape = var.shape().clone();
             let n = shape.elem_count();
             let dims = shape.dims().to_vec();
-            let values: Vec<f32> = if name.ends_with("bias") {
+            // Uniform in [-k, k], as torch initialises what transformers leaves to it.
+            let uniform = |rng: &mut Rng, k: f64| -> Vec<f32> {
+                (0..n)
+                    .map(|_| ((rng.unit() * 2.0 - 1.0) * k) as f32)
+                    .collect()
+            };
+            let values: Vec<f32> = if name.contains("feature_projection.projection") {
+                // transformers: weight and bias uniform in ±1/sqrt(in_features).
+                let fan_in = self.model.config.conv_dim.last().copied().unwrap_or(1);
+                uniform(&mut rng, (1.0 / fan_in as f64).sqrt())
+            } else if name.contains("feature_extractor.conv_layers") && name.ends_with("conv.bias")
+            {
+                // transformers: conv biases uniform in ±sqrt(groups / (in * kernel)).
+                let i: usize = name
+                    .split("conv_layers.")
+                    .nth(1)
+                    .and_then(|r| r.split('.').next())
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(0);
+                let c = &self.model.config;
+                let in_ch = if i == 0 { 1 } else { c.conv_dim[i - 1] };
+                uniform(&mut rng, (1.0 / (in_ch * c.conv_kernel[i]) as f64).sqrt())
+            } else if name.ends_with("bias") {
                 vec![0.0; n]
             } else if name.contains("norm") && !name.contains("pos_conv") {
                 vec![1.0; n]
@@ -292,8 +318,22 @@ pub fn ctc_batch_loss(
     Ok((total, Tensor::from_vec(grad, (b, l, v), logits.device())?))
 }
 
+/// How a zero-padded batch is shown to the model, as transformers' `attention_mask`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// `attention_mask` passed: the encoder masks each item's padded frames and CTC
+    /// reads each item's own frames.
+    Masked,
+    /// `attention_mask=None`: the model sees the zeros as signal and CTC takes every
+    /// frame of the padded length (what transformers does for group-norm checkpoints
+    /// when the feature extractor returns no mask).
+    Unmasked,
+}
+
 /// Loss and parameter gradients of one batch (SpecAugment applied when `masks` is
-/// given). Returns the loss and the gradients in the order of `vars`.
+/// given). `frames` are the items' own frame counts. Returns the loss and the
+/// gradients in the order of `vars`.
+#[allow(clippy::too_many_arguments)]
 pub fn loss_and_grads(
     t: &Trainable,
     vars: &[(String, Var)],
@@ -302,15 +342,27 @@ pub fn loss_and_grads(
     labels: &[&[u32]],
     masks: Option<&Masks>,
     freeze_feature_encoder: bool,
+    padding: Padding,
 ) -> Result<(f64, Vec<Option<Tensor>>)> {
-    let logits = t.model.forward_t(inputs, masks, freeze_feature_encoder)?;
+    let valid = match padding {
+        Padding::Masked => Some(frames),
+        Padding::Unmasked => None,
+    };
+    let logits = t
+        .model
+        .forward_t(inputs, masks, freeze_feature_encoder, valid)?;
     let blank = t
         .model
         .config
         .pad_token_id
         .map(|p| p as usize)
         .unwrap_or(t.model.config.vocab_size - 1);
-    let (loss, g) = ctc_batch_loss(&logits, frames, labels, blank)?;
+    let all = vec![logits.dim(1)?; frames.len()];
+    let ctc_frames = match padding {
+        Padding::Masked => frames,
+        Padding::Unmasked => all.as_slice(),
+    };
+    let (loss, g) = ctc_batch_loss(&logits, ctc_frames, labels, blank)?;
     let surrogate = (logits * g)?.sum_all()?;
     let grads = surrogate.backward()?;
     Ok((
@@ -321,6 +373,61 @@ pub fn loss_and_grads(
     ))
 }
 
+/// One padded batch: inputs `[B, samples]`, each item's frame count and labels.
+pub struct Batch<'a> {
+    pub inputs: Tensor,
+    pub frames: Vec<usize>,
+    pub labels: Vec<&'a [u32]>,
+    pub masks: Option<Masks>,
+}
+
+/// One optimiser step over `group` (gradients averaged over its batches, as gradient
+/// accumulation does): loss, global gradient norm before clipping, clipping to
+/// `max_grad_norm`, AdamW at `lr`. Returns the mean loss and that norm.
+#[allow(clippy::too_many_arguments)]
+pub fn optimiser_step(
+    t: &Trainable,
+    vars: &[(String, Var)],
+    opt: &mut AdamW,
+    group: &[Batch],
+    padding: Padding,
+    freeze_feature_encoder: bool,
+    max_grad_norm: f64,
+    lr: f64,
+) -> Result<(f64, f64)> {
+    let mut acc: Vec<Option<Tensor>> = vec![None; vars.len()];
+    let mut loss = 0.0;
+    let n = group.len().max(1) as f64;
+    for b in group {
+        let (l, grads) = loss_and_grads(
+            t,
+            vars,
+            &b.inputs,
+            &b.frames,
+            &b.labels,
+            b.masks.as_ref(),
+            freeze_feature_encoder,
+            padding,
+        )?;
+        loss += l / n;
+        for (a, g) in acc.iter_mut().zip(grads) {
+            if let Some(g) = g {
+                let g = if group.len() > 1 { (g / n)? } else { g }.detach();
+                *a = Some(match a.take() {
+                    Some(x) => (x + g)?,
+                    None => g,
+                });
+            }
+        }
+    }
+    if !loss.is_finite() {
+        bail!("loss became {loss}: lower the learning rate");
+    }
+    let grad_norm = clip_grad_norm(&mut acc, max_grad_norm)?;
+    opt.update(vars, &acc, lr)?;
+    Ok((loss, grad_norm))
+}
+
 /// AdamW (decoupled weight decay, as `torch.optim.AdamW`), with its moments kept so a
 /// checkpoint can resume it exactly.
 pub struct AdamW {
@@ -328,6 +435,9 @@ pub struct AdamW {
     pub beta2: f64,
     pub eps: f64,
     pub weight_decay: f64,
+    /// Decay biases, norms and `masked_spec_embed` too (`torch.optim.AdamW` over
+    /// `model.parameters()`); off: they are left out, as the Hugging Face Trainer does.
+    pub decay_all: bool,
     pub step: usize,
     m: Vec<Tensor>,
     v: Vec<Tensor>,
@@ -341,6 +451,7 @@ impl AdamW {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay,
+            decay_all: false,
             step: 0,
             m: vars
                 .iter()
@@ -353,7 +464,8 @@ impl AdamW {
         })
     }
 
-    /// One update with learning rate `lr`. Biases and norms get no weight decay.
+    /// One update with learning rate `lr`. Biases and norms get no weight decay unless
+    /// `decay_all`.
     pub fn update(
         &mut self,
         vars: &[(String, Var)],
@@ -369,9 +481,10 @@ impl AdamW {
             let m = ((&self.m[i] * self.beta1)? + (g * (1.0 - self.beta1))?)?;
             let v = ((&self.v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let step = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;
-            let decay = if name.ends_with("bias")
-                || name.contains("norm")
-                || name.contains("masked_spec_embed")
+            let decay = if !self.decay_all
+                && (name.ends_with("bias")
+                    || name.contains("norm")
+                    || name.contains("masked_spec_embed"))
             {
                 0.0
             } else {
@@ -472,6 +585,11 @@ pub struct TrainSettings {
     pub freeze_feature_encoder: bool,
     /// First epoch in order of length (short first).
     pub sorta_grad: bool,
+    /// Attention masks over each batch's padding (transformers' `attention_mask`).
+    pub padding: Padding,
+    /// SpecAugment (when the config turns it on) only from this optimiser step on: CTC
+    /// leaves its all-blank start sooner without it.
+    pub spec_augment_from: usize,
     /// Train on the first CUDA GPU (needs the `cuda` feature).
     pub cuda: bool,
     pub eval_every: usize,
@@ -506,6 +624,8 @@ impl Default for TrainSettings {
             max_labels: 256,
             freeze_feature_encoder: false,
             sorta_grad: false,
+            padding: Padding::Masked,
+            spec_augment_from: 0,
             cuda: false,
             eval_every: 500,
             save_every: 500,
@@ -754,8 +874,7 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
                 break 'epochs;
             }
             let Some(group) = groups.next() else { break };
-            let mut acc: Vec<Option<Tensor>> = vec![None; vars.len()];
-            let mut loss = 0.0;
+            let mut prepared = Vec::with_capacity(group.len());
             for batch in group {
                 let utts: Vec<&Utterance> = batch.iter().map(|&i| &train_utts[i]).collect();
                 let (inputs, frames) = batch_inputs(&config, &utts, &device)?;
@@ -763,41 +882,35 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
                 let mut mrng = Rng::new(
                     s.seed ^ (state.step as u64).wrapping_mul(0x9E37_79B9) ^ batch[0] as u64,
                 );
-                let masks = spec_augment(&config, &frames, max_frames, &mut mrng, &device)?;
+                let masks = if state.step >= s.spec_augment_from {
+                    spec_augment(&config, &frames, max_frames, &mut mrng, &device)?
+                } else {
+                    None
+                };
                 let labels: Vec<&[u32]> = utts.iter().map(|u| u.labels.as_slice()).collect();
-                let (l, grads) = loss_and_grads(
-                    &t,
-                    &vars,
-                    &inputs,
-                    &frames,
-                    &labels,
-                    masks.as_ref(),
-                    s.freeze_feature_encoder,
-                )?;
-                loss += l / group.len() as f64;
-                for (a, g) in acc.iter_mut().zip(grads) {
-                    if let Some(g) = g {
-                        let g = (g / group.len() as f64)?.detach();
-                        *a = Some(match a.take() {
-                            Some(x) => (x + g)?,
-                            None => g,
-                        });
-                    }
-                }
                 state.audio_seconds +=
                     utts.iter().map(|u| u.input.len()).sum::<usize>() as f64 / data::RATE as f64;
                 state.batch_in_epoch += 1;
+                prepared.push(Batch {
+                    inputs,
+                    frames,
+                    labels,
+                    masks,
+                });
             }
-            if !loss.is_finite() {
-                bail!(
-                    "loss became {loss} at step {}: lower the learning rate",
-                    state.step
-                );
-            }
-            let grad_norm = clip_grad_norm(&mut acc, s.max_grad_norm)?;
-            state.last_grad_norm = grad_norm;
             let lr = learning_rate(state.step, s.warmup_steps, total_steps, s.lr);
-            opt.update(&vars, &acc, lr)?;
+            let (loss, grad_norm) = optimiser_step(
+                &t,
+                &vars,
+                &mut opt,
+                &prepared,
+                s.padding,
+                s.freeze_feature_encoder,
+                s.max_grad_norm,
+                lr,
+            )
+            .with_context(|| format!("step {}", state.step))?;
+            state.last_grad_norm = grad_norm;
             state.step += 1;
             window.0 += loss;
             window.1 += 1;

@@ -37,8 +37,17 @@ fn one_step_matches_transformers_loss_and_gradients() {
     let labels: Vec<u32> = labels.iter().map(|v| *v as u32).collect();
     let frames = vec![t.model.config.frames_for(shape[1])];
 
-    let (loss, grads) =
-        train::loss_and_grads(&t, &vars, &input, &frames, &[&labels], None, false).unwrap();
+    let (loss, grads) = train::loss_and_grads(
+        &t,
+        &vars,
+        &input,
+        &frames,
+        &[&labels],
+        None,
+        false,
+        train::Padding::Masked,
+    )
+    .unwrap();
     let fx: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
     let reference = fx["train_step_reference"]["loss"].as_f64().unwrap();
@@ -178,4 +187,132 @@ fn exact_length_leaves_no_remainder_and_keeps_frames() {
         assert_eq!((e - 80) % 320, 0, "{t} -> {e}");
         assert!(c.frames_for(e) >= c.frames_for(t));
     }
+}
+
+/// Twenty optimiser steps of transformers' `Wav2Vec2ForCTC` on fixed padded batches
+/// (`../shared/fixtures/train-curve`): the trainer's step (collation, attention masks,
+/// CTC reduction, clipping, AdamW with decoupled decay, schedule) must reproduce every
+/// step's loss and gradient norm, and the weights after the last step, within 1e-3
+/// relative, once with the padding masked and once without.
+fn reproduce_train_curve(padding: train::Padding) {
+    let dir = support::shared("fixtures/train-curve");
+    let fx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("curve.json")).unwrap()).unwrap();
+    let init = dir.join("init");
+    let config = Wav2Vec2Config::load(&init.join("config.json")).unwrap();
+    assert!(!config.apply_spec_augment);
+    let (t, fresh) = Trainable::from_checkpoint(&init, config.clone(), 0, &Device::Cpu).unwrap();
+    assert!(fresh.is_empty(), "not in the fixture: {fresh:?}");
+    let vars = t.sorted_vars();
+    let o = &fx["optimizer"];
+    let mut opt = train::AdamW::new(&vars, o["weight_decay"].as_f64().unwrap()).unwrap();
+    // torch.optim.AdamW over model.parameters() decays every parameter.
+    opt.decay_all = true;
+    assert_eq!(opt.eps, o["eps"].as_f64().unwrap());
+
+    let inputs: Vec<Vec<f32>> = (0..8)
+        .map(|i| {
+            let (_, x) = support::npy(&dir.join(format!("utt{i}.input_values.npy")));
+            x.iter().map(|v| *v as f32).collect()
+        })
+        .collect();
+    let labels: Vec<Vec<u32>> = (0..8)
+        .map(|i| {
+            fx["labels"][format!("utt{i}")]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect();
+    let steps = fx["steps"].as_u64().unwrap() as usize;
+    let peak = o["lr"].as_f64().unwrap();
+    let log = match padding {
+        train::Padding::Masked => &fx["log"],
+        train::Padding::Unmasked => &fx["log_without_attention_mask"],
+    };
+    let mut worst = (0f64, 0f64);
+    for (s, entry) in log.as_array().unwrap().iter().enumerate() {
+        let items: Vec<usize> = entry["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        // Zero-padded to the longest item, as the fixture's collation does.
+        let width = items.iter().map(|&i| inputs[i].len()).max().unwrap();
+        let mut flat = vec![0f32; items.len() * width];
+        for (k, &i) in items.iter().enumerate() {
+            flat[k * width..k * width + inputs[i].len()].copy_from_slice(&inputs[i]);
+        }
+        let batch = train::Batch {
+            inputs: Tensor::from_vec(flat, (items.len(), width), &Device::Cpu).unwrap(),
+            frames: items
+                .iter()
+                .map(|&i| config.frames_for(inputs[i].len()))
+                .collect(),
+            labels: items.iter().map(|&i| labels[i].as_slice()).collect(),
+            masks: None,
+        };
+        let lr = train::learning_rate(s, 5, steps, peak);
+        let ref_lr = entry["lr"].as_f64().unwrap();
+        assert!(
+            (lr - ref_lr).abs() <= 1e-12 * peak,
+            "step {s}: lr {lr} vs {ref_lr}"
+        );
+        let (loss, norm) =
+            train::optimiser_step(&t, &vars, &mut opt, &[batch], padding, false, 1.0, lr).unwrap();
+        let ref_loss = entry["loss"].as_f64().unwrap();
+        let ref_norm = entry["grad_norm_before_clip"].as_f64().unwrap();
+        let dl = (loss - ref_loss).abs() / ref_loss.abs();
+        let dn = (norm - ref_norm).abs() / ref_norm.abs();
+        eprintln!(
+            "{padding:?} step {s}: loss {loss:.6} vs {ref_loss:.6} ({dl:.1e}), |g| {norm:.5} vs {ref_norm:.5} ({dn:.1e})"
+        );
+        assert!(
+            dl <= 1e-3,
+            "{padding:?} step {s}: loss {loss} vs transformers {ref_loss}"
+        );
+        assert!(
+            dn <= 1e-3,
+            "{padding:?} step {s}: gradient norm {norm} vs transformers {ref_norm}"
+        );
+        worst = (worst.0.max(dl), worst.1.max(dn));
+    }
+    let file = match padding {
+        train::Padding::Masked => "final_subset.safetensors",
+        train::Padding::Unmasked => "final_subset.no_mask.safetensors",
+    };
+    let reference = candle_core::safetensors::load(dir.join(file), &Device::Cpu).unwrap();
+    assert_eq!(reference.len(), 3);
+    for (name, want) in &reference {
+        let (_, var) = vars.iter().find(|(n, _)| n == name).unwrap();
+        let ours: Vec<f32> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        let want: Vec<f64> = want
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let rel = rel_diff(&ours, &want);
+        eprintln!("{padding:?} final {name}: max abs diff / max |ref| = {rel:.2e}");
+        assert!(rel <= 1e-3, "{padding:?} final {name}: {rel}");
+    }
+    eprintln!(
+        "{padding:?}: worst per-step loss {:.1e}, gradient norm {:.1e}",
+        worst.0, worst.1
+    );
+}
+
+#[test]
+fn reproduces_transformers_train_curve_with_attention_masks() {
+    reproduce_train_curve(train::Padding::Masked);
+}
+
+#[test]
+fn reproduces_transformers_train_curve_without_attention_masks() {
+    reproduce_train_curve(train::Padding::Unmasked);
 }

@@ -5,9 +5,9 @@
 //! norm on the first convolution only, post-LN transformer: wav2vec2-base) and `"layer"`
 //! with `do_stable_layer_norm = true` (layer norm after every convolution, pre-LN
 //! transformer: wav2vec2-large-lv60 / XLS-R). SpecAugment (time masks filled with the
-//! learned `masked_spec_embed`, feature masks zeroed) is applied when the training loop
-//! passes masks to [`Wav2Vec2ForCtc::forward_t`]; dropout and LayerDrop are not
-//! implemented (see `train`).
+//! learned `masked_spec_embed`, feature masks zeroed) and attention masks over a batch's
+//! padding are applied when the training loop passes them to
+//! [`Wav2Vec2ForCtc::forward_t`]; dropout and LayerDrop are not implemented (see `train`).
 
 use std::path::Path;
 
@@ -192,6 +192,64 @@ impl Wav2Vec2Config {
     }
 }
 
+/// A 1-D convolution without padding, `x [B, Cin, T]` with `weight [Cout, Cin/groups, K]`
+/// → `[B, Cout, (T - K) / stride + 1]`, built from ops whose backward pass is right:
+/// the input is unfolded into columns by `index_select` (its gradient is `index_add`)
+/// and multiplied by the weight with one batched matmul per group.
+///
+/// candle 0.11.1's own `conv1d` computes wrong gradients for batches of more than one
+/// item with more than one output channel (both the weight's gradient and the input's
+/// for every item after the first; `tests/model.rs` pins a small case against PyTorch).
+/// With batch 1 it is right, which is why the one-utterance gradient fixture passed
+/// while every batched training run was fed wrong gradients for the feature encoder
+/// and the positional convolution.
+pub fn conv1d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    groups: usize,
+) -> candle_core::Result<Tensor> {
+    let (b, cin, t) = x.dims3()?;
+    let (cout, cin_g, k) = weight.dims3()?;
+    if groups == 0 || cin != cin_g * groups || cout % groups != 0 || stride == 0 {
+        candle_core::bail!(
+            "conv1d: input {:?}, weight {:?}, groups {groups}, stride {stride}",
+            x.dims(),
+            weight.dims()
+        );
+    }
+    if t < k {
+        candle_core::bail!("conv1d: {t} samples are fewer than the kernel's {k}");
+    }
+    let l = (t - k) / stride + 1;
+    let idx: Vec<u32> = (0..l)
+        .flat_map(|i| (0..k).map(move |j| (i * stride + j) as u32))
+        .collect();
+    let idx = Tensor::from_vec(idx, l * k, x.device())?;
+    // [B, Cin, L*K] -> [B, G, L, Cin/G * K]
+    let cols = x
+        .contiguous()?
+        .index_select(&idx, 2)?
+        .reshape((b, groups, cin_g, l, k))?
+        .permute((0, 1, 3, 2, 4))?
+        .contiguous()?
+        .reshape((b, groups, l, cin_g * k))?;
+    let cout_g = cout / groups;
+    // [G, Cin/G * K, Cout/G], broadcast over the batch.
+    let w = weight
+        .reshape((groups, cout_g, cin_g * k))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .unsqueeze(0)?;
+    let y = cols.broadcast_matmul(&w)?; // [B, G, L, Cout/G]
+    let y = y.permute((0, 1, 3, 2))?.reshape((b, cout, l))?;
+    match bias {
+        Some(bias) => y.broadcast_add(&bias.reshape((1, cout, 1))?),
+        None => Ok(y),
+    }
+}
+
 /// SpecAugment masks for one batch, as 0/1 tensors: `time [B, L, 1]` (1 = replace the
 /// frame by `masked_spec_embed`) and `feature [B, 1, H]` (1 = zero the channel).
 pub struct Masks {
@@ -220,7 +278,9 @@ struct Attention {
 }
 
 impl Attention {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// `bias`: an additive `[B, 1, 1, L]` term on the scores (large negative over padded
+    /// keys), or `None` when every frame is real.
+    fn forward(&self, x: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let (b, l, h) = x.dims3()?;
         let d = h / self.heads;
         let scale = (d as f64).powf(-0.5);
@@ -232,7 +292,10 @@ impl Attention {
         let q = split((self.q.forward(x)? * scale)?)?;
         let k = split(self.k.forward(x)?)?;
         let v = split(self.v.forward(x)?)?;
-        let scores = q.matmul(&k.transpose(2, 3)?.contiguous()?)?;
+        let mut scores = q.matmul(&k.transpose(2, 3)?.contiguous()?)?;
+        if let Some(bias) = bias {
+            scores = scores.broadcast_add(bias)?;
+        }
         let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
         let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, l, h))?;
         self.out.forward(&ctx)
@@ -252,14 +315,19 @@ impl EncoderLayer {
         self.ff_out.forward(&self.ff_in.forward(x)?.gelu_erf()?)
     }
 
-    fn forward(&self, x: &Tensor, stable: bool) -> candle_core::Result<Tensor> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        stable: bool,
+        bias: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         if stable {
-            let a = self.attention.forward(&self.layer_norm.forward(x)?)?;
+            let a = self.attention.forward(&self.layer_norm.forward(x)?, bias)?;
             let x = (x + a)?;
             let f = self.feed_forward(&self.final_layer_norm.forward(&x)?)?;
             x + f
         } else {
-            let a = self.attention.forward(x)?;
+            let a = self.attention.forward(x, bias)?;
             let x = self.layer_norm.forward(&(x + a)?)?;
             let f = self.feed_forward(&x)?;
             self.final_layer_norm.forward(&(x + f)?)
@@ -430,21 +498,35 @@ impl Wav2Vec2ForCtc {
 
     /// `input_values [batch, samples]` → `logits [batch, frames, vocab]`.
     pub fn forward(&self, input_values: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_t(input_values, None, false)
+        self.forward_t(input_values, None, false, None)
     }
 
     /// The forward pass for training: SpecAugment `masks` when given, and with
     /// `freeze_feature_encoder` no gradient flows into the convolutions.
+    ///
+    /// `valid_frames` is the attention mask over a zero-padded batch, as transformers
+    /// applies it when `attention_mask` is passed: item `i` has `valid_frames[i]` real
+    /// frames; the encoder zeroes the rest before the positional convolution and no
+    /// attention head looks at them, so an item's real frames come out the same whatever
+    /// else is in its batch (up to the feature encoder's group norm, which transformers
+    /// also takes over the padded length). `None`: every frame is real.
     pub fn forward_t(
         &self,
         input_values: &Tensor,
         masks: Option<&Masks>,
         freeze_feature_encoder: bool,
+        valid_frames: Option<&[usize]>,
     ) -> candle_core::Result<Tensor> {
         // Feature encoder: [B, 1, T] -> [B, C, L].
         let mut x = input_values.unsqueeze(1)?;
         for layer in &self.convs {
-            x = layer.conv.forward(&x)?;
+            x = conv1d(
+                &x,
+                layer.conv.weight(),
+                layer.conv.bias(),
+                layer.conv.config().stride,
+                1,
+            )?;
             x = match &layer.norm {
                 ConvNorm::None => x,
                 ConvNorm::Group(g) => g.forward(&x)?,
@@ -467,6 +549,22 @@ impl Wav2Vec2ForCtc {
                 x = x.broadcast_mul(&(1.0 - fm)?)?;
             }
         }
+        let (b, l, _) = x.dims3()?;
+        let mut attn_bias = None;
+        if let Some(valid) = valid_frames {
+            if valid.len() != b {
+                candle_core::bail!("{} frame counts for a batch of {b}", valid.len());
+            }
+            let keep: Vec<f32> = valid
+                .iter()
+                .flat_map(|&n| (0..l).map(move |j| if j < n { 1.0 } else { 0.0 }))
+                .collect();
+            let keep = Tensor::from_vec(keep, (b, l), x.device())?;
+            x = x.broadcast_mul(&keep.unsqueeze(2)?)?;
+            // Far below any score, so softmax gives padded keys exactly zero weight
+            // (transformers adds the dtype's minimum; the result is the same).
+            attn_bias = Some(((keep - 1.0)? * 1e9)?.reshape((b, 1, 1, l))?);
+        }
         // Positional embedding from a grouped convolution over time, its weight
         // normalised over the kernel axis: weight = g * v / ||v||.
         let norm = self.pos_v.sqr()?.sum_keepdim(0)?.sum_keepdim(1)?.sqrt()?;
@@ -474,19 +572,16 @@ impl Wav2Vec2ForCtc {
             .pos_v
             .broadcast_div(&norm)?
             .broadcast_mul(&self.pos_g)?;
-        let pos_conv = Conv1d::new(
-            weight,
-            Some(self.pos_bias.clone()),
-            Conv1dConfig {
-                groups: self.config.num_conv_pos_embedding_groups,
-                ..Default::default()
-            },
-        );
-        // Zero padding done explicitly: candle's backward pass for a padded convolution
-        // falls back to a slow direct transposed convolution.
+        // Zero padding done explicitly (same length out, as transformers' `padding=k/2`).
         let half = self.pos_kernel / 2;
         let xt = x.transpose(1, 2)?.pad_with_zeros(D::Minus1, half, half)?;
-        let pos = pos_conv.forward(&xt)?;
+        let pos = conv1d(
+            &xt,
+            &weight,
+            Some(&self.pos_bias),
+            1,
+            self.config.num_conv_pos_embedding_groups,
+        )?;
         let pos = if self.pos_kernel % 2 == 0 {
             let l = pos.dim(D::Minus1)?;
             pos.narrow(D::Minus1, 0, l - 1)?
@@ -500,7 +595,7 @@ impl Wav2Vec2ForCtc {
             x = self.enc_norm.forward(&x)?;
         }
         for layer in &self.layers {
-            x = layer.forward(&x, stable)?;
+            x = layer.forward(&x, stable, attn_bias.as_ref())?;
         }
         if stable {
             x = self.enc_norm.forward(&x)?;
