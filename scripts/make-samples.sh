@@ -2,8 +2,7 @@
 # Regenerates samples/: short two-channel 8 kHz calls (agent on channel 0, customer on
 # channel 1) made by `sangdam-host corpus call`, in the synthetic corpus's telephone
 # channel (300-3400 Hz, mu-law, line noise) and spoken by the voices the shipped model
-# never heard in training (espeak-ng ko+f4 and ko+m4). The sentences come from the
-# corpus templates. samples/transcripts.tsv records what each channel says, in order;
+# never heard in training (espeak-ng ko+f4 and ko+m4). samples/transcripts.tsv records what each channel says, in order;
 # the tests score the shipped model against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,14 +22,17 @@ call() { # file seed lines...
   done
 }
 
-call card-limit.wav 1 \
-  "C:카드 한도를 삼백만 원으로 올리고 싶은데 안 된대요" \
-  "A:친절하게 설명해 주셔서 감사합니다" \
-  "C:본인 확인이 너무 오래 걸려요"
-call refund.wav 2 \
-  "C:요금이 사만 오천 원이나 더 나왔어요" \
-  "C:가족 결합 해지하고 싶은데 위약금이 너무 커요"
-call thanks.wav 3 \
-  "A:삼월 십오일에 시작하는 영어 회화 과정 등록했어요" \
-  "C:선생님 설명이 쉬워서 아이가 좋아해요"
+# Every line below is a sentence of the synthetic corpus's held-out test split (sentences
+# and voices never used in training: `corpus synth` holds test sentences out by a hash of
+# their text), so the demo shows what a user gets on speech the model has not heard.
+call card.wav 1 \
+  "C:구월 십삼일에 삼백만 원이 두 번 결제됐어요" \
+  "A:자동 이체 혜택이 좋아서 만족합니다" \
+  "C:신용 카드 한도가 너무 낮아요"
+call phone.wav 2 \
+  "C:시월 삼일부터 전화가 잘 안 돼요" \
+  "C:휴대폰 보험 해지하고 싶은데 위약금이 너무 커요"
+call course.wav 3 \
+  "A:삼월 오일에 시작하는 영어 회화 과정 등록했어요" \
+  "C:영어 회화 과정 내용이 알차서 좋아요"
 ls -l samples

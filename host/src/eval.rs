@@ -99,6 +99,76 @@ pub fn real_clip_items(dir: &Path) -> Result<Vec<Item>> {
         .collect())
 }
 
+/// The real read-speech evaluation set (`../shared/data/speech-real-dev`: WAVs under
+/// `AnechoicChamber/`, texts in the corpus's own metadata JSON) as an item list, texts
+/// reduced to Hangul and spaces (the recogniser writes no punctuation). With
+/// `telephone = Some(dir)` every clip is first put through the synthetic corpus's phone
+/// channel (8 kHz, 300-3400 Hz, G.711 mu-law, by sox) into `dir`. Evaluation only: never
+/// train or tune on it.
+pub fn real_dev_items(root: &Path, telephone: Option<&Path>) -> Result<Vec<Item>> {
+    let meta_path = root.join("Korean_Read_Speech_Corpus_sample.json");
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&meta_path)
+            .with_context(|| format!("cannot read {}", meta_path.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", meta_path.display()))?;
+    let wavs = root.join("AnechoicChamber");
+    let mut names: Vec<String> = std::fs::read_dir(&wavs)
+        .with_context(|| format!("cannot read {}", wavs.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".wav"))
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let id = name.trim_end_matches(".wav");
+        let Some(text) = meta["AnechoicChamber"][id]["text"].as_str() else {
+            continue;
+        };
+        let text: String = text
+            .chars()
+            .map(|c| {
+                if ('\u{AC00}'..='\u{D7A3}').contains(&c) {
+                    c
+                } else {
+                    ' '
+                }
+            })
+            .collect();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut audio = wavs.join(&name);
+        if let Some(dir) = telephone {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let tel = dir.join(&name);
+            let st = std::process::Command::new("sox")
+                .arg(&audio)
+                .args(["-r", "8000", "-e", "u-law", "-b", "8"])
+                .arg(&tel)
+                .args(["sinc", "300-3400"])
+                .status()
+                .context("sox is needed for the telephone channel (apt-get install sox)")?;
+            anyhow::ensure!(st.success(), "sox failed on {}", audio.display());
+            audio = tel;
+        }
+        out.push(Item {
+            key: id.to_string(),
+            audio,
+            transcript: meta_path.clone(),
+            text,
+            seconds: 0.0,
+            speaker: "real-dev".into(),
+        });
+    }
+    anyhow::ensure!(
+        !out.is_empty(),
+        "no clips with a transcript in {}",
+        wavs.display()
+    );
+    Ok(out)
+}
+
 /// A markdown table of scores.
 pub fn table(rows: &[Scores]) -> String {
     let mut s = String::from(

@@ -94,6 +94,11 @@ enum Command {
         /// Also score the real clip in this folder (../shared/data/speech-real).
         #[arg(long)]
         real: Option<PathBuf>,
+        /// Also score the real read-speech set in this folder
+        /// (../shared/data/speech-real-dev), as recorded and through the phone channel.
+        /// Evaluation only: never train or tune on it.
+        #[arg(long)]
+        real_dev: Option<PathBuf>,
         /// Use at most this many utterances of each split.
         #[arg(long, default_value_t = usize::MAX)]
         limit: usize,
@@ -477,10 +482,26 @@ fn run(cli: Cli) -> Result<()> {
             vocab,
             split,
             real,
+            real_dev,
             limit,
             json,
         } => {
             let mut rows = Vec::new();
+            let tel_dir =
+                std::env::temp_dir().join(format!("sangdam-real-dev-{}", std::process::id()));
+            let real_dev_sets = match &real_dev {
+                Some(dir) => vec![
+                    (
+                        "real-dev as recorded",
+                        sangdam_host::eval::real_dev_items(dir, None)?,
+                    ),
+                    (
+                        "real-dev telephone",
+                        sangdam_host::eval::real_dev_items(dir, Some(&tel_dir))?,
+                    ),
+                ],
+                None => Vec::new(),
+            };
             for model in &models {
                 for sp in &split {
                     let mut items = sangdam_host::data::read_split(sp)?;
@@ -502,7 +523,11 @@ fn run(cli: Cli) -> Result<()> {
                         3,
                     )?);
                 }
+                for (name, items) in &real_dev_sets {
+                    rows.push(sangdam_host::eval::evaluate(model, &vocab, name, items, 3)?);
+                }
             }
+            let _ = std::fs::remove_dir_all(&tel_dir);
             print!("{}", sangdam_host::eval::table(&rows));
             for r in &rows {
                 for (reference, hyp) in &r.examples {

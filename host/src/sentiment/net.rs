@@ -237,7 +237,10 @@ impl Net {
             for &k in &c.kernels {
                 let w = self.get(&format!("conv{k}.weight"))?;
                 let bias = self.get(&format!("conv{k}.bias"))?;
-                let y = emb.conv1d(&w, k / 2, 1, 1, 1)?;
+                // crate::model::conv1d, not candle's: candle 0.11.1's conv1d backward is
+                // wrong for batches of more than one text (see its doc).
+                let padded = emb.pad_with_zeros(D::Minus1, k / 2, k / 2)?;
+                let y = crate::model::conv1d(&padded, &w, None, 1, 1)?;
                 let y = y.broadcast_add(&bias.reshape((1, c.filters, 1))?)?.relu()?;
                 let y = y.broadcast_mul(&mask)?;
                 feats.push(y.max(D::Minus1)?);
