@@ -13,6 +13,7 @@ mod live;
 mod redact;
 mod report;
 mod sentiment;
+mod shipped;
 mod store;
 mod support;
 mod sync;
