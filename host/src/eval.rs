@@ -33,7 +33,8 @@ impl Scores {
     }
 }
 
-/// Transcribes `items` with `model` (+ `vocab`) and scores them. References are
+/// Transcribes `items` with `model` (+ `vocab`) and scores them, greedy or (`beam` > 0)
+/// with the firmware's prefix beam search of that width. References are
 /// composed from jamo when the corpus was indexed with a jamo vocabulary.
 pub fn evaluate(
     model: &Path,
@@ -41,9 +42,20 @@ pub fn evaluate(
     set: &str,
     items: &[Item],
     keep_examples: usize,
+    beam: usize,
 ) -> Result<Scores> {
     let t0 = Instant::now();
-    let engine = sangdam::asr::AsrEngine::load(model, vocab)
+    let decoder: std::sync::Arc<dyn sangdam::asr::CtcDecoder> = if beam > 0 {
+        std::sync::Arc::new(sangdam::asr::BeamDecoder {
+            beam,
+            ..Default::default()
+        })
+    } else {
+        std::sync::Arc::new(sangdam::asr::GreedyDecoder)
+    };
+    let vocab = sangdam::asr::Vocab::load(vocab)
+        .with_context(|| format!("cannot read {}", vocab.display()))?;
+    let engine = sangdam::asr::AsrEngine::load_with(model, vocab, decoder)
         .with_context(|| format!("cannot load {}", model.display()))?;
     let load_seconds = t0.elapsed().as_secs_f64();
     let mut pairs = Vec::new();

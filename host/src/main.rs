@@ -44,6 +44,19 @@ enum Command {
         #[arg(long, default_value = "model.onnx")]
         out: PathBuf,
     },
+    /// Turn an ONNX model exported by this tool (f32 or int8) back into a checkpoint
+    /// folder that `train --checkpoint` fine-tunes: how a shipped model is trained
+    /// further when its training checkpoints are gone.
+    Import {
+        /// The exported .onnx (vocab.json beside it is copied too).
+        model: PathBuf,
+        /// The architecture it was exported from (e.g. host/recipes/asr-ko-small.json).
+        #[arg(long)]
+        config: PathBuf,
+        /// Output checkpoint folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Make an int8 variant of an exported ONNX model.
     Quantize {
         /// The f32 model from `export`.
@@ -105,6 +118,9 @@ enum Command {
         /// Write the scores as JSON here too.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Decode with a prefix beam search of this width (0: greedy, as the box does).
+        #[arg(long, default_value_t = 0)]
+        beam: usize,
     },
 }
 
@@ -404,6 +420,36 @@ fn run(cli: Cli) -> Result<()> {
             println!("{} ({:.2} MB)", out.display(), bytes.len() as f64 / 1e6);
             Ok(())
         }
+        Command::Import { model, config, out } => {
+            let text = std::fs::read_to_string(&config)
+                .with_context(|| format!("cannot read {}", config.display()))?;
+            let mut json: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", config.display()))?;
+            json["vocab_size"] = serde_json::json!(1);
+            let arch: sangdam_host::model::Wav2Vec2Config = serde_json::from_value(json.clone())
+                .with_context(|| format!("{} is not a wav2vec2 config", config.display()))?;
+            let proto = sangdam_host::onnx::read_model(&model)?;
+            let (tensors, vocab) = sangdam_host::onnx::import::import(&proto, &arch)
+                .with_context(|| format!("cannot import {}", model.display()))?;
+            json["vocab_size"] = serde_json::json!(vocab);
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            std::fs::write(
+                out.join("config.json"),
+                serde_json::to_string_pretty(&json)?,
+            )?;
+            candle_core::safetensors::save(&tensors, out.join("model.safetensors"))?;
+            let v = model.with_file_name("vocab.json");
+            if v.exists() {
+                std::fs::copy(&v, out.join("vocab.json"))?;
+            }
+            println!(
+                "{}: {} tensors, vocabulary {vocab}",
+                out.display(),
+                tensors.len()
+            );
+            Ok(())
+        }
         Command::Quantize {
             model,
             out,
@@ -485,6 +531,7 @@ fn run(cli: Cli) -> Result<()> {
             real_dev,
             limit,
             json,
+            beam,
         } => {
             let mut rows = Vec::new();
             let tel_dir =
@@ -510,7 +557,7 @@ fn run(cli: Cli) -> Result<()> {
                         .file_stem()
                         .map_or("split".into(), |s| s.to_string_lossy().into_owned());
                     rows.push(sangdam_host::eval::evaluate(
-                        model, &vocab, &name, &items, 3,
+                        model, &vocab, &name, &items, 3, beam,
                     )?);
                 }
                 if let Some(dir) = &real {
@@ -521,10 +568,13 @@ fn run(cli: Cli) -> Result<()> {
                         "real clip",
                         &items,
                         3,
+                        beam,
                     )?);
                 }
                 for (name, items) in &real_dev_sets {
-                    rows.push(sangdam_host::eval::evaluate(model, &vocab, name, items, 3)?);
+                    rows.push(sangdam_host::eval::evaluate(
+                        model, &vocab, name, items, 3, beam,
+                    )?);
                 }
             }
             let _ = std::fs::remove_dir_all(&tel_dir);

@@ -22,6 +22,7 @@ use tract_onnx::pb::{
 
 use crate::model::Wav2Vec2Config;
 
+pub mod import;
 pub mod quantize;
 
 /// Opset of the exported graph (LayerNormalization needs 17).

@@ -659,37 +659,7 @@ pub struct TrainState {
     pub last_grad_norm: f64,
 }
 
-/// Character error rate (spaces ignored) and word error rate of `hyps` against `refs`.
-pub fn error_rates(pairs: &[(String, String)]) -> (f64, f64) {
-    let (mut ce, mut cn, mut we, mut wn) = (0usize, 0usize, 0usize, 0usize);
-    for (r, h) in pairs {
-        let rc: Vec<char> = r.chars().filter(|c| !c.is_whitespace()).collect();
-        let hc: Vec<char> = h.chars().filter(|c| !c.is_whitespace()).collect();
-        ce += edit_distance(&rc, &hc);
-        cn += rc.len();
-        let rw: Vec<&str> = r.split_whitespace().collect();
-        let hw: Vec<&str> = h.split_whitespace().collect();
-        we += edit_distance(&rw, &hw);
-        wn += rw.len();
-    }
-    (ce as f64 / cn.max(1) as f64, we as f64 / wn.max(1) as f64)
-}
-
-/// Levenshtein distance.
-pub fn edit_distance<T: PartialEq>(a: &[T], b: &[T]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, x) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, y) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(x != y))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
+pub use sangdam::asr::score::{edit_distance, error_rates};
 
 /// Greedy transcripts of `utts` by the model being trained (no masks), through the
 /// firmware's decoder, so they read exactly as the box would print them.
@@ -749,6 +719,63 @@ pub fn latest_checkpoint(out: &Path) -> Option<PathBuf> {
     best.map(|b| b.1)
 }
 
+/// Fine-tuning with a vocabulary that is not the checkpoint's (a corpus with one more
+/// jamo, or the same tokens in another order): the CTC head's rows are copied by token
+/// from the checkpoint, so what the model learned to emit stays; tokens it never had
+/// keep their fresh rows. Returns how many rows were carried (0 when the checkpoint
+/// has no vocab.json beside it or no `lm_head`, or when both vocabularies are equal and
+/// the head was loaded as is).
+fn carry_head_rows(t: &Trainable, dir: &Path, vocab: &HashMap<String, u32>) -> Result<usize> {
+    let old_path = dir.join("vocab.json");
+    if !old_path.exists() {
+        return Ok(0);
+    }
+    let old = data::read_vocab(&old_path)?;
+    if &old == vocab {
+        return Ok(0);
+    }
+    let weights = dir.join("model.safetensors");
+    let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)
+        .with_context(|| format!("cannot read {}", weights.display()))?;
+    let (Some(ow), Some(ob)) = (tensors.get("lm_head.weight"), tensors.get("lm_head.bias")) else {
+        return Ok(0);
+    };
+    let vars: HashMap<String, Var> = t.sorted_vars().into_iter().collect();
+    let (Some(nw), Some(nb)) = (vars.get("lm_head.weight"), vars.get("lm_head.bias")) else {
+        return Ok(0);
+    };
+    let ow: Vec<Vec<f32>> = ow.to_dtype(DType::F32)?.to_vec2()?;
+    let ob: Vec<f32> = ob.to_dtype(DType::F32)?.to_vec1()?;
+    let mut w: Vec<Vec<f32>> = nw.as_tensor().to_device(&Device::Cpu)?.to_vec2()?;
+    let mut b: Vec<f32> = nb.as_tensor().to_device(&Device::Cpu)?.to_vec1()?;
+    if ow.first().map(Vec::len) != w.first().map(Vec::len) {
+        bail!(
+            "{}: its CTC head reads {} features, this model has {}",
+            weights.display(),
+            ow.first().map_or(0, Vec::len),
+            w.first().map_or(0, Vec::len)
+        );
+    }
+    let mut carried = 0;
+    for (tok, &new_id) in vocab {
+        if let Some(&old_id) = old.get(tok) {
+            if let (Some(row), Some(&bias)) = (ow.get(old_id as usize), ob.get(old_id as usize)) {
+                if let Some(dst) = w.get_mut(new_id as usize) {
+                    dst.clone_from(row);
+                    b[new_id as usize] = bias;
+                    carried += 1;
+                }
+            }
+        }
+    }
+    let (rows, cols) = (w.len(), w.first().map_or(0, Vec::len));
+    let flat: Vec<f32> = w.into_iter().flatten().collect();
+    let device = nw.device().clone();
+    nw.set(&Tensor::from_vec(flat, (rows, cols), &device)?)?;
+    nb.set(&Tensor::from_vec(b, rows, &device)?)?;
+    Ok(carried)
+}
+
 /// Runs training; returns the final state. Checkpoints go to `out/step-N` (the last two
 /// kept), the best dev CER to `out/best`, and the final model to `out/final`.
 pub fn train(s: &TrainSettings) -> Result<TrainState> {
@@ -780,7 +807,19 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
     let (t, fresh) = match (&resume_from, &s.start) {
         (Some(dir), _) => Trainable::from_checkpoint(dir, config.clone(), s.seed, &device)?,
         (None, Start::Checkpoint(dir)) => {
-            Trainable::from_checkpoint(dir, config.clone(), s.seed, &device)?
+            let (t, mut fresh) = Trainable::from_checkpoint(dir, config.clone(), s.seed, &device)?;
+            let carried = carry_head_rows(&t, dir, &vocab_map)?;
+            if carried > 0 {
+                fresh.retain(|n| !n.starts_with("lm_head"));
+                if !s.quiet {
+                    eprintln!(
+                        "CTC head: {carried} of {} tokens carried over from {}/vocab.json by token",
+                        vocab_map.len(),
+                        dir.display()
+                    );
+                }
+            }
+            (t, fresh)
         }
         (None, Start::Scratch(_)) => (
             Trainable::scratch(config.clone(), s.seed, &device)?,

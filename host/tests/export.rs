@@ -148,3 +148,56 @@ fn garbage_is_not_an_onnx_model() {
     let e = format!("{:#}", onnx::read_model(&p).unwrap_err());
     assert!(e.contains("junk.onnx"), "{e}");
 }
+
+/// Exports the fixture, imports the graph back (f32 and weight-only int8) and runs the
+/// imported checkpoint in candle: the f32 round trip gives the fixture's logits, the
+/// int8 one stays as close as the int8 graph itself.
+#[test]
+fn import_turns_exported_graphs_back_into_checkpoints() {
+    let dir = support::shared("fixtures/wav2vec2-hf-tiny");
+    let tmp = tempfile::tempdir().unwrap();
+    let f32_path = tmp.path().join("model.onnx");
+    std::fs::write(&f32_path, onnx::export(&dir).unwrap()).unwrap();
+    let mut int8 = onnx::read_model(&f32_path).unwrap();
+    quantize::quantize(&mut int8, quantize::Variant::WeightOnly).unwrap();
+    let config: sangdam_host::model::Wav2Vec2Config =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let original = Wav2Vec2ForCtc::load(&dir, &Device::Cpu).unwrap();
+    let x = input("utt0");
+    let reference = candle_logits(&original, &x);
+    for (name, proto) in [
+        ("f32", onnx::read_model(&f32_path).unwrap()),
+        ("weight-only", int8),
+    ] {
+        let (tensors, vocab) = onnx::import::import(&proto, &config).unwrap();
+        assert_eq!(vocab, config.vocab_size, "{name}");
+        let out = tmp.path().join(format!("ckpt-{name}"));
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::copy(dir.join("config.json"), out.join("config.json")).unwrap();
+        candle_core::safetensors::save(&tensors, out.join("model.safetensors")).unwrap();
+        let model = Wav2Vec2ForCtc::load(&out, &Device::Cpu).unwrap();
+        let ours = candle_logits(&model, &x);
+        let d = ours
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        let agree = argmax_agreement(&ours, &reference, config.vocab_size);
+        eprintln!("import {name}: max abs diff {d:.2e}, argmax agreement {agree:.3}");
+        if name == "f32" {
+            assert!(d <= 1e-4, "f32 round trip drifts by {d}");
+        } else {
+            assert!(d > 0.0 && agree >= 0.9, "{name}: {d} / {agree}");
+        }
+    }
+    // A graph that is not a wav2vec2 export says what it misses.
+    let mut broken = onnx::read_model(&f32_path).unwrap();
+    broken
+        .graph
+        .as_mut()
+        .unwrap()
+        .initializer
+        .retain(|t| !t.name.starts_with("lm_head"));
+    let e = format!("{:#}", onnx::import::import(&broken, &config).unwrap_err());
+    assert!(e.contains("lm_head.weight"), "{e}");
+}

@@ -44,25 +44,31 @@ impl CtcDecoder for GreedyDecoder {
             }
             prev = Some(best);
         }
-        let mut text = String::new();
-        for &(id, _) in &tokens {
-            match vocab.token(id) {
-                Some(WORD_DELIMITER) => text.push(' '),
-                Some(tok) => text.push_str(tok),
-                None => {}
-            }
-        }
         let confidence = if tokens.is_empty() {
             0.0
         } else {
             prob_sum / tokens.len() as f32
         };
         Transcript {
-            text: super::hangul::compose_jamo(text.trim()),
+            text: text_of(tokens.iter().map(|t| t.0), vocab),
             tokens,
             confidence,
         }
     }
+}
+
+/// The text of emitted token ids: `|` is a space, jamo compose into syllables (stray
+/// ones repaired or dropped), the ends are trimmed.
+pub(crate) fn text_of(ids: impl Iterator<Item = u32>, vocab: &Vocab) -> String {
+    let mut text = String::new();
+    for id in ids {
+        match vocab.token(id) {
+            Some(WORD_DELIMITER) => text.push(' '),
+            Some(tok) => text.push_str(tok),
+            None => {}
+        }
+    }
+    super::hangul::compose_jamo_readable(text.trim())
 }
 
 /// Index and value of the largest score; the first one wins ties, as numpy's argmax.

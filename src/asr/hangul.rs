@@ -49,6 +49,56 @@ pub fn compose_jamo(text: &str) -> String {
     out
 }
 
+/// [`compose_jamo`] for people to read: what a recogniser writes when it misses a jamo.
+/// A vowel without a leading consonant takes the silent ᄋ (which is how a vowel-initial
+/// syllable is written, and the one consonant that is not heard); a trailing consonant
+/// right after an open syllable closes it; a consonant that still belongs to no
+/// syllable is dropped, since a lone jamo is no Korean word. Other text is kept.
+pub fn compose_jamo_readable(text: &str) -> String {
+    const SILENT_L: u32 = 11; // ᄋ
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let syllable = |l: u32, v: u32, next: Option<char>| {
+            let t = next.and_then(trailing);
+            (
+                S_BASE + (l * V_COUNT + v) * T_COUNT + t.unwrap_or(0),
+                t.is_some(),
+            )
+        };
+        if let (Some(l), Some(v)) = (leading(c), chars.get(i + 1).copied().and_then(vowel)) {
+            let (s, closed) = syllable(l, v, chars.get(i + 2).copied());
+            out.extend(char::from_u32(s));
+            i += if closed { 3 } else { 2 };
+        } else if let Some(v) = vowel(c) {
+            let (s, closed) = syllable(SILENT_L, v, chars.get(i + 1).copied());
+            out.extend(char::from_u32(s));
+            i += if closed { 2 } else { 1 };
+        } else if let Some(t) = trailing(c) {
+            let open = out
+                .chars()
+                .last()
+                .map(|p| p as u32)
+                .filter(|&u| (S_BASE..S_BASE + L_COUNT * V_COUNT * T_COUNT).contains(&u))
+                .filter(|&u| (u - S_BASE) % T_COUNT == 0);
+            if let Some(u) = open {
+                out.pop();
+                out.extend(char::from_u32(u + t));
+            }
+            i += 1;
+        } else if leading(c).is_some() {
+            i += 1;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    // Dropped jamo may leave doubled or edge spaces.
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Splits precomposed syllables into conjoining jamo: the inverse of [`compose_jamo`],
 /// used to build jamo transcripts for training.
 pub fn decompose_jamo(text: &str) -> String {
@@ -98,5 +148,28 @@ mod tests {
         // 한 = ᄒ ᅡ ᆫ; ᄒ ᅡ then ᄂ (a leading consonant) makes 하 + ᄂ.
         assert_eq!(compose_jamo("\u{1112}\u{1161}\u{11AB}"), "한");
         assert_eq!(compose_jamo("\u{1112}\u{1161}\u{1102}"), "하\u{1102}");
+    }
+
+    #[test]
+    fn readable_composition_repairs_or_drops_stray_jamo() {
+        // Whole syllables compose as compose_jamo does.
+        let s = "카드 한도가 3백만 원, OK";
+        assert_eq!(compose_jamo_readable(&decompose_jamo(s)), s);
+        // A lone vowel takes the silent ᄋ: ᅭ -> 요, ᅡ ᆫ -> 안.
+        assert_eq!(compose_jamo_readable("\u{116D}"), "요");
+        assert_eq!(compose_jamo_readable("\u{1161}\u{11AB}"), "안");
+        // A stray trailing consonant closes the open syllable before it: 하 + ᆸ -> 합.
+        assert_eq!(
+            compose_jamo_readable("\u{1112}\u{1161}\u{11B8}\u{11B8}\u{1102}\u{1175}"),
+            "합니"
+        );
+        // One after a space, or after a closed syllable, is dropped, as is a consonant
+        // without a vowel; the spaces it leaves collapse.
+        assert_eq!(compose_jamo_readable("네 \u{11B8} 감사\u{1100}"), "네 감사");
+        assert_eq!(
+            compose_jamo_readable("\u{1100}\u{1161}\u{11A8}\u{11A8}"),
+            "각"
+        );
+        assert_eq!(compose_jamo_readable("\u{1100} 네"), "네");
     }
 }

@@ -9,12 +9,15 @@
 //! decoder without touching the engine: it receives the whole `[frames, vocab]` score
 //! matrix, not just the argmax.
 
+mod beam;
 mod ctc;
 mod engine;
 pub mod features;
 pub mod hangul;
+pub mod score;
 mod vocab;
 
+pub use beam::BeamDecoder;
 pub use ctc::{CtcDecoder, GreedyDecoder, Transcript};
 pub use engine::{frames_for, AsrEngine, AsrError, MIN_SAMPLES};
 pub use vocab::{Vocab, VocabError, PAD, UNK, WORD_DELIMITER};

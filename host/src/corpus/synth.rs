@@ -246,18 +246,27 @@ fn stable_unit(text: &str) -> f64 {
     r.unit()
 }
 
-/// Writes `settings.count` utterances under `root` in the AI Hub layout.
+/// One utterance to make: everything drawn from the corpus's random stream, so the
+/// corpus is the same whatever the number of workers that render it.
+struct Plan {
+    index: usize,
+    domain: &'static str,
+    sentiment: &'static str,
+    text: String,
+    test: bool,
+    voice: &'static str,
+    speed: usize,
+    pitch: usize,
+    snr: f64,
+    noise_seed: u64,
+}
+
+/// Writes `settings.count` utterances under `root` in the AI Hub layout, rendered by
+/// one espeak-ng/sox worker per CPU core.
 pub fn synthesize(root: &Path, settings: &SynthSettings) -> Result<SynthSummary, SynthError> {
     let mut rng = Rng::new(settings.seed);
-    let tmp = root.join(format!(".synth-tmp-{}", settings.seed));
-    mkdir(&tmp)?;
-    let mut summary = SynthSummary {
-        utterances: 0,
-        test_utterances: 0,
-        seconds: 0.0,
-        test_speakers: TEST_VOICES.iter().map(|v| format!("ko-{v}")).collect(),
-    };
-    for i in 0..settings.count {
+    let mut plans = Vec::with_capacity(settings.count);
+    for index in 0..settings.count {
         let (domain, sentiment, text) =
             if !settings.extra_sentences.is_empty() && rng.unit() < settings.extra_fraction {
                 (
@@ -270,31 +279,82 @@ pub fn synthesize(root: &Path, settings: &SynthSettings) -> Result<SynthSummary,
             };
         let test = stable_unit(&text) < settings.test_fraction;
         let voice = *rng.pick(if test { TEST_VOICES } else { TRAIN_VOICES });
-        let speaker = format!("ko-{voice}");
-        let speed = 130 + rng.below(50);
-        let pitch = 30 + rng.below(40);
+        // Speaking rate 120-189 words a minute and pitch 25-79: wider than one voice
+        // variant's range, so a model cannot lean on how a few voices sound.
+        let speed = 120 + rng.below(70);
+        let pitch = 25 + rng.below(55);
         let snr = settings.snr_db.0 + rng.unit() * (settings.snr_db.1 - settings.snr_db.0);
-        let key = format!("SYN{}_{i:06}_{sentiment}", settings.seed);
-        let audio_dir = root.join("원천데이터").join(domain).join(&speaker);
-        let label_dir = root.join("라벨링데이터").join(domain).join(&speaker);
-        mkdir(&audio_dir)?;
-        mkdir(&label_dir)?;
-        let raw = tmp.join("espeak.wav");
-        let tel = tmp.join("tel.wav");
-        speak_through_telephone(voice, speed, pitch, &text, &raw, &tel)?;
-        let out = audio_dir.join(format!("{key}.wav"));
-        let seconds = back_to_16k_with_noise(&tel, &out, snr, &mut rng)?;
-        let label = label_dir.join(format!("{key}.txt"));
-        std::fs::write(&label, format!("{text}\n")).map_err(|source| SynthError::Write {
-            path: label,
-            source,
-        })?;
-        summary.utterances += 1;
-        summary.test_utterances += usize::from(test);
-        summary.seconds += seconds;
+        let noise_seed = rng.next_u64();
+        plans.push(Plan {
+            index,
+            domain,
+            sentiment,
+            text,
+            test,
+            voice,
+            speed,
+            pitch,
+            snr,
+            noise_seed,
+        });
     }
-    let _ = std::fs::remove_dir_all(&tmp);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let results: Vec<Result<Vec<f64>, SynthError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let plans = &plans;
+                scope.spawn(move || {
+                    let tmp = root.join(format!(".synth-tmp-{}-{w}", settings.seed));
+                    mkdir(&tmp)?;
+                    let mut seconds = Vec::new();
+                    for p in plans.iter().skip(w).step_by(workers) {
+                        seconds.push(render(root, &tmp, settings.seed, p)?);
+                    }
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    Ok(seconds)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("synthesis worker panicked"))
+            .collect()
+    });
+    let mut summary = SynthSummary {
+        utterances: plans.len(),
+        test_utterances: plans.iter().filter(|p| p.test).count(),
+        seconds: 0.0,
+        test_speakers: TEST_VOICES.iter().map(|v| format!("ko-{v}")).collect(),
+    };
+    for r in results {
+        summary.seconds += r?.iter().sum::<f64>();
+    }
     Ok(summary)
+}
+
+/// Speaks one planned utterance into the corpus tree; returns its length in seconds.
+fn render(root: &Path, tmp: &Path, seed: u64, p: &Plan) -> Result<f64, SynthError> {
+    let speaker = format!("ko-{}", p.voice);
+    let key = format!("SYN{seed}_{:06}_{}", p.index, p.sentiment);
+    let audio_dir = root.join("원천데이터").join(p.domain).join(&speaker);
+    let label_dir = root.join("라벨링데이터").join(p.domain).join(&speaker);
+    mkdir(&audio_dir)?;
+    mkdir(&label_dir)?;
+    let raw = tmp.join("espeak.wav");
+    let tel = tmp.join("tel.wav");
+    speak_through_telephone(p.voice, p.speed, p.pitch, &p.text, &raw, &tel)?;
+    let out = audio_dir.join(format!("{key}.wav"));
+    let mut noise = Rng::new(p.noise_seed);
+    let seconds = back_to_16k_with_noise(&tel, &out, p.snr, &mut noise)?;
+    let label = label_dir.join(format!("{key}.txt"));
+    std::fs::write(&label, format!("{}\n", p.text)).map_err(|source| SynthError::Write {
+        path: label,
+        source,
+    })?;
+    Ok(seconds)
 }
 
 /// One line of a sample call: who speaks (0 = agent channel, 1 = customer channel) and
