@@ -19,9 +19,12 @@ use tract_onnx::pb::{tensor_proto::DataType, ModelProto, TensorProto};
 use super::f32_values;
 use crate::model::Wav2Vec2Config;
 
+/// A weight's dims and f32 values.
+type Dense = (Vec<usize>, Vec<f32>);
+
 /// One initializer as f32 with its dims; int8 ones are dequantized with `{name}_scale`
 /// along the axis export's rewrites used (1 for `[in, out]` matrices, 0 for convs).
-fn weights(model: &ModelProto) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>> {
+fn weights(model: &ModelProto) -> Result<HashMap<String, Dense>> {
     let graph = model.graph.as_ref().context("the ONNX file has no graph")?;
     let by_name: HashMap<&str, &TensorProto> = graph
         .initializer
@@ -86,7 +89,7 @@ pub fn import(
     config: &Wav2Vec2Config,
 ) -> Result<(HashMap<String, Tensor>, usize)> {
     let w = weights(model)?;
-    let get = |name: &str| -> Result<&(Vec<usize>, Vec<f32>)> {
+    let get = |name: &str| -> Result<&Dense> {
         w.get(name).with_context(|| {
             format!("the ONNX graph has no weight {name}: not a wav2vec2 CTC model exported by sangdam-host for this config")
         })
