@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use tract_onnx::prelude::tract_ndarray::ArrayView2;
 
-use super::ctc::{text_of, CtcDecoder, Transcript};
+use super::ctc::{softmax_at, text_of, CtcDecoder, Transcript};
 use super::vocab::Vocab;
 
 /// Prefix beam search over a CTC model's scores.
@@ -138,9 +138,7 @@ impl CtcDecoder for BeamDecoder {
         let mut prob_sum = 0.0;
         for &(c, t) in &best {
             let row = scores.row(t as usize);
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let denom: f32 = row.iter().map(|v| (v - max).exp()).sum();
-            prob_sum += (row[c as usize] - max).exp() / denom;
+            prob_sum += softmax_at(row.iter().copied(), row[c as usize]);
         }
         let confidence = if best.is_empty() {
             0.0
@@ -167,16 +165,9 @@ fn entry<'a>(next: &'a mut HashMap<Vec<u32>, Hyp>, key: &[u32], h: &Hyp) -> &'a 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::asr::ctc::tests::vocab;
     use crate::asr::GreedyDecoder;
     use tract_onnx::prelude::tract_ndarray::Array2;
-
-    fn vocab() -> Vocab {
-        let m: HashMap<String, u32> = [("|", 0), ("카", 1), ("드", 2), ("[UNK]", 3), ("[PAD]", 4)]
-            .iter()
-            .map(|(t, i)| (t.to_string(), *i))
-            .collect();
-        Vocab::from_map(m).unwrap()
-    }
 
     /// Scores whose softmax is `probs` (rows of probabilities).
     fn from_probs(probs: &[&[f32]]) -> Array2<f32> {

@@ -83,7 +83,7 @@ fn argmax(row: impl Iterator<Item = f32>) -> (u32, f32) {
 }
 
 /// Softmax probability of the best entry, given its score.
-fn softmax_at(row: impl Iterator<Item = f32>, best: f32) -> f32 {
+pub(crate) fn softmax_at(row: impl Iterator<Item = f32>, best: f32) -> f32 {
     let denom: f32 = row.map(|v| (v - best).exp()).sum();
     if denom > 0.0 {
         1.0 / denom
@@ -93,12 +93,13 @@ fn softmax_at(row: impl Iterator<Item = f32>, best: f32) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::HashMap;
     use tract_onnx::prelude::tract_ndarray::Array2;
 
-    fn vocab() -> Vocab {
+    /// The five-token vocabulary the decoder tests share (also the beam search's).
+    pub(crate) fn vocab() -> Vocab {
         let m: HashMap<String, u32> = [("|", 0), ("카", 1), ("드", 2), ("[UNK]", 3), ("[PAD]", 4)]
             .iter()
             .map(|(t, i)| (t.to_string(), *i))
