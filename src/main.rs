@@ -221,8 +221,19 @@ fn load_analysis(config: &Config) -> Result<(AsrEngine, Settings)> {
         .vocab
         .as_deref()
         .context("the ASR model has no vocabulary")?;
-    let engine = AsrEngine::load(&model.file, vocab)?;
-    tracing::info!(model = %model.label(), "speech model loaded");
+    let vocab = sangdam::asr::Vocab::load(vocab)?;
+    let choice = sangdam::asr::choose_decoder(
+        &config.asr,
+        &config.models.lm,
+        &manifest,
+        &config.insights.products,
+        &vocab,
+    );
+    for w in &choice.warnings {
+        tracing::warn!("{w}");
+    }
+    let engine = AsrEngine::load_with(&model.file, vocab, choice.decoder)?;
+    tracing::info!(model = %model.label(), decoder = %choice.label, "speech model loaded");
     let sentiment = load_sentiment(config, &manifest)?;
     let settings = Settings {
         vad: config.vad.clone(),

@@ -2,7 +2,11 @@
 //! greedy decoder: the numbers describe exactly what the box will print.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
+
+use sangdam::asr::CtcDecoder;
+use tract_onnx::prelude::tract_ndarray::Array2;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -16,13 +20,27 @@ use crate::train::error_rates;
 pub struct Scores {
     pub model: String,
     pub set: String,
+    /// How the scores were decoded (greedy, beam 8, beam 8 + LM ...).
+    #[serde(default)]
+    pub decoder: String,
     pub utterances: usize,
     pub audio_seconds: f64,
     pub cer: f64,
     pub wer: f64,
-    /// Wall seconds of recognition (one thread, one utterance at a time).
+    /// Wall seconds of recognition (one thread, one utterance at a time), model and
+    /// decoder.
     pub seconds: f64,
+    /// Of which the decoder.
+    #[serde(default)]
+    pub decode_seconds: f64,
     pub load_seconds: f64,
+    /// Utterances whose reference names a catalogue product, and of those the ones
+    /// whose transcript spells it as the catalogue does (spaces aside).
+    #[serde(default)]
+    pub products: (usize, usize),
+    /// The process's peak resident memory when the set was done, MB.
+    #[serde(default)]
+    pub peak_rss_mb: f64,
     /// `(reference, hypothesis)` for the first few utterances.
     pub examples: Vec<(String, String)>,
 }
@@ -31,6 +49,50 @@ impl Scores {
     pub fn rtf(&self) -> f64 {
         self.seconds / self.audio_seconds.max(1e-9)
     }
+
+    /// Product-name accuracy; NaN when no reference names a product.
+    pub fn product_accuracy(&self) -> f64 {
+        self.products.1 as f64 / self.products.0 as f64
+    }
+}
+
+/// The process's peak resident set (VmHWM), MB; 0 where /proc cannot tell.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The product names (and aliases) of the default catalogue that a jamo recogniser can
+/// write, spaces removed; the longest found in a reference is the one it names.
+pub fn product_forms() -> Vec<String> {
+    let mut forms: Vec<String> = sangdam::insights::default_catalogue()
+        .iter()
+        .flat_map(|p| std::iter::once(p.name.clone()).chain(p.aliases.iter().cloned()))
+        .map(|f| f.replace(' ', ""))
+        .filter(|f| f.chars().all(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)))
+        .collect();
+    forms.sort_by_key(|f| std::cmp::Reverse(f.chars().count()));
+    forms.dedup();
+    forms
+}
+
+/// `(named, spelt)` over `(reference, hypothesis)` pairs: see [`Scores::products`].
+pub fn product_hits(pairs: &[(String, String)], forms: &[String]) -> (usize, usize) {
+    let (mut named, mut spelt) = (0, 0);
+    for (r, h) in pairs {
+        let r = r.replace(' ', "");
+        if let Some(f) = forms.iter().find(|f| r.contains(f.as_str())) {
+            named += 1;
+            spelt += usize::from(h.replace(' ', "").contains(f.as_str()));
+        }
+    }
+    (named, spelt)
 }
 
 /// Transcribes `items` with `model` (+ `vocab`) and scores them, greedy or (`beam` > 0)
@@ -44,15 +106,31 @@ pub fn evaluate(
     keep_examples: usize,
     beam: usize,
 ) -> Result<Scores> {
-    let t0 = Instant::now();
-    let decoder: std::sync::Arc<dyn sangdam::asr::CtcDecoder> = if beam > 0 {
-        std::sync::Arc::new(sangdam::asr::BeamDecoder {
-            beam,
-            ..Default::default()
-        })
+    let (name, decoder): (String, Arc<dyn CtcDecoder>) = if beam > 0 {
+        (
+            format!("beam {beam}"),
+            Arc::new(sangdam::asr::BeamDecoder {
+                beam,
+                ..Default::default()
+            }),
+        )
     } else {
-        std::sync::Arc::new(sangdam::asr::GreedyDecoder)
+        ("greedy".into(), Arc::new(sangdam::asr::GreedyDecoder))
     };
+    evaluate_with(model, vocab, set, items, keep_examples, &name, decoder)
+}
+
+/// [`evaluate`] with any decoder, named `decoder_name` in the table.
+pub fn evaluate_with(
+    model: &Path,
+    vocab: &Path,
+    set: &str,
+    items: &[Item],
+    keep_examples: usize,
+    decoder_name: &str,
+    decoder: Arc<dyn CtcDecoder>,
+) -> Result<Scores> {
+    let t0 = Instant::now();
     let vocab = sangdam::asr::Vocab::load(vocab)
         .with_context(|| format!("cannot read {}", vocab.display()))?;
     let engine = sangdam::asr::AsrEngine::load_with(model, vocab, decoder)
@@ -61,6 +139,7 @@ pub fn evaluate(
     let mut pairs = Vec::new();
     let mut audio_seconds = 0.0;
     let mut seconds = 0.0;
+    let mut decode_seconds = 0.0;
     for it in items {
         let audio = data::load_audio(&it.audio)?;
         audio_seconds += audio.len() as f64 / data::RATE as f64;
@@ -68,7 +147,11 @@ pub fn evaluate(
         let hyp = if audio.len() < sangdam::asr::MIN_SAMPLES {
             String::new()
         } else {
-            engine.transcribe(&audio)?.text
+            let logits = engine.logits(&sangdam::asr::features::normalize(&audio))?;
+            let td = Instant::now();
+            let text = engine.decode(&logits).text;
+            decode_seconds += td.elapsed().as_secs_f64();
+            text
         };
         seconds += t.elapsed().as_secs_f64();
         pairs.push((sangdam::asr::hangul::compose_jamo(&it.text), hyp));
@@ -77,14 +160,63 @@ pub fn evaluate(
     Ok(Scores {
         model: model.display().to_string(),
         set: set.to_string(),
+        decoder: decoder_name.to_string(),
         utterances: items.len(),
         audio_seconds,
         cer,
         wer,
         seconds,
+        decode_seconds,
         load_seconds,
+        products: product_hits(&pairs, &product_forms()),
+        peak_rss_mb: peak_rss_mb(),
         examples: pairs.into_iter().take(keep_examples).collect(),
     })
+}
+
+/// The model's scores for each item, computed once so that many decoders can be tried
+/// on them (`sangdam-host lm tune`): `(reference, logits, audio seconds)`.
+pub fn logits_of(
+    model: &Path,
+    vocab: &sangdam::asr::Vocab,
+    items: &[Item],
+) -> Result<Vec<(String, Array2<f32>, f64)>> {
+    let engine = sangdam::asr::AsrEngine::load_with(
+        model,
+        vocab.clone(),
+        Arc::new(sangdam::asr::GreedyDecoder),
+    )
+    .with_context(|| format!("cannot load {}", model.display()))?;
+    let mut out = Vec::with_capacity(items.len());
+    for it in items {
+        let audio = data::load_audio(&it.audio)?;
+        if audio.len() < sangdam::asr::MIN_SAMPLES {
+            continue;
+        }
+        let logits = engine.logits(&sangdam::asr::features::normalize(&audio))?;
+        out.push((
+            sangdam::asr::hangul::compose_jamo(&it.text),
+            logits,
+            audio.len() as f64 / data::RATE as f64,
+        ));
+    }
+    Ok(out)
+}
+
+/// CER, WER, product hits and decoding seconds of `decoder` on precomputed logits.
+pub fn score_decoder(
+    decoder: &dyn CtcDecoder,
+    vocab: &sangdam::asr::Vocab,
+    logits: &[(String, Array2<f32>, f64)],
+) -> (f64, f64, (usize, usize), f64) {
+    let t = Instant::now();
+    let pairs: Vec<(String, String)> = logits
+        .iter()
+        .map(|(r, l, _)| (r.clone(), decoder.decode(l.view(), vocab).text))
+        .collect();
+    let secs = t.elapsed().as_secs_f64();
+    let (cer, wer) = error_rates(&pairs);
+    (cer, wer, product_hits(&pairs, &product_forms()), secs)
 }
 
 /// The real Korean clip in `../shared/data/speech-real` as an item list (its
@@ -184,20 +316,34 @@ pub fn real_dev_items(root: &Path, telephone: Option<&Path>) -> Result<Vec<Item>
 /// A markdown table of scores.
 pub fn table(rows: &[Scores]) -> String {
     let mut s = String::from(
-        "| model | set | utts | audio s | CER % | WER % | RTF (1 thread) | load s |\n|---|---|---:|---:|---:|---:|---:|---:|\n",
+        "| model | set | decoder | utts | audio s | CER % | WER % | products | RTF (1 thread) | decode s / audio s | peak RSS MB | load s |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
+        let products = if r.products.0 == 0 {
+            "-".to_string()
+        } else {
+            format!(
+                "{}/{} ({:.1}%)",
+                r.products.1,
+                r.products.0,
+                r.product_accuracy() * 100.0
+            )
+        };
         s.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.4} | {:.2} |\n",
+            "| {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {} | {:.4} | {:.5} | {:.0} | {:.2} |\n",
             Path::new(&r.model)
                 .file_name()
                 .map_or(r.model.clone(), |f| f.to_string_lossy().into_owned()),
             r.set,
+            r.decoder,
             r.utterances,
             r.audio_seconds,
             r.cer * 100.0,
             r.wer * 100.0,
+            products,
             r.rtf(),
+            r.decode_seconds / r.audio_seconds.max(1e-9),
+            r.peak_rss_mb,
             r.load_seconds
         ));
     }

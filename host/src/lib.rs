@@ -15,12 +15,14 @@
 //!   checkpoints, dev CER).
 //! - [`eval`]: CER/WER through the firmware's engine.
 //! - [`onnx`]: ONNX export of a checkpoint and its int8 variants.
+//! - [`lm`]: the syllable n-gram language model of the box's beam search (Kneser-Ney).
 //! - [`package`]: install a model and its manifest entry into `models/`.
 
 pub mod corpus;
 pub mod ctc;
 pub mod data;
 pub mod eval;
+pub mod lm;
 pub mod model;
 pub mod onnx;
 pub mod package;

@@ -93,6 +93,13 @@ enum Command {
         /// Scores as name=value (repeatable), e.g. cer_synth_test_int8=0.043.
         #[arg(long = "score")]
         scores: Vec<String>,
+        /// ngram-lm: the tuned LM weight and insertion bonus ([model.decoder]).
+        #[arg(long)]
+        alpha: Option<f32>,
+        #[arg(long)]
+        beta: Option<f32>,
+        #[arg(long)]
+        hotword_bonus: Option<f32>,
     },
     /// CER and WER of ONNX models on a corpus split, through the firmware's engine.
     Eval {
@@ -118,9 +125,161 @@ enum Command {
         /// Write the scores as JSON here too.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Decode with a prefix beam search of this width (0: greedy, as the box does).
+        /// Decode with a prefix beam search of this width (0: greedy).
         #[arg(long, default_value_t = 0)]
         beam: usize,
+        #[command(flatten)]
+        fusion: FusionArgs,
+    },
+    /// The syllable n-gram language model of the box's beam search.
+    #[command(subcommand)]
+    Lm(LmCmd),
+}
+
+/// Shallow fusion and hotwords for `eval --beam` and `lm tune`.
+#[derive(Debug, clap::Args)]
+struct FusionArgs {
+    /// An n-gram LM (binary from `lm build`, or ARPA) fused into the beam search.
+    #[arg(long)]
+    lm: Option<PathBuf>,
+    /// LM weight (on natural-log probabilities).
+    #[arg(long, default_value_t = 0.5)]
+    alpha: f32,
+    /// Insertion bonus per LM unit (syllable or word boundary).
+    #[arg(long, default_value_t = 1.0)]
+    beta: f32,
+    /// Boost the default catalogue's product names and aliases (what the daemon does
+    /// with `insights.products`).
+    #[arg(long)]
+    hotwords: bool,
+    /// More hotwords, one per line.
+    #[arg(long)]
+    hotword_file: Option<PathBuf>,
+    /// Bonus per matched hotword token.
+    #[arg(long, default_value_t = 1.5)]
+    hotword_bonus: f32,
+    /// Tokens more than this (natural log) below a frame's best are not expanded.
+    #[arg(long, default_value_t = 8.0)]
+    prune: f32,
+}
+
+impl FusionArgs {
+    fn decoder(&self, beam: usize) -> Result<(String, sangdam::asr::BeamDecoder)> {
+        let lm = match &self.lm {
+            Some(p) => Some(std::sync::Arc::new(sangdam::asr::NgramLm::load(p)?)),
+            None => None,
+        };
+        let mut hotwords = Vec::new();
+        if self.hotwords {
+            for p in sangdam::insights::default_catalogue() {
+                hotwords.push(p.name.clone());
+                hotwords.extend(p.aliases.iter().cloned());
+            }
+        }
+        if let Some(f) = &self.hotword_file {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read {}", f.display()))?;
+            hotwords.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from),
+            );
+        }
+        let mut name = format!("beam {beam}");
+        if lm.is_some() {
+            name.push_str(&format!(" + LM (α {}, β {})", self.alpha, self.beta));
+        }
+        if !hotwords.is_empty() {
+            name.push_str(&format!(
+                " + {} hotwords ({})",
+                hotwords.len(),
+                self.hotword_bonus
+            ));
+        }
+        Ok((
+            name,
+            sangdam::asr::BeamDecoder {
+                beam,
+                prune: self.prune,
+                lm,
+                alpha: self.alpha,
+                beta: self.beta,
+                hotwords,
+                hotword_bonus: self.hotword_bonus,
+                ..Default::default()
+            },
+        ))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum LmCmd {
+    /// Count syllable n-grams in text and smooth them with interpolated modified
+    /// Kneser-Ney; write the box's binary form (and ARPA with --arpa).
+    Build {
+        /// Output: the binary LM the box loads.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the model as ARPA text here.
+        #[arg(long)]
+        arpa: Option<PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        order: usize,
+        /// Minimum count to keep an n-gram, per order from 1 (the last repeats).
+        #[arg(long, default_value = "1,1,2,2,2")]
+        cutoffs: String,
+        /// Sentences drawn from the synthetic corpus's call-centre templates.
+        #[arg(long, default_value_t = 0)]
+        templates: usize,
+        #[arg(long, default_value_t = 7)]
+        template_seed: u64,
+        /// NSMC-layout TSV files (a `document` column).
+        #[arg(long)]
+        tsv: Vec<PathBuf>,
+        /// Plain text files, one utterance per line (your own transcripts).
+        #[arg(long)]
+        text: Vec<PathBuf>,
+        /// Hold out the synthetic corpus's test sentences (same hash and fraction as
+        /// `corpus synth --test-fraction`); 0 holds none out.
+        #[arg(long, default_value_t = 0.1)]
+        test_fraction: f64,
+        /// Leave out every sentence of these files (`corpus index` splits or text).
+        #[arg(long)]
+        exclude: Vec<PathBuf>,
+        /// Print the perplexity of these files' sentences.
+        #[arg(long)]
+        perplexity: Vec<PathBuf>,
+    },
+    /// Convert an ARPA file (KenLM's lmplz, SRILM) over the box's units (syllables,
+    /// `|` between words) to the binary form.
+    Convert {
+        arpa: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Tune the LM weight and insertion bonus on a split: the model runs once, every
+    /// (alpha, beta) pair decodes its scores.
+    Tune {
+        model: PathBuf,
+        #[arg(long)]
+        vocab: PathBuf,
+        /// A `corpus index` split (the dev split: never the test split).
+        #[arg(long)]
+        split: PathBuf,
+        #[arg(long, default_value_t = usize::MAX)]
+        limit: usize,
+        #[arg(long, default_value_t = 8)]
+        beam: usize,
+        #[arg(long, default_value = "0.2,0.35,0.5,0.7,0.9")]
+        alphas: String,
+        #[arg(long, default_value = "0,0.5,1,1.5,2")]
+        betas: String,
+        /// Hotword bonuses to try with the best (alpha, beta) ("" for none).
+        #[arg(long, default_value = "")]
+        bonuses: String,
+        #[command(flatten)]
+        fusion: FusionArgs,
     },
 }
 
@@ -482,11 +641,25 @@ fn run(cli: Cli) -> Result<()> {
             quantization,
             made,
             scores,
+            alpha,
+            beta,
+            hotword_bonus,
         } => {
             let kind = match kind.as_str() {
                 "asr-ctc" => sangdam::models::ModelKind::AsrCtc,
                 "sentiment" => sangdam::models::ModelKind::Sentiment,
-                other => anyhow::bail!("--kind {other}: use asr-ctc or sentiment"),
+                "ngram-lm" => sangdam::models::ModelKind::NgramLm,
+                other => anyhow::bail!("--kind {other}: use asr-ctc, sentiment or ngram-lm"),
+            };
+            let decoder = match (alpha, beta) {
+                (Some(alpha), Some(beta)) => Some(sangdam::models::DecoderDefaults {
+                    alpha,
+                    beta,
+                    beam: None,
+                    hotword_bonus,
+                }),
+                (None, None) => None,
+                _ => anyhow::bail!("give --alpha and --beta together"),
             };
             let scores = scores
                 .iter()
@@ -513,6 +686,7 @@ fn run(cli: Cli) -> Result<()> {
                 quantization,
                 made,
                 scores,
+                decoder,
             })?;
             println!(
                 "{} -> {} ({} bytes, sha256 {})",
@@ -532,7 +706,18 @@ fn run(cli: Cli) -> Result<()> {
             limit,
             json,
             beam,
+            fusion,
         } => {
+            let (decoder_name, decoder): (String, std::sync::Arc<dyn sangdam::asr::CtcDecoder>) =
+                if beam > 0 {
+                    let (n, d) = fusion.decoder(beam)?;
+                    (n, std::sync::Arc::new(d))
+                } else {
+                    (
+                        "greedy".into(),
+                        std::sync::Arc::new(sangdam::asr::GreedyDecoder),
+                    )
+                };
             let mut rows = Vec::new();
             let tel_dir =
                 std::env::temp_dir().join(format!("sangdam-real-dev-{}", std::process::id()));
@@ -556,24 +741,37 @@ fn run(cli: Cli) -> Result<()> {
                     let name = sp
                         .file_stem()
                         .map_or("split".into(), |s| s.to_string_lossy().into_owned());
-                    rows.push(sangdam_host::eval::evaluate(
-                        model, &vocab, &name, &items, 3, beam,
+                    rows.push(sangdam_host::eval::evaluate_with(
+                        model,
+                        &vocab,
+                        &name,
+                        &items,
+                        3,
+                        &decoder_name,
+                        decoder.clone(),
                     )?);
                 }
                 if let Some(dir) = &real {
                     let items = sangdam_host::eval::real_clip_items(dir)?;
-                    rows.push(sangdam_host::eval::evaluate(
+                    rows.push(sangdam_host::eval::evaluate_with(
                         model,
                         &vocab,
                         "real clip",
                         &items,
                         3,
-                        beam,
+                        &decoder_name,
+                        decoder.clone(),
                     )?);
                 }
                 for (name, items) in &real_dev_sets {
-                    rows.push(sangdam_host::eval::evaluate(
-                        model, &vocab, name, items, 3, beam,
+                    rows.push(sangdam_host::eval::evaluate_with(
+                        model,
+                        &vocab,
+                        name,
+                        items,
+                        3,
+                        &decoder_name,
+                        decoder.clone(),
                     )?);
                 }
             }
@@ -596,6 +794,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Lm(cmd) => lm_command(cmd),
         Command::Train(a) => {
             let start = match (a.checkpoint, a.scratch) {
                 (Some(c), None) => Start::Checkpoint(c),
@@ -785,6 +984,188 @@ fn run(cli: Cli) -> Result<()> {
                 out.display(),
                 s.test_speakers.join(",")
             );
+            Ok(())
+        }
+    }
+}
+
+fn floats(list: &str) -> Result<Vec<f32>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| x.parse().with_context(|| format!("{x:?} is not a number")))
+        .collect()
+}
+
+fn lm_command(cmd: LmCmd) -> Result<()> {
+    use sangdam_host::lm;
+    match cmd {
+        LmCmd::Build {
+            out,
+            arpa,
+            order,
+            cutoffs,
+            templates,
+            template_seed,
+            tsv,
+            text,
+            test_fraction,
+            exclude,
+            perplexity,
+        } => {
+            let src = lm::TextSources {
+                templates,
+                template_seed,
+                tsv,
+                text,
+                test_fraction,
+                exclude,
+            };
+            let (sentences, dropped) = lm::gather(&src)?;
+            anyhow::ensure!(
+                !sentences.is_empty(),
+                "no text: give --templates N, --tsv FILE or --text FILE"
+            );
+            let cutoffs = cutoffs
+                .split(',')
+                .map(|c| {
+                    c.trim()
+                        .parse::<u32>()
+                        .with_context(|| format!("--cutoffs: {c:?} is not a count"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let t = std::time::Instant::now();
+            let model = lm::build(&sentences, &lm::BuildSettings { order, cutoffs })?;
+            let bin = model.to_binary();
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            std::fs::write(&out, &bin)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            if let Some(a) = &arpa {
+                std::fs::write(a, model.to_arpa())
+                    .with_context(|| format!("cannot write {}", a.display()))?;
+            }
+            println!(
+                "{} sentences ({dropped} held out), {} units, order {}, n-grams per order {:?}, {:.1} s",
+                sentences.len(),
+                model.units(),
+                model.order(),
+                model.counts(),
+                t.elapsed().as_secs_f64()
+            );
+            println!("{} ({} bytes)", out.display(), bin.len());
+            for p in &perplexity {
+                let s = lm::sentences_of(p)?;
+                println!(
+                    "perplexity per unit on {} ({} sentences): {:.2}",
+                    p.display(),
+                    s.len(),
+                    lm::perplexity(&model, &s)
+                );
+            }
+            Ok(())
+        }
+        LmCmd::Convert { arpa, out } => {
+            let model = sangdam::asr::NgramLm::load(&arpa)?;
+            let bin = model.to_binary();
+            std::fs::write(&out, &bin)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "{}: order {}, {} units, n-grams {:?} -> {} ({} bytes)",
+                arpa.display(),
+                model.order(),
+                model.units(),
+                model.counts(),
+                out.display(),
+                bin.len()
+            );
+            Ok(())
+        }
+        LmCmd::Tune {
+            model,
+            vocab,
+            split,
+            limit,
+            beam,
+            alphas,
+            betas,
+            bonuses,
+            fusion,
+        } => {
+            anyhow::ensure!(fusion.lm.is_some(), "lm tune needs --lm");
+            let v = sangdam::asr::Vocab::load(&vocab)?;
+            let mut items = sangdam_host::data::read_split(&split)?;
+            items.truncate(limit);
+            let logits = sangdam_host::eval::logits_of(&model, &v, &items)?;
+            let audio: f64 = logits.iter().map(|x| x.2).sum();
+            println!("| decoder | CER % | WER % | products | decode s / audio s |\n|---|---:|---:|---:|---:|");
+            let row = |name: &str, d: &dyn sangdam::asr::CtcDecoder| {
+                let (cer, wer, p, secs) = sangdam_host::eval::score_decoder(d, &v, &logits);
+                println!(
+                    "| {name} | {:.2} | {:.2} | {}/{} | {:.5} |",
+                    cer * 100.0,
+                    wer * 100.0,
+                    p.1,
+                    p.0,
+                    secs / audio
+                );
+                cer
+            };
+            row("greedy", &sangdam::asr::GreedyDecoder);
+            let plain = sangdam::asr::BeamDecoder {
+                beam,
+                prune: fusion.prune,
+                ..Default::default()
+            };
+            row(&format!("beam {beam}"), &plain);
+            let (_, base) = fusion.decoder(beam)?;
+            let mut best = (f64::INFINITY, 0.0f32, 0.0f32);
+            for &a in &floats(&alphas)? {
+                for &b in &floats(&betas)? {
+                    let d = sangdam::asr::BeamDecoder {
+                        alpha: a,
+                        beta: b,
+                        hotwords: Vec::new(),
+                        ..base.clone()
+                    };
+                    let cer = row(&format!("beam {beam} + LM α {a} β {b}"), &d);
+                    if cer < best.0 {
+                        best = (cer, a, b);
+                    }
+                }
+            }
+            println!(
+                "\nbest on {}: alpha {} beta {} (CER {:.2}%)",
+                split.display(),
+                best.1,
+                best.2,
+                best.0 * 100.0
+            );
+            let bonuses = floats(&bonuses)?;
+            if !bonuses.is_empty() {
+                let mut hot = base.hotwords.clone();
+                if hot.is_empty() {
+                    for p in sangdam::insights::default_catalogue() {
+                        hot.push(p.name.clone());
+                        hot.extend(p.aliases.iter().cloned());
+                    }
+                }
+                for &h in &bonuses {
+                    let d = sangdam::asr::BeamDecoder {
+                        alpha: best.1,
+                        beta: best.2,
+                        hotwords: hot.clone(),
+                        hotword_bonus: h,
+                        ..base.clone()
+                    };
+                    row(
+                        &format!("beam {beam} + LM α {} β {} + hotwords {h}", best.1, best.2),
+                        &d,
+                    );
+                }
+            }
             Ok(())
         }
     }

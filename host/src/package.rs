@@ -22,6 +22,8 @@ pub struct Package {
     pub quantization: Option<String>,
     pub made: String,
     pub scores: BTreeMap<String, f64>,
+    /// An ngram-lm's tuned decoding settings.
+    pub decoder: Option<sangdam::models::DecoderDefaults>,
 }
 
 const HEADER: &str =
@@ -65,6 +67,7 @@ pub fn package(p: &Package) -> Result<ModelEntry> {
         sample_rate: p.sample_rate,
         quantization: p.quantization.clone(),
         made: p.made.clone(),
+        decoder: p.decoder.clone(),
         scores: p.scores.clone(),
     };
     let manifest_path = p.models_dir.join(MANIFEST_FILE);

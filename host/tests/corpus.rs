@@ -179,3 +179,124 @@ fn synth_writes_an_ai_hub_tree_that_index_reads_with_held_out_test() {
         assert_eq!((f.spec().sample_rate, f.spec().channels), (16_000, 1));
     }
 }
+
+/// The language model's text (`lm build` as scripts/build-lm-ko runs it, minus the
+/// corpus-specific --exclude files) holds none of the synthetic corpus's test
+/// sentences, so the LM's gain on the test split is not a memorised answer.
+#[test]
+fn the_language_models_text_holds_no_test_sentence() {
+    use sangdam_host::corpus::synth;
+    let tsv = Path::new("../../shared/data/nsmc-like/train.tsv");
+    let tsv = if tsv.exists() {
+        tsv.to_path_buf()
+    } else {
+        Path::new("../shared/data/nsmc-like/train.tsv").to_path_buf()
+    };
+    let settings = synth::SynthSettings {
+        count: 24_000,
+        seed: 1,
+        extra_sentences: synth::sentences_from_tsv(&tsv).unwrap(),
+        extra_fraction: 0.3,
+        ..Default::default()
+    };
+    let test: std::collections::BTreeSet<String> = synth::planned_sentences(&settings)
+        .into_iter()
+        .filter(|(_, t)| *t)
+        .map(|(s, _)| s.replace(' ', ""))
+        .collect();
+    assert!(test.len() > 300, "{} test sentences", test.len());
+    let src = |test_fraction| sangdam_host::lm::TextSources {
+        templates: 300_000,
+        template_seed: 7,
+        tsv: vec![tsv.clone()],
+        test_fraction,
+        ..Default::default()
+    };
+    let (text, dropped) = sangdam_host::lm::gather(&src(0.1)).unwrap();
+    assert!(dropped > 0 && text.len() > 100_000);
+    let leaked = text
+        .iter()
+        .filter(|s| test.contains(&s.replace(' ', "")))
+        .count();
+    assert_eq!(leaked, 0, "test sentences in the LM's text");
+    // Without the hash rule they would be there: the check above can fail.
+    let (all, _) = sangdam_host::lm::gather(&src(0.0)).unwrap();
+    assert!(all.iter().any(|s| test.contains(&s.replace(' ', ""))));
+}
+
+/// `lm build` writes the binary and ARPA forms; `lm convert` turns the ARPA back into
+/// the same model (to ARPA's six decimals); --exclude leaves sentences out; a cut file
+/// is refused by name.
+#[test]
+fn lm_build_convert_and_exclude() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("mine.txt");
+    std::fs::write(
+        &text,
+        "쉐어링 카드 한도를 올려 주세요\n쉐어링 카드 발급이 늦어요\n요금이 많이 나왔어요\n가족 결합 할인 문의드려요\n",
+    )
+    .unwrap();
+    let skip = dir.path().join("skip.txt");
+    std::fs::write(&skip, "가족 결합 할인 문의드려요\n").unwrap();
+    let bin = dir.path().join("lm.bin");
+    let arpa = dir.path().join("lm.arpa");
+    let o = Command::new(env!("CARGO_BIN_EXE_sangdam-host"))
+        .args([
+            "lm",
+            "build",
+            "--order",
+            "3",
+            "--cutoffs",
+            "1",
+            "--test-fraction",
+            "0",
+            "--text",
+        ])
+        .arg(&text)
+        .arg("--exclude")
+        .arg(&skip)
+        .arg("--out")
+        .arg(&bin)
+        .arg("--arpa")
+        .arg(&arpa)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("3 sentences (1 held out)"), "{stdout}");
+    let lm = sangdam::asr::NgramLm::load(&bin).unwrap();
+    assert_eq!(lm.order(), 3);
+    assert!(
+        lm.id("결").is_none(),
+        "an excluded sentence's syllable is in the LM"
+    );
+    let converted = dir.path().join("converted.bin");
+    let o = Command::new(env!("CARGO_BIN_EXE_sangdam-host"))
+        .args(["lm", "convert"])
+        .arg(&arpa)
+        .arg("--out")
+        .arg(&converted)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let back = sangdam::asr::NgramLm::load(&converted).unwrap();
+    assert_eq!(back.counts(), lm.counts());
+    let units = sangdam::asr::lm::units_of("쉐어링 카드 한도를 올려 주세요");
+    assert!((back.sentence_log10(&units) - lm.sentence_log10(&units)).abs() < 1e-3);
+    // Cut short: refused, by name.
+    let bytes = std::fs::read(&bin).unwrap();
+    std::fs::write(&bin, &bytes[..bytes.len() - 10]).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_sangdam-host"))
+        .args(["lm", "convert"])
+        .arg(&bin)
+        .arg("--out")
+        .arg(dir.path().join("x.bin"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && stderr.contains("lm.bin"), "{stderr}");
+}

@@ -24,6 +24,7 @@ fn packaged_model_passes_the_firmware_check_and_replaces_old_entries() {
         quantization: None,
         made: "fixture".into(),
         scores: BTreeMap::from([("cer".to_string(), 0.5)]),
+        decoder: None,
     };
     package(&p).unwrap();
     p.model = fixture.join("model.int8.onnx");
@@ -67,6 +68,7 @@ fn asr_model_without_vocab_is_refused() {
         quantization: None,
         made: String::new(),
         scores: BTreeMap::new(),
+        decoder: None,
     })
     .unwrap_err()
     .to_string();

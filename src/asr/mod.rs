@@ -5,19 +5,23 @@
 //! (the ONNX graph, optimised once at load), then a [`CtcDecoder`] that turns per-frame
 //! scores into text through the [`Vocab`].
 //!
-//! The decoder is a trait so that a beam search with a lexicon can replace the greedy
-//! decoder without touching the engine: it receives the whole `[frames, vocab]` score
-//! matrix, not just the argmax.
+//! The decoder is a trait: the greedy decoder and the prefix beam search (with a
+//! syllable n-gram language model, [`lm`], and hotwords) both receive the whole
+//! `[frames, vocab]` score matrix, and [`choose_decoder`] picks one from the config.
 
 mod beam;
 mod ctc;
+mod decoding;
 mod engine;
 pub mod features;
 pub mod hangul;
+pub mod lm;
 pub mod score;
 mod vocab;
 
-pub use beam::BeamDecoder;
+pub use beam::{hotword_tokens, BeamDecoder};
 pub use ctc::{CtcDecoder, GreedyDecoder, Transcript};
+pub use decoding::{choose_decoder, hotwords_of, DecoderChoice};
 pub use engine::{frames_for, AsrEngine, AsrError, MIN_SAMPLES};
+pub use lm::{LmError, NgramLm};
 pub use vocab::{Vocab, VocabError, PAD, UNK, WORD_DELIMITER};

@@ -203,6 +203,8 @@ pub struct ModelsConfig {
     pub asr: String,
     /// Empty: no sentiment.
     pub sentiment: String,
+    /// Empty: no language model.
+    pub lm: String,
 }
 
 impl Default for ModelsConfig {
@@ -211,6 +213,7 @@ impl Default for ModelsConfig {
             dir: PathBuf::from("models"),
             asr: "asr-ko".to_owned(),
             sentiment: "sentiment-ko".to_owned(),
+            lm: "lm-ko".to_owned(),
         }
     }
 }
@@ -246,6 +249,20 @@ impl AudioConfig {
 pub struct AsrConfig {
     pub batch: usize,
     pub workers: usize,
+    /// "beam" or "greedy".
+    pub decoder: String,
+    pub beam: usize,
+    /// Tokens more than this (natural log) below a frame's best are not expanded.
+    pub beam_prune: f32,
+    /// Override the LM weight / insertion bonus / hotword bonus the manifest gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lm_alpha: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lm_beta: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotword_bonus: Option<f32>,
+    pub hotwords: Vec<String>,
+    pub catalogue_hotwords: bool,
 }
 
 impl Default for AsrConfig {
@@ -253,6 +270,14 @@ impl Default for AsrConfig {
         AsrConfig {
             batch: 1,
             workers: 1,
+            decoder: "beam".to_owned(),
+            beam: 8,
+            beam_prune: 8.0,
+            lm_alpha: None,
+            lm_beta: None,
+            hotword_bonus: None,
+            hotwords: Vec::new(),
+            catalogue_hotwords: true,
         }
     }
 }
@@ -279,6 +304,7 @@ pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("models", "Installed models: a folder with manifest.toml; every file is checked against its sha256 at start-up."),
     ("models.dir", "Folder holding manifest.toml and the model files. On the box: /usr/share/sangdam/models."),
     ("models.asr", "Name of the speech-recognition model in the manifest (kind asr-ctc)."),
+    ("models.lm", "Name of the language model in the manifest (kind ngram-lm) that the beam search fuses; \"\" for none. When it is missing or damaged, decoding goes on without it and a warning says so."),
     ("models.sentiment", "Name of the sentiment model in the manifest (kind sentiment); \"\" turns sentiment off. When it is not installed, calls are stored without sentiment and a warning says so."),
     ("audio", "How recorded calls are read."),
     ("audio.agent_channel", "Channel index (0-based) of the agent in two-channel recordings."),
@@ -287,6 +313,14 @@ pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("asr", "Speech recognition."),
     ("asr.batch", "Utterances run through the model together (1 = one at a time; more uses more memory)."),
     ("asr.workers", "Threads that transcribe utterances in parallel (each holds its own model state)."),
+    ("asr.decoder", "\"beam\": prefix beam search with the language model (models.lm) and hotwords; \"greedy\": each frame's best token, no LM."),
+    ("asr.beam", "Hypotheses the beam search keeps per frame (1 = greedy decoding)."),
+    ("asr.beam_prune", "The beam search expands only tokens whose log-probability is within this of the frame's best (larger: slower, rarely better)."),
+    ("asr.lm_alpha", "Language-model weight; unset: the value tuned with the model (models/manifest.toml, [model.decoder])."),
+    ("asr.lm_beta", "Insertion bonus per syllable or word boundary; unset: the tuned value from the manifest."),
+    ("asr.hotword_bonus", "Bonus per matched token of a hotword; unset: the manifest's value, or 1.5."),
+    ("asr.hotwords", "Words and phrases the recogniser should favour (product names, branch names), written as they should come out."),
+    ("asr.catalogue_hotwords", "Also favour the product catalogue's names and aliases (insights.products)."),
     ("insights", "Keywords by sentiment, drivers of satisfaction and recommendations (sangdam insights, recommend, report, serve)."),
     ("insights.extra_stopwords", "Words never to report as keywords, added to the shipped Korean stop-word list (ranks.nl, data/stopwords-ko)."),
     ("insights.top", "How many keywords and drivers each list shows."),
@@ -395,6 +429,37 @@ impl Config {
         }
         if self.asr.workers == 0 {
             return Err("asr.workers must be at least 1".into());
+        }
+        if !matches!(self.asr.decoder.as_str(), "beam" | "greedy") {
+            return Err(format!(
+                "asr.decoder is {:?}: it must be \"beam\" or \"greedy\"",
+                self.asr.decoder
+            ));
+        }
+        if self.asr.beam == 0 || self.asr.beam > 256 {
+            return Err(format!(
+                "asr.beam is {}: choose 1 to 256 (8 is the tuned width)",
+                self.asr.beam
+            ));
+        }
+        if !(self.asr.beam_prune.is_finite() && self.asr.beam_prune > 0.0) {
+            return Err(format!(
+                "asr.beam_prune is {}: it must be a positive number (8 is the default)",
+                self.asr.beam_prune
+            ));
+        }
+        for (name, v) in [
+            ("asr.lm_alpha", self.asr.lm_alpha),
+            ("asr.lm_beta", self.asr.lm_beta),
+            ("asr.hotword_bonus", self.asr.hotword_bonus),
+        ] {
+            if let Some(v) = v {
+                if !v.is_finite() || v.abs() > 100.0 {
+                    return Err(format!(
+                        "{name} is {v}: it must be a number between -100 and 100"
+                    ));
+                }
+            }
         }
         if self.audio.agent_channel == self.audio.customer_channel {
             return Err(format!(

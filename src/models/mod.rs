@@ -11,7 +11,7 @@
 //!
 //! [[model]]
 //! name = "asr-ko"                  # what config refers to
-//! kind = "asr-ctc"                 # asr-ctc | sentiment
+//! kind = "asr-ctc"                 # asr-ctc | sentiment | ngram-lm
 //! file = "asr-ko/model.int8.onnx"  # relative to the manifest's folder
 //! sha256 = "…"
 //! bytes = 1234567
@@ -19,6 +19,9 @@
 //! vocab_sha256 = "…"
 //! sample_rate = 16000
 //! made = "how it was trained, exported and quantized"
+//! [model.decoder]                  # ngram-lm only: tuned beam-search settings
+//! alpha = 0.5
+//! beta = 1.0
 //! [model.scores]                   # measured numbers, free-form names
 //! cer_synth_test_int8 = 0.043
 //! ```
@@ -90,6 +93,9 @@ pub enum ModelKind {
     AsrCtc,
     /// A text classifier over tokens.
     Sentiment,
+    /// A syllable n-gram language model for the speech model's beam search (ARPA or
+    /// the binary form of `sangdam-host lm build`).
+    NgramLm,
 }
 
 impl std::fmt::Display for ModelKind {
@@ -97,6 +103,7 @@ impl std::fmt::Display for ModelKind {
         f.write_str(match self {
             ModelKind::AsrCtc => "asr-ctc",
             ModelKind::Sentiment => "sentiment",
+            ModelKind::NgramLm => "ngram-lm",
         })
     }
 }
@@ -123,9 +130,28 @@ pub struct ModelEntry {
     /// How the model was made: data, recipe, commands.
     #[serde(default)]
     pub made: String,
+    /// Decoding settings tuned with this model (an ngram-lm's weight and insertion
+    /// bonus, tuned with the speech model on the synthetic dev split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<DecoderDefaults>,
     /// Measured scores (CER, accuracy, real-time factor...), by name.
     #[serde(default)]
     pub scores: BTreeMap<String, f64>,
+}
+
+/// `[model.decoder]`: the beam search settings an LM was tuned with. The config's
+/// `asr.*` fields override them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecoderDefaults {
+    /// LM weight on natural-log probabilities.
+    pub alpha: f32,
+    /// Insertion bonus per LM unit (syllable or word boundary).
+    pub beta: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beam: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotword_bonus: Option<f32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,6 +243,7 @@ impl Manifest {
                 kind_key: match kind {
                     ModelKind::AsrCtc => "asr",
                     ModelKind::Sentiment => "sentiment",
+                    ModelKind::NgramLm => "lm",
                 },
                 name: name.to_owned(),
                 manifest: self.dir.join(MANIFEST_FILE),

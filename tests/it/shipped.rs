@@ -153,3 +153,167 @@ fn samples_through_the_shipped_model_transcribe_judge_and_report() {
         "the page does not show the keyword {keyword}"
     );
 }
+
+/// The customer channel of a sample call, 16 kHz.
+fn channel_16k(path: &Path, channel: usize) -> Vec<f32> {
+    let mut f = sangdam::audio::CallFile::open(path).unwrap();
+    let mut out = Vec::new();
+    while let Some(block) = f.next_block().unwrap() {
+        out.extend_from_slice(&block[channel]);
+    }
+    out
+}
+
+/// On the shipped model's own scores, a beam of one is greedy decoding, token for
+/// token; the full beam with the shipped LM decodes the same audio at least as well.
+#[test]
+fn beam_of_one_is_greedy_on_the_shipped_model() {
+    use sangdam::asr::{features, AsrEngine, BeamDecoder, CtcDecoder, GreedyDecoder, Vocab};
+    let vocab = Vocab::load(Path::new("models/asr-ko/vocab.json")).unwrap();
+    let engine = AsrEngine::load(
+        Path::new("models/asr-ko/model.int8.onnx"),
+        Path::new("models/asr-ko/vocab.json"),
+    )
+    .unwrap();
+    let mut compared = 0;
+    for (file, ch) in [
+        ("card.wav", 1),
+        ("card.wav", 0),
+        ("phone.wav", 1),
+        ("course.wav", 0),
+    ] {
+        let audio = channel_16k(&Path::new("samples").join(file), ch);
+        let logits = engine.logits(&features::normalize(&audio)).unwrap();
+        let g = GreedyDecoder.decode(logits.view(), &vocab);
+        let b = BeamDecoder {
+            beam: 1,
+            ..Default::default()
+        }
+        .decode(logits.view(), &vocab);
+        assert_eq!(b.tokens, g.tokens, "{file} channel {ch}");
+        assert_eq!(b.text, g.text, "{file} channel {ch}");
+        compared += g.tokens.len();
+    }
+    assert!(compared > 100, "only {compared} tokens compared");
+}
+
+fn hotword_references() -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string("tests/data/hotword-calls/transcripts.tsv").unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            (c[0].to_string(), c[1].to_string(), c[2].to_string())
+        })
+        .collect()
+}
+
+/// What `analyze` with `config` writes for each hotword call, by file name.
+fn analyze_with(config: &str) -> (BTreeMap<String, String>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sangdam.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let data = dir.path().join("data");
+    let mut c = sangdam(&data, Path::new("models"));
+    c.arg("--config")
+        .arg(&cfg)
+        .args(["analyze", "tests/data/hotword-calls"]);
+    let (out, stdout, stderr) = run(c);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let mut c = sangdam(&data, Path::new("models"));
+    c.arg("--config")
+        .arg(&cfg)
+        .args(["export", "--format", "jsonl"]);
+    let (_, stdout, _) = run(c);
+    let mut texts = BTreeMap::new();
+    for line in stdout.lines() {
+        let call: serde_json::Value = serde_json::from_str(line).unwrap();
+        let file = Path::new(call["source"].as_str().unwrap())
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text: Vec<&str> = call["utterances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["text"].as_str().unwrap())
+            .collect();
+        texts.insert(file, text.join(" "));
+    }
+    (texts, stderr)
+}
+
+/// Product names the speech model never heard (카드론, 장기카드대출, 결합 할인): greedy
+/// decoding misspells them, the LM alone does not fix them, and the catalogue's names
+/// as hotwords (the default) spell them as the catalogue does.
+#[test]
+fn catalogue_hotwords_spell_product_names_greedy_decoding_gets_wrong() {
+    let refs = hotword_references();
+    assert_eq!(refs.len(), 3);
+    let (greedy, _) = analyze_with("[asr]\ndecoder = \"greedy\"\n");
+    let (lm_only, _) = analyze_with("[asr]\ncatalogue_hotwords = false\n");
+    let (default, stderr) = analyze_with("");
+    assert!(stderr.contains("hotwords"), "{stderr}");
+    for (file, product, said) in &refs {
+        let p = product.replace(' ', "");
+        let spelt = |m: &BTreeMap<String, String>| m[file].replace(' ', "").contains(&p);
+        eprintln!(
+            "{file}: «{said}»\n  greedy «{}»\n  LM «{}»\n  LM + hotwords «{}»",
+            greedy[file], lm_only[file], default[file]
+        );
+        assert!(
+            !spelt(&greedy),
+            "greedy already spells {product}: the test shows nothing"
+        );
+        assert!(!spelt(&lm_only), "the LM alone spells {product}");
+        assert!(
+            spelt(&default),
+            "{file}: {product} is not in «{}»",
+            default[file]
+        );
+    }
+    // A user's own list (asr.hotwords) works without the catalogue, and only for its words.
+    let (off, _) = analyze_with("[asr]\ncatalogue_hotwords = false\nhotwords = [\"카드론\"]\n");
+    assert!(
+        off["card-loan.wav"].contains("카드론"),
+        "{}",
+        off["card-loan.wav"]
+    );
+    assert!(!off["long-loan.wav"]
+        .replace(' ', "")
+        .contains("장기카드대출"));
+}
+
+/// A language model cut short on the box: `analyze` still transcribes, greedily, and
+/// says which file is wrong and what to do.
+#[test]
+fn a_damaged_language_model_means_greedy_decoding_and_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    for sub in ["asr-ko", "sentiment-ko", "lm-ko"] {
+        std::fs::create_dir_all(models.join(sub)).unwrap();
+        for e in std::fs::read_dir(Path::new("models").join(sub)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), models.join(sub).join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::copy("models/manifest.toml", models.join("manifest.toml")).unwrap();
+    let lm = models.join("lm-ko/lm.bin");
+    let bytes = std::fs::read(&lm).unwrap();
+    std::fs::write(&lm, &bytes[..bytes.len() / 3]).unwrap();
+    let data = dir.path().join("data");
+    let mut c = sangdam(&data, &models);
+    c.args(["analyze", "tests/data/hotword-calls"]);
+    let (out, stdout, stderr) = run(c);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("lm-ko/lm.bin") && stderr.contains("decoding greedily"),
+        "{stderr}"
+    );
+    let mut c = sangdam(&data, &models);
+    c.args(["export", "--format", "jsonl"]);
+    let (_, stdout, _) = run(c);
+    assert_eq!(stdout.lines().count(), 3, "every call stored");
+    assert!(stdout.contains("금리가"), "{stdout}");
+}

@@ -238,6 +238,13 @@ pub fn sentence(rng: &mut Rng) -> (&'static str, &'static str, String) {
     (d.name, sentiment, t)
 }
 
+/// Whether `text` is one of the sentences held out for the test split: a hash of the
+/// text, so the same sentence is held out wherever it comes from (the corpus, the
+/// language model's text).
+pub fn is_test_sentence(text: &str, test_fraction: f64) -> bool {
+    stable_unit(text) < test_fraction
+}
+
 fn stable_unit(text: &str) -> f64 {
     let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
@@ -264,6 +271,20 @@ struct Plan {
 /// Writes `settings.count` utterances under `root` in the AI Hub layout, rendered by
 /// one espeak-ng/sox worker per CPU core.
 pub fn synthesize(root: &Path, settings: &SynthSettings) -> Result<SynthSummary, SynthError> {
+    let plans = plan(settings);
+    synthesize_plans(root, settings, plans)
+}
+
+/// The text of every utterance `synthesize` would write with `settings`, and whether it
+/// is in the test split; nothing is rendered.
+pub fn planned_sentences(settings: &SynthSettings) -> Vec<(String, bool)> {
+    plan(settings)
+        .into_iter()
+        .map(|p| (p.text, p.test))
+        .collect()
+}
+
+fn plan(settings: &SynthSettings) -> Vec<Plan> {
     let mut rng = Rng::new(settings.seed);
     let mut plans = Vec::with_capacity(settings.count);
     for index in 0..settings.count {
@@ -277,7 +298,7 @@ pub fn synthesize(root: &Path, settings: &SynthSettings) -> Result<SynthSummary,
             } else {
                 sentence(&mut rng)
             };
-        let test = stable_unit(&text) < settings.test_fraction;
+        let test = is_test_sentence(&text, settings.test_fraction);
         let voice = *rng.pick(if test { TEST_VOICES } else { TRAIN_VOICES });
         // Speaking rate 120-189 words a minute and pitch 25-79: wider than one voice
         // variant's range, so a model cannot lean on how a few voices sound.
@@ -298,6 +319,14 @@ pub fn synthesize(root: &Path, settings: &SynthSettings) -> Result<SynthSummary,
             noise_seed,
         });
     }
+    plans
+}
+
+fn synthesize_plans(
+    root: &Path,
+    settings: &SynthSettings,
+    plans: Vec<Plan>,
+) -> Result<SynthSummary, SynthError> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
