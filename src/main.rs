@@ -232,6 +232,9 @@ fn load_analysis(config: &Config) -> Result<(AsrEngine, Settings)> {
     for w in &choice.warnings {
         tracing::warn!("{w}");
     }
+    for n in &choice.notes {
+        tracing::info!("{n}");
+    }
     let engine = AsrEngine::load_with(&model.file, vocab, choice.decoder)?;
     tracing::info!(model = %model.label(), decoder = %choice.label, "speech model loaded");
     let sentiment = load_sentiment(config, &manifest)?;

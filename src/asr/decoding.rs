@@ -18,6 +18,8 @@ pub struct DecoderChoice {
     pub decoder: Arc<dyn CtcDecoder>,
     pub label: String,
     pub warnings: Vec<String>,
+    /// What is worth a line in the log but needs no action.
+    pub notes: Vec<String>,
 }
 
 impl std::fmt::Debug for DecoderChoice {
@@ -58,6 +60,7 @@ pub fn choose_decoder(
             decoder: Arc::new(GreedyDecoder),
             label: "greedy".into(),
             warnings,
+            notes: Vec::new(),
         };
     }
     let mut d = BeamDecoder {
@@ -100,6 +103,7 @@ pub fn choose_decoder(
                     decoder: Arc::new(GreedyDecoder),
                     label: "greedy (language model unusable)".into(),
                     warnings,
+                    notes: Vec::new(),
                 };
             }
         }
@@ -109,10 +113,27 @@ pub fn choose_decoder(
     }
     d.hotwords = hotwords_of(asr, products);
     let (usable, skipped) = hotword_tokens(&d.hotwords, vocab);
-    if !skipped.is_empty() {
+    // The user's own list gets a warning; catalogue names (shown on the page as they
+    // are, often with an alias in Hangul) only a note.
+    let mine: Vec<String> = asr
+        .hotwords
+        .iter()
+        .map(|w| w.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let (own, catalogue): (Vec<&String>, Vec<&String>) =
+        skipped.iter().partition(|w| mine.contains(w));
+    let list = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    if !own.is_empty() {
         warnings.push(format!(
-            "hotwords the speech model cannot spell are left out: {} (its vocabulary has no Latin letters or digits; write them in Hangul, e.g. 오지 for 5G)",
-            skipped.join(", ")
+            "asr.hotwords the speech model cannot spell are left out: {} (its vocabulary has no Latin letters or digits; write them in Hangul, e.g. 오지 for 5G)",
+            list(&own)
+        ));
+    }
+    let mut notes = Vec::new();
+    if !catalogue.is_empty() {
+        notes.push(format!(
+            "catalogue names with letters or digits are not hotwords (their Hangul aliases are): {}",
+            list(&catalogue)
         ));
     }
     if !usable.is_empty() {
@@ -126,6 +147,7 @@ pub fn choose_decoder(
         decoder: Arc::new(d),
         label,
         warnings,
+        notes,
     }
 }
 
@@ -230,10 +252,13 @@ mod tests {
             category: "x".into(),
         }];
         let cfg = AsrConfig {
-            hotwords: vec!["함".into()],
+            hotwords: vec!["함".into(), "LTE".into()],
             ..Default::default()
         };
-        assert_eq!(hotwords_of(&cfg, &products), vec!["함", "5G", "함 함"]);
+        assert_eq!(
+            hotwords_of(&cfg, &products),
+            vec!["함", "LTE", "5G", "함 함"]
+        );
         let dir = std::env::temp_dir().join(format!("sangdam-dec-hot-{}", std::process::id()));
         let bin = NgramLm::from_arpa(crate::asr::lm::tests::ARPA)
             .unwrap()
@@ -241,7 +266,14 @@ mod tests {
         let m = models_with_lm(&dir, &bin, None);
         let c = choose_decoder(&cfg, "", &m, &products, &jamo_vocab());
         assert!(c.label.ends_with("+ 2 hotwords (1.5)"), "{}", c.label);
-        assert!(c.warnings[0].contains("5G"), "{:?}", c.warnings);
+        // The user's own unspellable word is a warning, the catalogue's a note.
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains("left out: LTE ("),
+            "{:?}",
+            c.warnings
+        );
+        assert!(c.notes[0].contains("5G"), "{:?}", c.notes);
         let off = AsrConfig {
             catalogue_hotwords: false,
             ..Default::default()
