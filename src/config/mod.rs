@@ -304,7 +304,7 @@ pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("models", "Installed models: a folder with manifest.toml; every file is checked against its sha256 at start-up."),
     ("models.dir", "Folder holding manifest.toml and the model files. On the box: /usr/share/sangdam/models."),
     ("models.asr", "Name of the speech-recognition model in the manifest (kind asr-ctc)."),
-    ("models.lm", "Name of the language model in the manifest (kind ngram-lm) that the beam search fuses; \"\" for none. When it is missing or damaged, decoding goes on without it and a warning says so."),
+    ("models.lm", "Name of the language model in the manifest (kind ngram-lm) that the beam search fuses; \"\" for none (beam search without an LM). When it is missing or damaged, decoding falls back to greedy and a warning names the file."),
     ("models.sentiment", "Name of the sentiment model in the manifest (kind sentiment); \"\" turns sentiment off. When it is not installed, calls are stored without sentiment and a warning says so."),
     ("audio", "How recorded calls are read."),
     ("audio.agent_channel", "Channel index (0-based) of the agent in two-channel recordings."),
