@@ -440,6 +440,10 @@ struct TrainArgs {
     /// Progress line every N steps.
     #[arg(long, default_value_t = 10)]
     log_every: usize,
+    /// Write each optimiser step's wall seconds and audio seconds here (TSV), for
+    /// scripts/bench-train.
+    #[arg(long)]
+    step_times: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -834,6 +838,7 @@ fn run(cli: Cli) -> Result<()> {
                 dev_limit: a.dev_limit,
                 seed: a.seed,
                 log_every: a.log_every,
+                step_times: a.step_times,
                 quiet: false,
             };
             let st = train::train(&settings)?;

@@ -598,6 +598,9 @@ pub struct TrainSettings {
     pub seed: u64,
     /// Print the progress line (to stderr) this often, in optimiser steps.
     pub log_every: usize,
+    /// Each step's wall seconds (batch preparation and optimiser step) and audio
+    /// seconds, one TSV line per step.
+    pub step_times: Option<PathBuf>,
     pub quiet: bool,
 }
 
@@ -632,6 +635,7 @@ impl Default for TrainSettings {
             dev_limit: 200,
             seed: 42,
             log_every: 10,
+            step_times: None,
             quiet: false,
         }
     }
@@ -891,6 +895,12 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
     let train_before = state.train_seconds;
     let mut window = (0.0, 0usize);
     let mut last_cer = state.dev_cer.last().map(|x| x.1);
+    let step_times = match &s.step_times {
+        Some(p) => Some(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ),
+        None => None,
+    };
     'epochs: while state.step < total_steps {
         // Each epoch's order comes from the seed and the epoch number alone, so a resumed
         // run sees the same batches.
@@ -913,6 +923,8 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
                 break 'epochs;
             }
             let Some(group) = groups.next() else { break };
+            let step_started = std::time::Instant::now();
+            let audio_before = state.audio_seconds;
             let mut prepared = Vec::with_capacity(group.len());
             for batch in group {
                 let utts: Vec<&Utterance> = batch.iter().map(|&i| &train_utts[i]).collect();
@@ -951,6 +963,17 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
             .with_context(|| format!("step {}", state.step))?;
             state.last_grad_norm = grad_norm;
             state.step += 1;
+            if let Some(mut f) = step_times.as_ref() {
+                use std::io::Write;
+                writeln!(
+                    f,
+                    "{}\t{:.6}\t{:.3}",
+                    state.step,
+                    step_started.elapsed().as_secs_f64(),
+                    state.audio_seconds - audio_before
+                )
+                .context("cannot write --step-times")?;
+            }
             window.0 += loss;
             window.1 += 1;
             state.train_seconds = train_before + started.elapsed().as_secs_f64();

@@ -153,11 +153,23 @@ fn smoke_training_brings_the_loss_down_and_resumes() {
         eval_every: 20,
         save_every: 10,
         log_every: 5,
+        step_times: Some(tmp.path().join("steps.tsv")),
         quiet: true,
         ..TrainSettings::default()
     };
     let first = train::train(&settings).unwrap();
     assert_eq!(first.step, 20);
+    // --step-times: one line per optimiser step, step number, wall seconds, audio seconds.
+    let times = std::fs::read_to_string(tmp.path().join("steps.tsv")).unwrap();
+    let rows: Vec<Vec<f64>> = times
+        .lines()
+        .map(|l| l.split('\t').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 20);
+    assert!(rows
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r[0] as usize == i + 1 && r[1] > 0.0 && r[2] > 0.0));
     // Continue to 40 steps from the checkpoint left at step 20.
     let more = TrainSettings {
         max_steps: 40,
