@@ -182,13 +182,34 @@ fn newer_schema_is_refused_with_advice() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path()).unwrap());
     {
-        let db = sled::open(dir.path()).unwrap();
+        // sled's flusher thread can hold the dropped store's file lock for a moment
+        // after the drop: wait for it rather than fail on the race.
+        let mut tries = 0;
+        let db = loop {
+            match sled::open(dir.path()) {
+                Ok(db) => break db,
+                Err(e) if tries < 100 && e.to_string().contains("could not acquire lock") => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
         let meta = db.open_tree("meta").unwrap();
         meta.insert("schema_version", &(SCHEMA_VERSION + 1).to_be_bytes())
             .unwrap();
         db.flush().unwrap();
     }
-    let e = Store::open(dir.path()).unwrap_err();
+    let mut tries = 0;
+    let e = loop {
+        let e = Store::open(dir.path()).unwrap_err();
+        if tries < 100 && e.to_string().contains("could not acquire lock") {
+            tries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            continue;
+        }
+        break e;
+    };
     assert!(
         matches!(e, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1),
         "{e}"
