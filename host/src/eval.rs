@@ -56,16 +56,9 @@ impl Scores {
     }
 }
 
-/// The process's peak resident set (VmHWM), MB; 0 where /proc cannot tell.
+/// The process's peak resident set, MB (the firmware's reader of /proc's VmHWM).
 pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    sangdam::bench::peak_rss_kib() as f64 / 1024.0
 }
 
 /// The product names (and aliases) of the default catalogue that a jamo recogniser can

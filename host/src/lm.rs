@@ -150,8 +150,8 @@ pub fn build(sentences: &[String], s: &BuildSettings) -> Result<NgramLm> {
         .enumerate()
         .map(|(i, w)| (w.clone(), i as u32))
         .collect();
-    let (bos, eos, unk) = (0u32, 1u32, 2u32);
-    // Raw counts per order.
+    let (bos, eos) = (0u32, 1u32); // then <unk> = 2
+                                   // Raw counts per order.
     let mut counts: Vec<HashMap<u128, u32>> = vec![HashMap::new(); n_max];
     let mut seq = Vec::new();
     for sentence in sentences {
@@ -378,7 +378,6 @@ pub fn build(sentences: &[String], s: &BuildSettings) -> Result<NgramLm> {
         entries.sort_by(|a, b| a.ids.cmp(&b.ids));
         by_order.push(entries);
     }
-    let _ = unk;
     NgramLm::from_entries(words, by_order).map_err(|e| anyhow::anyhow!("{e}"))
 }
 

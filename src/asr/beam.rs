@@ -15,8 +15,8 @@ use tract_onnx::prelude::tract_ndarray::ArrayView2;
 
 use super::ctc::{softmax_at, text_of, CtcDecoder, Transcript};
 use super::hangul::{compose_jamo_readable, decompose_jamo};
-use super::lm::{NgramLm, BOUNDARY};
-use super::vocab::{Vocab, WORD_DELIMITER};
+use super::lm::{NgramLm, BOUNDARY, UNK_UNIT};
+use super::vocab::{Vocab, UNK, WORD_DELIMITER};
 
 /// Prefix beam search over a CTC model's scores, with optional shallow fusion of an
 /// n-gram language model and a bonus for hotwords (product names).
@@ -95,6 +95,7 @@ fn kind_of(tok: &str) -> Kind {
         (Some(c), None) if ('\u{1100}'..='\u{1112}').contains(&c) => Kind::Lead,
         (Some(c), None) if ('\u{1161}'..='\u{11C2}').contains(&c) => Kind::Inner,
         _ if tok == WORD_DELIMITER => Kind::Boundary,
+        _ if tok == UNK => Kind::Units(vec![UNK_UNIT.to_owned()]),
         _ if tok.is_empty() => Kind::Nothing,
         _ => Kind::Units(super::lm::units_of(tok)),
     }
@@ -516,7 +517,7 @@ fn same<'a>(next: &'a mut HashMap<Vec<u32>, Hyp>, key: &[u32], h: &Hyp) -> &'a m
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::asr::ctc::tests::vocab;
     use crate::asr::GreedyDecoder;
@@ -614,8 +615,9 @@ mod tests {
         }
     }
 
-    /// A jamo vocabulary for 함/합 니: ᄒ ᅡ ᆷ ᆸ ᄂ ᅵ | [PAD].
-    fn jamo_vocab() -> Vocab {
+    /// A jamo vocabulary for 함/합 니: ᄒ ᅡ ᆷ ᆸ ᄂ ᅵ | [PAD] (the decoder-choice
+    /// tests share it).
+    pub(crate) fn jamo_vocab() -> Vocab {
         let toks = [
             "\u{1112}", "\u{1161}", "\u{11B7}", "\u{11B8}", "\u{1102}", "\u{1175}", "|", "[PAD]",
         ];
@@ -707,6 +709,17 @@ mod tests {
         let (toks, skipped) = hotword_tokens(&["5G 요금제".into(), "합 니".into()], &v);
         assert_eq!(skipped, vec!["5G 요금제".to_string()]);
         assert_eq!(toks.len(), 2, "with and without the space");
+    }
+
+    #[test]
+    fn tokens_map_to_lm_units() {
+        assert_eq!(kind_of("\u{1100}"), Kind::Lead);
+        assert_eq!(kind_of("\u{1161}"), Kind::Inner);
+        assert_eq!(kind_of("\u{11A8}"), Kind::Inner);
+        assert_eq!(kind_of("|"), Kind::Boundary);
+        // [UNK] is one unknown unit, not five characters of one.
+        assert_eq!(kind_of("[UNK]"), Kind::Units(vec!["<unk>".into()]));
+        assert_eq!(kind_of("카드"), Kind::Units(vec!["카".into(), "드".into()]));
     }
 
     #[test]

@@ -154,18 +154,8 @@ pub fn choose_decoder(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::asr::beam::tests::jamo_vocab;
     use crate::models::sha256_file;
-
-    fn jamo_vocab() -> Vocab {
-        let toks = ["\u{1112}", "\u{1161}", "\u{11B7}", "|", "[PAD]"];
-        Vocab::from_map(
-            toks.iter()
-                .enumerate()
-                .map(|(i, t)| (t.to_string(), i as u32))
-                .collect(),
-        )
-        .unwrap()
-    }
 
     /// A models folder with one ngram-lm entry over `bytes`, its sha256 and size as
     /// written (`honest`) or as the manifest had them before the file changed.

@@ -158,8 +158,7 @@ impl NgramLm {
                 rows.push((pack(&e.ids, bits), e.prob, e.bow));
             }
             rows.sort_unstable_by_key(|r| r.0);
-            if let Some(w) = rows.windows(2).find(|w| w[0].0 == w[1].0) {
-                let _ = w;
+            if rows.windows(2).any(|w| w[0].0 == w[1].0) {
                 return Err(format!("a {}-gram is listed twice", k + 1));
             }
             tables.push(Table {
