@@ -314,7 +314,7 @@ pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("asr.batch", "Utterances run through the model together (1 = one at a time; more uses more memory)."),
     ("asr.workers", "Threads that transcribe utterances in parallel (each holds its own model state)."),
     ("asr.decoder", "\"beam\": prefix beam search with the language model (models.lm) and hotwords; \"greedy\": each frame's best token, no LM."),
-    ("asr.beam", "Hypotheses the beam search keeps per frame (1 = greedy decoding)."),
+    ("asr.beam", "Hypotheses the beam search keeps per frame (1 keeps a single path: greedy decoding, plus the LM and hotwords if set)."),
     ("asr.beam_prune", "The beam search expands only tokens whose log-probability is within this of the frame's best (larger: slower, rarely better)."),
     ("asr.lm_alpha", "Language-model weight; unset: the value tuned with the model (models/manifest.toml, [model.decoder])."),
     ("asr.lm_beta", "Insertion bonus per syllable or word boundary; unset: the tuned value from the manifest."),
