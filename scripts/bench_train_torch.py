@@ -4,7 +4,11 @@ vocab.json as `sangdam-host train`, batches of B grouped by length, AdamW, clipp
 1.0, attention masks over the padding. Writes one TSV line per optimiser step: step,
 wall seconds (collation, forward, backward, optimiser), audio seconds; then the peak RSS.
 
-    python3 scripts/bench_train_torch.py RECIPE SPLIT.jsonl VOCAB.json STEPS THREADS OUT.tsv
+    python3 scripts/bench_train_torch.py RECIPE SPLIT.jsonl VOCAB.json STEPS THREADS OUT.tsv [no-dropout]
+
+With `no-dropout` every dropout and LayerDrop is 0, which is the computation
+`sangdam-host train` does (it has neither); without it, the recipe's transformers defaults
+(dropouts 0.1, LayerDrop 0.1).
 """
 import json, math, random, resource, sys, time, unicodedata
 
@@ -14,6 +18,7 @@ import torch
 from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
 recipe, split, vocab_path, steps, threads, out = sys.argv[1:7]
+no_dropout = sys.argv[7:8] == ["no-dropout"]
 steps, threads = int(steps), int(threads)
 torch.set_num_threads(threads)
 torch.manual_seed(0)
@@ -39,6 +44,10 @@ cfg.pop("model_type", None)
 cfg["vocab_size"] = len(vocab)
 cfg["pad_token_id"] = vocab["[PAD]"]
 cfg["apply_spec_augment"] = False
+if no_dropout:
+    for k in ("hidden_dropout", "attention_dropout", "activation_dropout", "feat_proj_dropout",
+              "final_dropout", "layerdrop"):
+        cfg[k] = 0.0
 model = Wav2Vec2ForCTC(Wav2Vec2Config(**cfg))
 model.train()
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)

@@ -13,6 +13,8 @@
 //!   batches.
 //! - [`train`]: the training loop (SpecAugment, AdamW, clipping, accumulation,
 //!   checkpoints, dev CER).
+//! - [`engine`]: which kernels run the training step: candle, or libtorch (`torch`,
+//!   feature `torch`: the same network and update through tch-rs).
 //! - [`eval`]: CER/WER through the firmware's engine.
 //! - [`onnx`]: ONNX export of a checkpoint and its int8 variants.
 //! - [`lm`]: the syllable n-gram language model of the box's beam search (Kneser-Ney).
@@ -21,10 +23,13 @@
 pub mod corpus;
 pub mod ctc;
 pub mod data;
+pub mod engine;
 pub mod eval;
 pub mod lm;
 pub mod model;
 pub mod onnx;
 pub mod package;
 pub mod sentiment;
+#[cfg(feature = "torch")]
+pub mod torch;
 pub mod train;

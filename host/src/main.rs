@@ -318,6 +318,25 @@ enum SentimentCmd {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Three-class scores on the in-domain call-centre set (tests/data/sentiment-calls:
+    /// polar accuracy, macro-F1 with a neutral band chosen on its dev split, reliability)
+    /// and on the real read-speech sentences, through the firmware's engine.
+    Calls {
+        /// A sentiment .onnx model.
+        model: PathBuf,
+        #[arg(long)]
+        tokenizer: PathBuf,
+        #[arg(long, default_value = "tests/data/sentiment-calls/calls.tsv")]
+        set: PathBuf,
+        /// ../shared/data/speech-real-dev (evaluation only); skipped when missing.
+        #[arg(long, default_value = "../shared/data/speech-real-dev")]
+        real: PathBuf,
+        /// Also train the TF-IDF + logistic regression baseline on this file and score it.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -423,9 +442,17 @@ struct TrainArgs {
     /// Apply SpecAugment (when the config turns it on) only from this step on.
     #[arg(long, default_value_t = 0)]
     spec_augment_from: usize,
-    /// Train on the first CUDA GPU (build with `--features cuda`).
+    /// Train on the first CUDA GPU (libtorch's CUDA build with `--features torch`, or
+    /// candle with `--features cuda`).
     #[arg(long)]
     cuda: bool,
+    /// Kernels that run the step: torch (PyTorch's, through libtorch; the default when
+    /// built with `--features torch`) or candle.
+    #[arg(long)]
+    backend: Option<sangdam_host::engine::Backend>,
+    /// Threads for the step (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// Dev CER every N steps (0: never).
     #[arg(long, default_value_t = 500)]
     eval_every: usize,
@@ -565,6 +592,76 @@ fn run(cli: Cli) -> Result<()> {
             print!("{}", report.markdown());
             if let Some(j) = json {
                 std::fs::write(&j, serde_json::to_string_pretty(&report)?)
+                    .with_context(|| format!("cannot write {}", j.display()))?;
+            }
+            Ok(())
+        }
+        Command::Sentiment(SentimentCmd::Calls {
+            model,
+            tokenizer,
+            set,
+            real,
+            baseline,
+            json,
+        }) => {
+            use sangdam_host::sentiment::calls;
+            let tok = sangdam::sentiment::Tokenizer::load(&tokenizer)?;
+            let engine = sangdam::sentiment::SentimentEngine::load_with(&model, tok)
+                .with_context(|| format!("loading {}", model.display()))?;
+            let items = calls::read_calls(&set)?;
+            let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+            let p = calls::probabilities(&engine, &texts)?;
+            let real_items = if real.exists() {
+                Some(calls::read_speech_real_dev(&real)?)
+            } else {
+                eprintln!(
+                    "{} not found: the read-speech sentences are skipped",
+                    real.display()
+                );
+                None
+            };
+            let real_p = match &real_items {
+                Some(r) => {
+                    let t: Vec<&str> = r.iter().map(|i| i.text.as_str()).collect();
+                    Some(calls::probabilities(&engine, &t)?)
+                }
+                None => None,
+            };
+            let name = model.display().to_string();
+            let mut reports = vec![calls::report(
+                &name,
+                &items,
+                &p,
+                real_items.as_deref().zip(real_p.as_deref()),
+            )];
+            if let Some(train_path) = baseline {
+                use sangdam_host::sentiment::baseline::{BaselineSettings, TfidfLogistic};
+                let (mut train, _) = sangdam_host::sentiment::read_tsv(&train_path)?;
+                // The same seeded 5% dev split as `sentiment eval --baseline`.
+                let mut rng = sangdam_host::corpus::synth::Rng::new(42);
+                sangdam_host::data::shuffle(&mut train, &mut rng);
+                let dev = train.split_off(train.len() - train.len() / 20);
+                let (m, _) = TfidfLogistic::train(&train, &dev, &BaselineSettings::default());
+                let bp = m.predict(&texts);
+                let brp = real_items.as_ref().map(|r| {
+                    let t: Vec<&str> = r.iter().map(|i| i.text.as_str()).collect();
+                    m.predict(&t)
+                });
+                reports.push(calls::report(
+                    &format!(
+                        "TF-IDF char 1-4 + logistic regression on {}",
+                        train_path.display()
+                    ),
+                    &items,
+                    &bp,
+                    real_items.as_deref().zip(brp.as_deref()),
+                ));
+            }
+            for r in &reports {
+                print!("{}\n", r.markdown());
+            }
+            if let Some(j) = json {
+                std::fs::write(&j, serde_json::to_string_pretty(&reports)?)
                     .with_context(|| format!("cannot write {}", j.display()))?;
             }
             Ok(())
@@ -800,6 +897,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Lm(cmd) => lm_command(cmd),
         Command::Train(a) => {
+            if a.threads > 0 {
+                // candle sizes its thread pools from this variable when they start.
+                std::env::set_var("RAYON_NUM_THREADS", a.threads.to_string());
+            }
             let start = match (a.checkpoint, a.scratch) {
                 (Some(c), None) => Start::Checkpoint(c),
                 (None, Some(s)) => Start::Scratch(s),
@@ -833,6 +934,10 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 spec_augment_from: a.spec_augment_from,
                 cuda: a.cuda,
+                backend: a
+                    .backend
+                    .unwrap_or_else(sangdam_host::engine::Backend::preferred),
+                threads: a.threads,
                 eval_every: a.eval_every,
                 save_every: a.save_every,
                 dev_limit: a.dev_limit,

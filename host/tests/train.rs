@@ -6,6 +6,7 @@ mod support;
 use std::io::Write;
 
 use candle_core::{Device, Tensor};
+use sangdam_host::engine::{Backend, Engine};
 use sangdam_host::model::Wav2Vec2Config;
 use sangdam_host::train::{self, Start, TrainSettings, Trainable};
 
@@ -19,8 +20,15 @@ fn rel_diff(ours: &[f32], reference: &[f64]) -> f64 {
     d / max_ref
 }
 
+/// Every backend this build has: one-step loss and gradients against transformers.
 #[test]
 fn one_step_matches_transformers_loss_and_gradients() {
+    for backend in Backend::built() {
+        one_step(backend);
+    }
+}
+
+fn one_step(backend: Backend) {
     let dir = support::shared("fixtures/wav2vec2-hf-tiny");
     let config = Wav2Vec2Config::load(&dir.join("config.json")).unwrap();
     let (t, fresh) = Trainable::from_checkpoint(&dir, config, 0, &Device::Cpu).unwrap();
@@ -37,23 +45,23 @@ fn one_step_matches_transformers_loss_and_gradients() {
     let labels: Vec<u32> = labels.iter().map(|v| *v as u32).collect();
     let frames = vec![t.model.config.frames_for(shape[1])];
 
-    let (loss, grads) = train::loss_and_grads(
-        &t,
-        &vars,
-        &input,
-        &frames,
-        &[&labels],
-        None,
-        false,
-        train::Padding::Masked,
-    )
-    .unwrap();
+    let opt = train::AdamW::new(&vars, 0.0).unwrap();
+    let mut engine = Engine::new(backend, &t, &opt, false, 0).unwrap();
+    let batch = train::Batch {
+        inputs: input,
+        frames,
+        labels: vec![&labels],
+        masks: None,
+    };
+    let (loss, grads) = engine
+        .loss_and_grads(&t, &vars, &batch, train::Padding::Masked, false)
+        .unwrap();
     let fx: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
     let reference = fx["train_step_reference"]["loss"].as_f64().unwrap();
     let rel = (loss - reference).abs() / reference;
-    eprintln!("loss {loss} vs transformers {reference}: rel diff {rel:.2e}");
-    assert!(rel <= 1e-4, "loss {loss} vs {reference}");
+    eprintln!("{backend:?}: loss {loss} vs transformers {reference}: rel diff {rel:.2e}");
+    assert!(rel <= 1e-4, "{backend:?}: loss {loss} vs {reference}");
 
     for (name, file) in [
         ("lm_head.weight", "utt0.grad.lm_head.weight.npy"),
@@ -70,8 +78,8 @@ fn one_step_matches_transformers_loss_and_gradients() {
         assert_eq!(g.dims(), rshape.as_slice(), "{name}");
         let ours: Vec<f32> = g.flatten_all().unwrap().to_vec1().unwrap();
         let rel = rel_diff(&ours, &reference);
-        eprintln!("grad {name}: max abs diff / max |ref| = {rel:.2e}");
-        assert!(rel <= 1e-3, "{name}: {rel}");
+        eprintln!("{backend:?}: grad {name}: max abs diff / max |ref| = {rel:.2e}");
+        assert!(rel <= 1e-3, "{backend:?}: {name}: {rel}");
     }
 }
 
@@ -116,6 +124,12 @@ fn error_rates_count_characters_without_spaces_and_words() {
 /// resume in the middle. The loss must fall well below where it started.
 #[test]
 fn smoke_training_brings_the_loss_down_and_resumes() {
+    for backend in Backend::built() {
+        smoke(backend);
+    }
+}
+
+fn smoke(backend: Backend) {
     let dir = support::shared("fixtures/wav2vec2-hf-tiny");
     let fx: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
@@ -154,6 +168,7 @@ fn smoke_training_brings_the_loss_down_and_resumes() {
         save_every: 10,
         log_every: 5,
         step_times: Some(tmp.path().join("steps.tsv")),
+        backend,
         quiet: true,
         ..TrainSettings::default()
     };
@@ -180,9 +195,9 @@ fn smoke_training_brings_the_loss_down_and_resumes() {
     assert_eq!(st.step, 40);
     let start = st.losses.first().unwrap().1;
     let end = st.losses.last().unwrap().1;
-    eprintln!("loss by step: {:?}", st.losses);
-    eprintln!("dev CER by step: {:?}", st.dev_cer);
-    assert!(end < start * 0.6, "loss {start} -> {end}");
+    eprintln!("{backend:?}: loss by step: {:?}", st.losses);
+    eprintln!("{backend:?}: dev CER by step: {:?}", st.dev_cer);
+    assert!(end < start * 0.6, "{backend:?}: loss {start} -> {end}");
     assert!(tmp.path().join("ckpt/final/model.safetensors").exists());
     // The final checkpoint loads back as a Hugging Face folder.
     sangdam_host::model::Wav2Vec2ForCtc::load(&tmp.path().join("ckpt/final"), &Device::Cpu)
@@ -207,6 +222,12 @@ fn exact_length_leaves_no_remainder_and_keeps_frames() {
 /// step's loss and gradient norm, and the weights after the last step, within 1e-3
 /// relative, once with the padding masked and once without.
 fn reproduce_train_curve(padding: train::Padding) {
+    for backend in Backend::built() {
+        train_curve(backend, padding);
+    }
+}
+
+fn train_curve(backend: Backend, padding: train::Padding) {
     let dir = support::shared("fixtures/train-curve");
     let fx: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("curve.json")).unwrap()).unwrap();
@@ -221,6 +242,7 @@ fn reproduce_train_curve(padding: train::Padding) {
     // torch.optim.AdamW over model.parameters() decays every parameter.
     opt.decay_all = true;
     assert_eq!(opt.eps, o["eps"].as_f64().unwrap());
+    let mut engine = Engine::new(backend, &t, &opt, false, 0).unwrap();
 
     let inputs: Vec<Vec<f32>> = (0..8)
         .map(|i| {
@@ -273,22 +295,23 @@ fn reproduce_train_curve(padding: train::Padding) {
             (lr - ref_lr).abs() <= 1e-12 * peak,
             "step {s}: lr {lr} vs {ref_lr}"
         );
-        let (loss, norm) =
-            train::optimiser_step(&t, &vars, &mut opt, &[batch], padding, false, 1.0, lr).unwrap();
+        let (loss, norm) = engine
+            .step(&t, &vars, &mut opt, &[batch], padding, false, 1.0, lr)
+            .unwrap();
         let ref_loss = entry["loss"].as_f64().unwrap();
         let ref_norm = entry["grad_norm_before_clip"].as_f64().unwrap();
         let dl = (loss - ref_loss).abs() / ref_loss.abs();
         let dn = (norm - ref_norm).abs() / ref_norm.abs();
         eprintln!(
-            "{padding:?} step {s}: loss {loss:.6} vs {ref_loss:.6} ({dl:.1e}), |g| {norm:.5} vs {ref_norm:.5} ({dn:.1e})"
+            "{backend:?} {padding:?} step {s}: loss {loss:.6} vs {ref_loss:.6} ({dl:.1e}), |g| {norm:.5} vs {ref_norm:.5} ({dn:.1e})"
         );
         assert!(
             dl <= 1e-3,
-            "{padding:?} step {s}: loss {loss} vs transformers {ref_loss}"
+            "{backend:?} {padding:?} step {s}: loss {loss} vs transformers {ref_loss}"
         );
         assert!(
             dn <= 1e-3,
-            "{padding:?} step {s}: gradient norm {norm} vs transformers {ref_norm}"
+            "{backend:?} {padding:?} step {s}: gradient norm {norm} vs transformers {ref_norm}"
         );
         worst = (worst.0.max(dl), worst.1.max(dn));
     }
@@ -296,6 +319,7 @@ fn reproduce_train_curve(padding: train::Padding) {
         train::Padding::Masked => "final_subset.safetensors",
         train::Padding::Unmasked => "final_subset.no_mask.safetensors",
     };
+    engine.sync(&t, &mut opt).unwrap();
     let reference = candle_core::safetensors::load(dir.join(file), &Device::Cpu).unwrap();
     assert_eq!(reference.len(), 3);
     for (name, want) in &reference {
@@ -310,11 +334,11 @@ fn reproduce_train_curve(padding: train::Padding) {
             .map(f64::from)
             .collect();
         let rel = rel_diff(&ours, &want);
-        eprintln!("{padding:?} final {name}: max abs diff / max |ref| = {rel:.2e}");
-        assert!(rel <= 1e-3, "{padding:?} final {name}: {rel}");
+        eprintln!("{backend:?} {padding:?} final {name}: max abs diff / max |ref| = {rel:.2e}");
+        assert!(rel <= 1e-3, "{backend:?} {padding:?} final {name}: {rel}");
     }
     eprintln!(
-        "{padding:?}: worst per-step loss {:.1e}, gradient norm {:.1e}",
+        "{backend:?} {padding:?}: worst per-step loss {:.1e}, gradient norm {:.1e}",
         worst.0, worst.1
     );
 }
@@ -327,4 +351,206 @@ fn reproduces_transformers_train_curve_with_attention_masks() {
 #[test]
 fn reproduces_transformers_train_curve_without_attention_masks() {
     reproduce_train_curve(train::Padding::Unmasked);
+}
+
+/// What the fixtures leave out, candle against libtorch on the same batch: two padded
+/// utterances with SpecAugment's time and feature masks, for the post-LN layout (group
+/// norm, the fixture's) and the pre-LN one (layer norm after every convolution, conv
+/// biases), with and without a frozen feature encoder. Loss and every gradient agree.
+#[cfg(feature = "torch")]
+#[test]
+fn candle_and_libtorch_agree_on_masked_batches_in_both_layouts() {
+    let dir = support::shared("fixtures/wav2vec2-hf-tiny");
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let fx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
+    let inputs: Vec<Vec<f32>> = (0..2)
+        .map(|i| {
+            let (_, x) = support::npy(&dir.join(format!("utt{i}.input_values.npy")));
+            x.iter().map(|v| *v as f32).collect()
+        })
+        .collect();
+    let vocab = sangdam_host::data::read_vocab(&dir.join("vocab.json")).unwrap();
+    let labels: Vec<Vec<u32>> = fx["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|c| sangdam_host::data::encode(c["text"].as_str().unwrap(), &vocab))
+        .collect();
+    for stable in [false, true] {
+        let mut json = base.clone();
+        json["mask_feature_prob"] = serde_json::json!(0.3);
+        if stable {
+            json["feat_extract_norm"] = serde_json::json!("layer");
+            json["do_stable_layer_norm"] = serde_json::json!(true);
+            json["conv_bias"] = serde_json::json!(true);
+        }
+        let config: Wav2Vec2Config = serde_json::from_value(json).unwrap();
+        let t = Trainable::scratch(config.clone(), 3, &Device::Cpu).unwrap();
+        let vars = t.sorted_vars();
+        let width = config.exact_length(inputs.iter().map(Vec::len).max().unwrap());
+        let mut flat = vec![0f32; 2 * width];
+        for (k, x) in inputs.iter().enumerate() {
+            flat[k * width..k * width + x.len()].copy_from_slice(x);
+        }
+        let frames: Vec<usize> = inputs.iter().map(|x| config.frames_for(x.len())).collect();
+        let mut rng = sangdam_host::corpus::synth::Rng::new(5);
+        let masks = train::spec_augment(
+            &config,
+            &frames,
+            config.frames_for(width),
+            &mut rng,
+            &Device::Cpu,
+        )
+        .unwrap();
+        assert!(masks
+            .as_ref()
+            .is_some_and(|m| m.time.is_some() && m.feature.is_some()));
+        let batch = train::Batch {
+            inputs: Tensor::from_vec(flat, (2, width), &Device::Cpu).unwrap(),
+            frames,
+            labels: labels.iter().map(Vec::as_slice).collect(),
+            masks,
+        };
+        for freeze in [false, true] {
+            let opt = train::AdamW::new(&vars, 0.0).unwrap();
+            let mut results = Vec::new();
+            for backend in [Backend::Candle, Backend::Torch] {
+                let mut e = Engine::new(backend, &t, &opt, false, 0).unwrap();
+                results.push(
+                    e.loss_and_grads(&t, &vars, &batch, train::Padding::Masked, freeze)
+                        .unwrap(),
+                );
+            }
+            let ((lc, gc), (lt, gt)) = (&results[0], &results[1]);
+            let dl = (lc - lt).abs() / lc.abs();
+            eprintln!("stable {stable} freeze {freeze}: loss candle {lc} libtorch {lt} ({dl:.1e})");
+            assert!(dl <= 1e-4, "stable {stable} freeze {freeze}: {lc} vs {lt}");
+            let mut compared = 0;
+            for (((name, _), a), b) in vars.iter().zip(gc).zip(gt) {
+                match (a, b) {
+                    (Some(a), Some(b)) => {
+                        let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
+                        let b: Vec<f64> = b
+                            .flatten_all()
+                            .unwrap()
+                            .to_vec1::<f32>()
+                            .unwrap()
+                            .into_iter()
+                            .map(f64::from)
+                            .collect();
+                        // The key projection's bias has no gradient in exact arithmetic
+                        // (softmax ignores a shift shared by all keys): both sides hold
+                        // rounding noise there, hence the absolute floor.
+                        let max_ref = b.iter().map(|v| v.abs()).fold(0.0, f64::max);
+                        let diff = a
+                            .iter()
+                            .zip(&b)
+                            .map(|(x, y)| (*x as f64 - y).abs())
+                            .fold(0.0, f64::max);
+                        assert!(
+                            diff <= 2e-3 * max_ref + 1e-5,
+                            "stable {stable} freeze {freeze} {name}: {diff:.2e} of {max_ref:.2e}"
+                        );
+                        compared += 1;
+                    }
+                    (None, None) => {}
+                    // A frozen encoder: candle may hand back zeros where libtorch has none.
+                    (Some(a), None) | (None, Some(a)) => {
+                        let max = a
+                            .abs()
+                            .unwrap()
+                            .max_all()
+                            .unwrap()
+                            .to_scalar::<f32>()
+                            .unwrap();
+                        assert!(max == 0.0, "{name}: a gradient on one backend only ({max})");
+                    }
+                }
+            }
+            if freeze {
+                assert!(compared < vars.len());
+            } else {
+                assert_eq!(compared, vars.len(), "every parameter has a gradient");
+            }
+        }
+    }
+}
+
+/// A run checkpointed by candle resumes on libtorch (and the reverse): the weights and
+/// AdamW moments travel through the same safetensors files.
+#[cfg(feature = "torch")]
+#[test]
+fn a_checkpoint_resumes_on_the_other_backend() {
+    let dir = support::shared("fixtures/wav2vec2-hf-tiny");
+    let fx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut f = std::fs::File::create(data.join("train.jsonl")).unwrap();
+    for (i, case) in fx["cases"].as_array().unwrap().iter().enumerate() {
+        let item = serde_json::json!({
+            "key": format!("utt{i}"),
+            "audio": std::fs::canonicalize(dir.join(format!("utt{i}.wav"))).unwrap(),
+            "transcript": "",
+            "text": case["text"],
+            "seconds": 1.0,
+            "speaker": "s",
+        });
+        writeln!(f, "{item}").unwrap();
+    }
+    drop(f);
+    std::fs::copy(dir.join("vocab.json"), data.join("vocab.json")).unwrap();
+    let base = TrainSettings {
+        train: data.join("train.jsonl"),
+        dev: None,
+        vocab: data.join("vocab.json"),
+        start: Start::Checkpoint(dir.clone()),
+        out: tmp.path().join("ckpt"),
+        epochs: 1000,
+        max_steps: 6,
+        batch_size: 2,
+        lr: 3e-3,
+        warmup_steps: 2,
+        save_every: 3,
+        log_every: 1,
+        quiet: true,
+        ..TrainSettings::default()
+    };
+    // The same 12 steps three ways: all candle, candle then libtorch, libtorch then candle.
+    let run = |first: Backend, second: Backend, out: &str| {
+        let s = TrainSettings {
+            backend: first,
+            out: tmp.path().join(out),
+            ..base.clone()
+        };
+        train::train(&s).unwrap();
+        let s = TrainSettings {
+            backend: second,
+            resume: true,
+            max_steps: 12,
+            ..s
+        };
+        train::train(&s).unwrap()
+    };
+    let same = run(Backend::Candle, Backend::Candle, "cc");
+    for (a, b, out) in [
+        (Backend::Candle, Backend::Torch, "ct"),
+        (Backend::Torch, Backend::Candle, "tc"),
+    ] {
+        let mixed = run(a, b, out);
+        assert_eq!(mixed.step, 12);
+        for ((s1, l1), (s2, l2)) in same.losses.iter().zip(&mixed.losses) {
+            assert_eq!(s1, s2);
+            let d = (l1 - l2).abs() / l1.abs();
+            assert!(
+                d <= 1e-3,
+                "{a:?} then {b:?}, step {s1}: loss {l2} vs all-candle {l1}"
+            );
+        }
+        assert_eq!(same.losses.len(), mixed.losses.len());
+    }
 }

@@ -17,6 +17,7 @@
 //! logistic regression (stacking), which is what the shipped model does.
 
 pub mod baseline;
+pub mod calls;
 pub mod eval;
 pub mod export;
 pub mod fuse;
