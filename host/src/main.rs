@@ -658,7 +658,7 @@ fn run(cli: Cli) -> Result<()> {
                 ));
             }
             for r in &reports {
-                print!("{}\n", r.markdown());
+                println!("{}", r.markdown());
             }
             if let Some(j) = json {
                 std::fs::write(&j, serde_json::to_string_pretty(&reports)?)
