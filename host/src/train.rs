@@ -15,7 +15,7 @@
 //!
 //! The step itself runs on one of two backends ([`crate::engine`]): the candle code in
 //! this module, or libtorch with the `torch` feature ([`crate::torch`], the default when
-//! built: PyTorch's kernels, 3-4x faster on a CPU). Everything around the step (data,
+//! built: PyTorch's kernels, about 5x faster on a CPU). Everything around the step (data,
 //! SpecAugment masks, schedule, checkpoints, resume, dev CER) is shared.
 //!
 //! Not implemented: dropout and LayerDrop (candle's CPU dropout cannot be seeded, and
