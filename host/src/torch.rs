@@ -487,16 +487,7 @@ impl TorchTrainer {
                 } else {
                     g.shallow_clone()
                 };
-                let name = &self.names[i];
-                let decay = if !opt.decay_all
-                    && (name.ends_with("bias")
-                        || name.contains("norm")
-                        || name.contains("masked_spec_embed"))
-                {
-                    0.0
-                } else {
-                    opt.weight_decay
-                };
+                let decay = opt.decay_for(&self.names[i]);
                 let _ = self.m[i].g_mul_scalar_(opt.beta1);
                 let _ = self.m[i].g_add_(&(&g * (1.0 - opt.beta1)));
                 let _ = self.v[i].g_mul_scalar_(opt.beta2);

@@ -487,15 +487,7 @@ impl AdamW {
             let m = ((&self.m[i] * self.beta1)? + (g * (1.0 - self.beta1))?)?;
             let v = ((&self.v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let step = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;
-            let decay = if !self.decay_all
-                && (name.ends_with("bias")
-                    || name.contains("norm")
-                    || name.contains("masked_spec_embed"))
-            {
-                0.0
-            } else {
-                self.weight_decay
-            };
+            let decay = self.decay_for(name);
             let w = var.as_tensor();
             let next = ((w * (1.0 - lr * decay))? - (step * lr)?)?;
             var.set(&next)?;
@@ -504,6 +496,20 @@ impl AdamW {
             self.v[i] = v.detach();
         }
         Ok(())
+    }
+
+    /// The weight decay of the parameter `name`: none for biases, norms and
+    /// `masked_spec_embed` unless `decay_all`.
+    pub fn decay_for(&self, name: &str) -> f64 {
+        if !self.decay_all
+            && (name.ends_with("bias")
+                || name.contains("norm")
+                || name.contains("masked_spec_embed"))
+        {
+            0.0
+        } else {
+            self.weight_decay
+        }
     }
 
     /// The first and second moments, in the order of the variables.

@@ -119,22 +119,12 @@ fn error_rates_count_characters_without_spaces_and_words() {
     assert!((cer - 0.5).abs() < 1e-12);
 }
 
-/// The CI smoke run: a few dozen steps on the fixture's two utterances, starting from
-/// the fixture checkpoint, with SpecAugment, clipping, accumulation and a checkpoint and
-/// resume in the middle. The loss must fall well below where it started.
-#[test]
-fn smoke_training_brings_the_loss_down_and_resumes() {
-    for backend in Backend::built() {
-        smoke(backend);
-    }
-}
-
-fn smoke(backend: Backend) {
-    let dir = support::shared("fixtures/wav2vec2-hf-tiny");
+/// Writes the fixture's two utterances as a `train.jsonl` split under `root/data`;
+/// returns that folder.
+fn fixture_split(dir: &std::path::Path, root: &std::path::Path) -> std::path::PathBuf {
     let fx: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+    let data = root.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let mut f = std::fs::File::create(data.join("train.jsonl")).unwrap();
     for (i, case) in fx["cases"].as_array().unwrap().iter().enumerate() {
@@ -148,7 +138,23 @@ fn smoke(backend: Backend) {
         });
         writeln!(f, "{item}").unwrap();
     }
-    drop(f);
+    data
+}
+
+/// The CI smoke run: a few dozen steps on the fixture's two utterances, starting from
+/// the fixture checkpoint, with SpecAugment, clipping, accumulation and a checkpoint and
+/// resume in the middle. The loss must fall well below where it started.
+#[test]
+fn smoke_training_brings_the_loss_down_and_resumes() {
+    for backend in Backend::built() {
+        smoke(backend);
+    }
+}
+
+fn smoke(backend: Backend) {
+    let dir = support::shared("fixtures/wav2vec2-hf-tiny");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fixture_split(&dir, tmp.path());
     std::fs::copy(data.join("train.jsonl"), data.join("dev.jsonl")).unwrap();
     std::fs::copy(dir.join("vocab.json"), data.join("vocab.json")).unwrap();
     let settings = TrainSettings {
@@ -485,24 +491,8 @@ fn candle_and_libtorch_agree_on_masked_batches_in_both_layouts() {
 #[test]
 fn a_checkpoint_resumes_on_the_other_backend() {
     let dir = support::shared("fixtures/wav2vec2-hf-tiny");
-    let fx: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("fixture.json")).unwrap()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut f = std::fs::File::create(data.join("train.jsonl")).unwrap();
-    for (i, case) in fx["cases"].as_array().unwrap().iter().enumerate() {
-        let item = serde_json::json!({
-            "key": format!("utt{i}"),
-            "audio": std::fs::canonicalize(dir.join(format!("utt{i}.wav"))).unwrap(),
-            "transcript": "",
-            "text": case["text"],
-            "seconds": 1.0,
-            "speaker": "s",
-        });
-        writeln!(f, "{item}").unwrap();
-    }
-    drop(f);
+    let data = fixture_split(&dir, tmp.path());
     std::fs::copy(dir.join("vocab.json"), data.join("vocab.json")).unwrap();
     let base = TrainSettings {
         train: data.join("train.jsonl"),
