@@ -42,6 +42,7 @@ fn net(tok: &Tokenizer, kernels: Vec<usize>, ngram_dim: usize, wide: bool) -> Ne
             dropout: 0.5,
             wide,
             wide_scale: 1.5,
+            tfidf_buckets: 0,
         },
         7,
         &Device::Cpu,

@@ -4,6 +4,10 @@
 //! `chars [batch, chars]` and `ngrams [batch, ngrams]` (the [`Tokenizer`]'s ids, `0`
 //! padding), and returns `logits [batch, 2]` (negative, positive). Padding is masked
 //! inside the graph, so a text scores the same alone or in a padded batch.
+//!
+//! A model with a TF-IDF linear part takes two more: `tfidf_ids [batch, tfidf]` (int64,
+//! the text's distinct n-grams in the tokenizer's second hashing) and `tfidf_tf [batch,
+//! tfidf]` (f32, their `1 + ln(count)`); the graph holds the idf and the weights.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -98,6 +102,8 @@ impl Sentiment {
 pub struct SentimentEngine {
     plan: Arc<TypedRunnableModel>,
     tokenizer: Arc<Tokenizer>,
+    /// The graph has the TF-IDF inputs.
+    tfidf: bool,
     path: PathBuf,
 }
 
@@ -123,7 +129,16 @@ impl SentimentEngine {
             source,
         };
         let mut model = tract_onnx::onnx().model_for_path(path).map_err(load_err)?;
-        if model.inputs.len() != 2 || model.outputs.len() != 1 {
+        // Two inputs: the network alone (or with the count/sqrt(n) wide column); four: a
+        // TF-IDF linear part too, which reads the tokenizer's distinct TF-IDF n-grams.
+        let tfidf = model.inputs.len() == 4;
+        if tfidf && tokenizer.data().tfidf_buckets.is_none() {
+            return Err(SentimentError::Interface {
+                path: path.to_owned(),
+                found: "a TF-IDF part but a tokenizer.json without tfidf_buckets (install the model's own tokenizer.json next to it)".into(),
+            });
+        }
+        if !(model.inputs.len() == 2 || tfidf) || model.outputs.len() != 1 {
             return Err(SentimentError::Interface {
                 path: path.to_owned(),
                 found: format!(
@@ -137,13 +152,24 @@ impl SentimentEngine {
         let chars = model.symbols.sym("chars");
         let ngrams = model.symbols.sym("ngrams");
         let chars_shape: [TDim; 2] = [batch.clone().into(), chars.into()];
-        let ngrams_shape: [TDim; 2] = [batch.into(), ngrams.into()];
+        let ngrams_shape: [TDim; 2] = [batch.clone().into(), ngrams.into()];
         model
             .set_input_fact(0, i64::fact(chars_shape).into())
             .map_err(load_err)?;
         model
             .set_input_fact(1, i64::fact(ngrams_shape).into())
             .map_err(load_err)?;
+        if tfidf {
+            let distinct = model.symbols.sym("tfidf");
+            let ids_shape: [TDim; 2] = [batch.clone().into(), distinct.clone().into()];
+            let tf_shape: [TDim; 2] = [batch.clone().into(), distinct.into()];
+            model
+                .set_input_fact(2, i64::fact(ids_shape).into())
+                .map_err(load_err)?;
+            model
+                .set_input_fact(3, f32::fact(tf_shape).into())
+                .map_err(load_err)?;
+        }
         let typed = model.into_optimized().map_err(load_err)?;
         let out = typed.output_fact(0).map_err(load_err)?;
         let classes = out.shape.last().and_then(|d| d.to_i64().ok());
@@ -157,6 +183,7 @@ impl SentimentEngine {
         Ok(SentimentEngine {
             plan,
             tokenizer: Arc::new(tokenizer),
+            tfidf,
             path: path.to_owned(),
         })
     }
@@ -231,13 +258,28 @@ impl SentimentEngine {
                 ngrams[(i, j)] = g;
             }
         }
-        let out = self
-            .plan
-            .run(tvec!(
-                chars.into_tensor().into(),
-                ngrams.into_tensor().into()
-            ))
-            .map_err(SentimentError::Run)?;
+        let mut inputs: TVec<TValue> =
+            tvec!(chars.into_tensor().into(), ngrams.into_tensor().into());
+        if self.tfidf {
+            // Padding: id 0 with tf 0, which the graph's sums ignore.
+            let lt = batch
+                .iter()
+                .map(|e| e.tfidf_ids.len())
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            let mut ids = Array2::<i64>::zeros((batch.len(), lt));
+            let mut tf = Array2::<f32>::zeros((batch.len(), lt));
+            for (i, e) in batch.iter().enumerate() {
+                for (j, (&g, &w)) in e.tfidf_ids.iter().zip(&e.tfidf_tf).enumerate() {
+                    ids[(i, j)] = g;
+                    tf[(i, j)] = w;
+                }
+            }
+            inputs.push(ids.into_tensor().into());
+            inputs.push(tf.into_tensor().into());
+        }
+        let out = self.plan.run(inputs).map_err(SentimentError::Run)?;
         let view = out[0]
             .to_plain_array_view::<f32>()
             .map_err(SentimentError::Run)?;

@@ -64,6 +64,11 @@ pub struct TokenizerData {
     pub ngram_max: usize,
     /// Rows of the n-gram embedding, padding row included.
     pub ngram_buckets: u32,
+    /// Rows of the TF-IDF tables of a model with a TF-IDF linear part (padding row
+    /// included): the same n-grams hashed a second time, into this many buckets, and
+    /// counted per text ([`Encoded::tfidf_ids`]). Absent for models without that part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tfidf_buckets: Option<u32>,
     /// The character vocabulary; index = id. Entries 0 and 1 are `<pad>` and `<unk>`.
     pub chars: Vec<String>,
 }
@@ -77,6 +82,11 @@ pub struct Encoded {
     pub truncated_chars: usize,
     /// Characters mapped to `<unk>`.
     pub unknown: usize,
+    /// The text's distinct n-grams in the TF-IDF hashing (ascending ids from 1), when the
+    /// tokenizer has `tfidf_buckets`; empty otherwise.
+    pub tfidf_ids: Vec<i64>,
+    /// Their sublinear term frequency, `1 + ln(occurrences)`, one per id.
+    pub tfidf_tf: Vec<f32>,
 }
 
 impl Encoded {
@@ -184,6 +194,18 @@ fn fnv_step(h: u64, b: u8) -> u64 {
     (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
 }
 
+/// The 64-bit FNV-1a hash of an n-gram's UTF-8 bytes, before it is cut to buckets.
+fn ngram_hash(gram: &[char]) -> u64 {
+    let mut h: u64 = FNV_OFFSET;
+    let mut buf = [0u8; 4];
+    for c in gram {
+        for &b in c.encode_utf8(&mut buf).as_bytes() {
+            h = fnv_step(h, b);
+        }
+    }
+    h
+}
+
 #[cfg(test)]
 fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
     bytes.fold(FNV_OFFSET, fnv_step)
@@ -211,6 +233,9 @@ impl Tokenizer {
         }
         if data.max_chars == 0 || data.ngram_max == 0 || data.ngram_buckets < 2 {
             return Err("max_chars, ngram_max and ngram_buckets must be positive".into());
+        }
+        if data.tfidf_buckets.is_some_and(|b| b < 2) {
+            return Err("tfidf_buckets must be at least 2".into());
         }
         let mut ids = HashMap::with_capacity(data.chars.len());
         for (i, s) in data.chars.iter().enumerate().skip(2) {
@@ -271,7 +296,17 @@ impl Tokenizer {
             max_chars,
             ngram_max,
             ngram_buckets,
+            tfidf_buckets: None,
             chars,
+        })
+    }
+
+    /// The same tokenizer with a TF-IDF hashing into `buckets` rows (padding included),
+    /// for a model with a TF-IDF linear part.
+    pub fn with_tfidf_buckets(self, buckets: Option<u32>) -> Result<Self, String> {
+        Tokenizer::new(TokenizerData {
+            tfidf_buckets: buckets,
+            ..self.data
         })
     }
 
@@ -295,14 +330,7 @@ impl Tokenizer {
 
     /// The bucket of one n-gram (given as characters).
     pub fn ngram_id(&self, gram: &[char]) -> i64 {
-        let mut h: u64 = FNV_OFFSET;
-        let mut buf = [0u8; 4];
-        for c in gram {
-            for &b in c.encode_utf8(&mut buf).as_bytes() {
-                h = fnv_step(h, b);
-            }
-        }
-        1 + (h % (self.data.ngram_buckets as u64 - 1)) as i64
+        1 + (ngram_hash(gram) % (self.data.ngram_buckets as u64 - 1)) as i64
     }
 
     /// Normalises `text`, cuts it at `max_chars` and produces both id sequences.
@@ -317,6 +345,7 @@ impl Tokenizer {
         let ids: Vec<i64> = chars.iter().map(|&c| self.char_id(c)).collect();
         let unknown = ids.iter().filter(|&&i| i == UNK).count();
         let mut ngrams = Vec::new();
+        let mut tfidf = Vec::new();
         if !chars.is_empty() {
             let mut padded = Vec::with_capacity(chars.len() + 2);
             padded.push(' ');
@@ -328,8 +357,23 @@ impl Tokenizer {
                     if n == 1 && w[0] == ' ' {
                         continue;
                     }
-                    ngrams.push(self.ngram_id(w));
+                    let h = ngram_hash(w);
+                    ngrams.push(1 + (h % (self.data.ngram_buckets as u64 - 1)) as i64);
+                    if let Some(b) = self.data.tfidf_buckets {
+                        tfidf.push(1 + (h % (b as u64 - 1)) as i64);
+                    }
                 }
+            }
+        }
+        tfidf.sort_unstable();
+        let mut tfidf_ids: Vec<i64> = Vec::new();
+        let mut counts: Vec<u32> = Vec::new();
+        for id in tfidf {
+            if tfidf_ids.last() == Some(&id) {
+                *counts.last_mut().expect("one count per id") += 1;
+            } else {
+                tfidf_ids.push(id);
+                counts.push(1);
             }
         }
         Encoded {
@@ -337,6 +381,8 @@ impl Tokenizer {
             ngrams,
             truncated_chars,
             unknown,
+            tfidf_ids,
+            tfidf_tf: counts.iter().map(|&c| 1.0 + (c as f32).ln()).collect(),
         }
     }
 }
@@ -416,6 +462,45 @@ mod tests {
             vec![t.char_id('ㅋ'), t.char_id('ㅋ')]
         );
         assert_eq!(t.data().chars[2], " ");
+    }
+
+    #[test]
+    fn tfidf_ids_are_distinct_counted_ngrams() {
+        let plain = tiny();
+        assert!(plain.encode("아 아 아").tfidf_ids.is_empty());
+        let t = tiny().with_tfidf_buckets(Some(1 << 12)).unwrap();
+        let e = t.encode("아 아 아");
+        // " 아 아 아 ": unigrams 아 x3 (lone spaces are skipped); bigrams " 아" x3, "아 "
+        // x3; trigrams " 아 " x3, "아 아" x2; no 4-grams (ngram_max 3).
+        let hashed = |g: &str| {
+            let cs: Vec<char> = g.chars().collect();
+            1 + (ngram_hash(&cs) % ((1 << 12) - 1)) as i64
+        };
+        let expect = [
+            ("아", 3.0f32),
+            (" 아", 3.0),
+            ("아 ", 3.0),
+            (" 아 ", 3.0),
+            ("아 아", 2.0),
+        ];
+        let mut want: Vec<(i64, f32)> = expect
+            .iter()
+            .map(|&(g, c)| (hashed(g), 1.0 + c.ln()))
+            .collect();
+        want.sort_by_key(|w| w.0);
+        let got: Vec<(i64, f32)> = e.tfidf_ids.iter().copied().zip(e.tfidf_tf).collect();
+        assert_eq!(got, want);
+        // The embedding's occurrences are untouched by the second hashing.
+        assert_eq!(e.ngrams, plain.encode("아 아 아").ngrams);
+        // Stored and read back.
+        let json = serde_json::to_string(t.data()).unwrap();
+        assert!(json.contains("\"tfidf_buckets\":4096"));
+        let back = Tokenizer::new(serde_json::from_str(&json).unwrap()).unwrap();
+        assert_eq!(
+            back.encode("아 아 아").tfidf_ids,
+            t.encode("아 아 아").tfidf_ids
+        );
+        assert!(tiny().with_tfidf_buckets(Some(1)).is_err());
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The classical baseline the seed's analysis stack would use: TF-IDF over character
-//! 1- to 4-grams (hashed through the firmware tokenizer into 2^20 buckets, sublinear
-//! term frequency, smooth idf, l2-normalised rows, as scikit-learn's `TfidfVectorizer`
-//! does) and logistic regression trained with AdaGrad and L2 regularisation, keeping the
-//! epoch with the best dev accuracy.
+//! 1- to 4-grams (hashed through the firmware tokenizer's TF-IDF hashing into 2^20
+//! buckets, sublinear term frequency, smooth idf, l2-normalised rows, as scikit-learn's
+//! `TfidfVectorizer` does) and logistic regression trained with AdaGrad and L2
+//! regularisation, keeping the epoch with the best dev accuracy. The same weighting is
+//! the linear part of the shipped stack (`fuse`). Neutral rows train towards 0.5.
 
-use sangdam::sentiment::Tokenizer;
+use sangdam::sentiment::{Encoded, Tokenizer};
 
 use super::Example;
 use crate::corpus::synth::Rng;
@@ -12,9 +13,56 @@ use crate::data::shuffle;
 
 pub struct TfidfLogistic {
     tokenizer: Tokenizer,
-    idf: Vec<f32>,
-    weights: Vec<f32>,
-    bias: f32,
+    pub tfidf: Tfidf,
+    pub weights: Vec<f32>,
+    pub bias: f32,
+}
+
+/// TF-IDF weighting over the firmware tokenizer's second hashing
+/// ([`Encoded::tfidf_ids`]): sublinear tf (the tokenizer's `1 + ln(count)`), smooth idf
+/// `ln((1 + docs) / (1 + df)) + 1`, rows l2-normalised. The sentiment graph computes the
+/// same thing from the same tokenizer output (`export`).
+#[derive(Debug, Clone)]
+pub struct Tfidf {
+    pub idf: Vec<f32>,
+}
+
+impl Tfidf {
+    /// Document frequencies over `docs` (encoded by a tokenizer with `tfidf_buckets`).
+    pub fn fit<'a>(docs: impl IntoIterator<Item = &'a Encoded>, buckets: usize) -> Tfidf {
+        let mut df = vec![0u32; buckets];
+        let mut n = 0u32;
+        for e in docs {
+            n += 1;
+            for &j in &e.tfidf_ids {
+                df[j as usize] += 1;
+            }
+        }
+        let docs = n as f32;
+        Tfidf {
+            idf: df
+                .iter()
+                .map(|&d| ((1.0 + docs) / (1.0 + d as f32)).ln() + 1.0)
+                .collect(),
+        }
+    }
+
+    /// The l2-normalised TF-IDF row of one encoded text.
+    pub fn vector(&self, e: &Encoded) -> Sparse {
+        let mut v: Sparse = e
+            .tfidf_ids
+            .iter()
+            .zip(&e.tfidf_tf)
+            .map(|(&j, &tf)| (j as u32, tf * self.idf[j as usize]))
+            .collect();
+        let norm = v.iter().map(|(_, x)| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            for (_, x) in &mut v {
+                *x /= norm;
+            }
+        }
+        v
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -58,59 +106,60 @@ pub fn counts(tokenizer: &Tokenizer, text: &str) -> Vec<(u32, f32)> {
 }
 
 impl TfidfLogistic {
-    fn vector(&self, text: &str) -> Sparse {
-        let mut v: Sparse = counts(&self.tokenizer, text)
-            .into_iter()
-            .map(|(j, c)| (j, (1.0 + c.ln()) * self.idf[j as usize]))
-            .collect();
-        let norm = v.iter().map(|(_, x)| x * x).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            for (_, x) in &mut v {
-                *x /= norm;
-            }
-        }
-        v
-    }
-
     fn score(&self, v: &Sparse) -> f32 {
         logistic(&self.weights, self.bias, v)
     }
 
     /// Positive-class probability of each text.
     pub fn predict(&self, texts: &[&str]) -> Vec<f32> {
-        texts.iter().map(|t| self.score(&self.vector(t))).collect()
+        texts
+            .iter()
+            .map(|t| self.score(&self.tfidf.vector(&self.tokenizer.encode(t))))
+            .collect()
     }
 
     /// Trains on `train`, choosing the epoch by accuracy on `dev`; returns the model and
-    /// its dev accuracy.
-    pub fn train(train: &[Example], dev: &[Example], s: &BaselineSettings) -> (Self, f64) {
-        let tokenizer = Tokenizer::build(std::iter::once("가"), 1, 10_000, 4, s.buckets)
-            .expect("fixed baseline tokenizer settings are valid");
-        let n = s.buckets as usize;
-        let mut df = vec![0u32; n];
-        let raw: Vec<Vec<(u32, f32)>> = train.iter().map(|e| counts(&tokenizer, &e.text)).collect();
-        for doc in &raw {
-            for &(j, _) in doc {
-                df[j as usize] += 1;
-            }
-        }
-        let docs = train.len() as f32;
-        let idf: Vec<f32> = df
-            .iter()
-            .map(|&d| ((1.0 + docs) / (1.0 + d as f32)).ln() + 1.0)
-            .collect();
-        let mut model = TfidfLogistic {
-            tokenizer,
-            idf,
-            weights: vec![0.0; n],
-            bias: 0.0,
+    /// its dev accuracy. `tokenizer` supplies the n-grams (its TF-IDF hashing); `None`
+    /// uses a fixed one with `s.buckets` rows.
+    pub fn train_with(
+        tokenizer: Option<&Tokenizer>,
+        train: &[Example],
+        dev: &[Example],
+        s: &BaselineSettings,
+    ) -> (Self, f64) {
+        let tokenizer = match tokenizer {
+            Some(t) => t.clone(),
+            None => Tokenizer::build(std::iter::once("가"), 1, 10_000, 4, 2)
+                .and_then(|t| t.with_tfidf_buckets(Some(s.buckets)))
+                .expect("fixed baseline tokenizer settings are valid"),
         };
-        let xs: Vec<Sparse> = train.iter().map(|e| model.vector(&e.text)).collect();
-        let dev_x: Vec<Sparse> = dev.iter().map(|e| model.vector(&e.text)).collect();
+        let n = tokenizer
+            .data()
+            .tfidf_buckets
+            .expect("a tokenizer with tfidf_buckets") as usize;
+        let enc: Vec<Encoded> = train.iter().map(|e| tokenizer.encode(&e.text)).collect();
+        let tfidf = Tfidf::fit(&enc, n);
+        let xs: Vec<Sparse> = enc.iter().map(|e| tfidf.vector(e)).collect();
+        drop(enc);
+        let dev_x: Vec<Sparse> = dev
+            .iter()
+            .map(|e| tfidf.vector(&tokenizer.encode(&e.text)))
+            .collect();
         let best = fit_logistic(&xs, train, &dev_x, dev, n, s);
-        model.weights = best.1;
-        model.bias = best.2;
-        (model, best.0)
+        (
+            TfidfLogistic {
+                tokenizer,
+                tfidf,
+                weights: best.1,
+                bias: best.2,
+            },
+            best.0,
+        )
+    }
+
+    /// [`TfidfLogistic::train_with`] the fixed 2^20-bucket tokenizer.
+    pub fn train(train: &[Example], dev: &[Example], s: &BaselineSettings) -> (Self, f64) {
+        Self::train_with(None, train, dev, s)
     }
 }
 
@@ -143,7 +192,7 @@ pub fn fit_logistic(
     for _ in 0..s.epochs {
         shuffle(&mut order, &mut rng);
         for &i in &order {
-            let y = train[i].label as f32;
+            let y = train[i].target();
             let g = logistic(&weights, bias, &xs[i]) - y;
             for &(j, x) in &xs[i] {
                 let j = j as usize;
@@ -154,12 +203,8 @@ pub fn fit_logistic(
             g2b += g * g;
             bias -= s.lr * g / g2b.sqrt();
         }
-        let right = dev_x
-            .iter()
-            .zip(dev)
-            .filter(|(v, e)| (logistic(&weights, bias, v) >= 0.5) == (e.label == 1))
-            .count();
-        let acc = right as f64 / dev.len().max(1) as f64;
+        let p: Vec<f32> = dev_x.iter().map(|v| logistic(&weights, bias, v)).collect();
+        let acc = super::accuracy(&p, dev);
         if acc > best.0 {
             best = (acc, weights.clone(), bias);
         }

@@ -1,12 +1,15 @@
 //! ONNX export of the sentiment network, the same computation as [`super::net::Net`]:
 //! inputs `chars [batch, chars]` and `ngrams [batch, ngrams]` (int64, 0 padding),
-//! output `logits [batch, 2]`. Opset 17.
+//! output `logits [batch, 2]`. Opset 17. A fused model's TF-IDF part
+//! ([`super::fuse`]) adds the inputs `tfidf_ids [batch, tfidf]` (int64) and `tfidf_tf
+//! [batch, tfidf]` (f32) and its margin to the positive logit.
 
 use anyhow::Result;
 use candle_core::Tensor;
 use prost::Message;
 use tract_onnx::pb::{tensor_proto::DataType, GraphProto, ModelProto, OperatorSetIdProto};
 
+use super::fuse::TfidfPart;
 use super::net::Net;
 use crate::onnx::{attr_int, attr_ints, tensor_f32, value_info_typed, GraphBuilder, OPSET};
 
@@ -39,8 +42,68 @@ fn mask(g: &mut GraphBuilder, ids: &str) -> String {
     g.node("Cast", &[&gt], vec![attr_int("to", DataType::Float as i64)])
 }
 
+/// Quantises a 1-D table to int8 with one scale (its largest magnitude maps to 127).
+fn int8_table(values: &[f32]) -> (Vec<i8>, f32) {
+    let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    let q = values
+        .iter()
+        .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8)
+        .collect();
+    (q, scale)
+}
+
+/// `table[ids]` for a 1-D table, stored f32 or int8 with one scale.
+fn gather_1d(g: &mut GraphBuilder, name: &str, values: &[f32], int8: bool, ids: &str) -> String {
+    if !int8 {
+        let t = g.init(tensor_f32(name, &[values.len()], values));
+        return g.node("Gather", &[&t, ids], vec![attr_int("axis", 0)]);
+    }
+    let (q, scale) = int8_table(values);
+    let t = g.init(crate::onnx::tensor_i8(
+        &format!("{name}_int8"),
+        &[values.len()],
+        &q,
+    ));
+    let rows = g.node("Gather", &[&t, ids], vec![attr_int("axis", 0)]);
+    let rows = g.node(
+        "Cast",
+        &[&rows],
+        vec![attr_int("to", DataType::Float as i64)],
+    );
+    let s = g.scalar(&format!("{name}_scale"), scale);
+    g.node("Mul", &[&rows, &s], vec![])
+}
+
+/// The graph of `net` (no TF-IDF part).
 pub fn build(net: &Net) -> Result<ModelProto> {
+    build_with(net, None, false)
+}
+
+/// The graph of `net` with its TF-IDF part (required when `net.config.tfidf_buckets` is
+/// set), the part's two tables stored int8 when `int8_tfidf` (the quantiser leaves
+/// 1-D tables alone).
+pub fn build_with(net: &Net, tfidf: Option<&TfidfPart>, int8_tfidf: bool) -> Result<ModelProto> {
     let c = &net.config;
+    anyhow::ensure!(
+        (c.tfidf_buckets > 0) == tfidf.is_some(),
+        "the network's config says tfidf_buckets = {} but the TF-IDF tables were {}",
+        c.tfidf_buckets,
+        if tfidf.is_some() {
+            "given"
+        } else {
+            "not found (tfidf.safetensors)"
+        }
+    );
+    if let Some(t) = tfidf {
+        anyhow::ensure!(
+            t.weight.len() == c.tfidf_buckets && t.idf.len() == c.tfidf_buckets,
+            "TF-IDF tables of {} and {} rows for tfidf_buckets = {}",
+            t.weight.len(),
+            t.idf.len(),
+            c.tfidf_buckets
+        );
+    }
     let mut g = GraphBuilder::default();
     let mut feats = Vec::new();
     if !c.kernels.is_empty() {
@@ -116,6 +179,26 @@ pub fn build(net: &Net) -> Result<ModelProto> {
             wide = Some(g.node("Mul", &[&w, &to_positive], vec![])); // [b, 2]
         }
     }
+    let mut tfidf_margin = None;
+    if let Some(t) = tfidf {
+        // x = tf * idf per distinct n-gram, z = (w . x) / |x|: the baseline's l2-normalised
+        // TF-IDF row times its weights. Padding has tf 0, so it adds nothing anywhere.
+        let w = gather_1d(&mut g, "tfidf.weight", &t.weight, int8_tfidf, "tfidf_ids");
+        let idf = gather_1d(&mut g, "tfidf.idf", &t.idf, int8_tfidf, "tfidf_ids");
+        let x = g.node("Mul", &[&idf, "tfidf_tf"], vec![]);
+        let axes1 = g.ints("axes", &[1]);
+        let sq = g.node("Mul", &[&x, &x], vec![]);
+        let norm = g.node("ReduceSum", &[&sq, &axes1], vec![attr_int("keepdims", 1)]);
+        let norm = g.node("Sqrt", &[&norm], vec![]);
+        let tiny = g.scalar("tiny", 1e-12);
+        let norm = g.node("Max", &[&norm, &tiny], vec![]);
+        let wx = g.node("Mul", &[&w, &x], vec![]);
+        let dot = g.node("ReduceSum", &[&wx, &axes1], vec![attr_int("keepdims", 1)]);
+        let z = g.node("Div", &[&dot, &norm], vec![]); // [b, 1]
+        let to_positive = g.fresh("tfidf_to_positive");
+        g.init(tensor_f32(&to_positive, &[1, 2], &[0.0, 1.0]));
+        tfidf_margin = Some(g.node("Mul", &[&z, &to_positive], vec![])); // [b, 2]
+    }
     let refs: Vec<&str> = feats.iter().map(String::as_str).collect();
     let x = if refs.len() == 1 {
         feats[0].clone()
@@ -127,6 +210,25 @@ pub fn build(net: &Net) -> Result<ModelProto> {
     let mut logits = linear(&mut g, net, "fc2", &h)?;
     if let Some(w) = wide {
         logits = g.node("Add", &[&logits, &w], vec![]);
+    }
+    if let Some(l) = tfidf_margin {
+        logits = g.node("Add", &[&logits, &l], vec![]);
+    }
+    let mut inputs = vec![
+        value_info_typed("chars", DataType::Int64, &["batch", "chars"]),
+        value_info_typed("ngrams", DataType::Int64, &["batch", "ngrams"]),
+    ];
+    if tfidf.is_some() {
+        inputs.push(value_info_typed(
+            "tfidf_ids",
+            DataType::Int64,
+            &["batch", "tfidf"],
+        ));
+        inputs.push(value_info_typed(
+            "tfidf_tf",
+            DataType::Float,
+            &["batch", "tfidf"],
+        ));
     }
     g.node_named("Identity", &[&logits], vec![], "logits");
     Ok(ModelProto {
@@ -141,10 +243,7 @@ pub fn build(net: &Net) -> Result<ModelProto> {
             node: g.nodes,
             name: "sangdam_sentiment".into(),
             initializer: g.initializers,
-            input: vec![
-                value_info_typed("chars", DataType::Int64, &["batch", "chars"]),
-                value_info_typed("ngrams", DataType::Int64, &["batch", "ngrams"]),
-            ],
+            input: inputs,
             output: vec![value_info_typed("logits", DataType::Float, &["batch", "2"])],
             ..Default::default()
         }),
@@ -168,11 +267,16 @@ pub fn export_dir(
 )> {
     use anyhow::Context;
     let (net, _) = super::train::load(dir)?;
-    let model = build(&net)?;
+    let tfidf = if net.config.tfidf_buckets > 0 {
+        Some(TfidfPart::load(&dir.join("tfidf.safetensors"))?)
+    } else {
+        None
+    };
+    let model = build_with(&net, tfidf.as_ref(), false)?;
     let f32_path = dir.join("model.onnx");
     std::fs::write(&f32_path, model.encode_to_vec())
         .with_context(|| format!("cannot write {}", f32_path.display()))?;
-    let (int8, summary) = quantized(model)?;
+    let (int8, summary) = quantized(build_with(&net, tfidf.as_ref(), true)?)?;
     let int8_path = dir.join("model.int8.onnx");
     std::fs::write(&int8_path, int8.encode_to_vec())
         .with_context(|| format!("cannot write {}", int8_path.display()))?;

@@ -1,16 +1,21 @@
-//! Stacking: a trained network plus a logistic regression over the same hashed
-//! character n-grams the network reads, merged into one graph.
+//! Stacking: a trained network plus a TF-IDF logistic regression over character
+//! n-grams, merged into one graph.
 //!
 //! Measured on the NSMC-like split, a linear model over character 1-4-grams is as
 //! accurate as the network on its own (BENCHMARKS.md), and the two err on different
 //! texts. `fuse` trains the linear model on the network's training rows (same seed, same
 //! dev split), then fits three numbers on the dev split, `margin = a * network + c *
-//! linear + b`, and writes a network whose n-gram table carries the linear weights as
-//! its "wide" column ([`NetConfig::wide`]): one model, one tract run, one tokenizer.
+//! linear + b` (Platt scaling of both at once, so the printed probability is calibrated
+//! on dev), and writes the network with its TF-IDF part: one model, one tract run, one
+//! tokenizer.
 //!
-//! The linear model's feature for n-gram `g` is `count(g) / sqrt(n)` with `n` the
-//! text's number of n-grams: a length-normalised bag the graph computes exactly with a
-//! Gather, a masked sum and a square root.
+//! The linear model is the baseline's ([`super::baseline`]): the n-grams hashed a second
+//! time into 2^20 buckets (the tokenizer's `tfidf_buckets`; the network's own table has
+//! far fewer rows), sublinear tf, smooth idf, l2-normalised rows. The earlier linear part
+//! (raw counts over the network's 2^18 buckets, divided by sqrt(n)) lacked both the
+//! buckets and the weighting (BENCHMARKS.md measures each). The graph gets the text's
+//! distinct n-grams with their `1 + ln(count)` from the tokenizer and holds idf and the
+//! weights as two tables (int8 in the shipped file).
 
 use std::path::Path;
 
@@ -18,9 +23,9 @@ use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use sangdam::sentiment::{Encoded, Tokenizer};
+use sangdam::sentiment::Encoded;
 
-use super::baseline::{counts, fit_logistic, BaselineSettings, Sparse};
+use super::baseline::{BaselineSettings, TfidfLogistic};
 use super::net::{Net, NetConfig};
 use super::train::{load, split_rows, SentimentReport};
 use super::Example;
@@ -36,14 +41,8 @@ pub struct FuseReport {
     pub c: f32,
     pub b: f32,
     pub linear_epochs: usize,
-    pub wide_scale: f32,
-}
-
-/// The linear model's features of one encoded text.
-pub fn features(tokenizer: &Tokenizer, text: &str) -> Sparse {
-    let c = counts(tokenizer, text);
-    let n: f32 = c.iter().map(|&(_, k)| k).sum();
-    c.into_iter().map(|(j, k)| (j, k / n.sqrt())).collect()
+    /// Rows of the TF-IDF tables.
+    pub tfidf_buckets: usize,
 }
 
 fn sigmoid(z: f32) -> f32 {
@@ -134,52 +133,99 @@ fn accuracy_of(margins: &[f32], dev: &[Example]) -> f64 {
     super::accuracy(&p, dev)
 }
 
+/// Rows of the stack's TF-IDF tables: the baseline's 2^20 buckets, plus the padding row.
+pub const TFIDF_BUCKETS: u32 = (1 << 20) + 1;
+
+/// The TF-IDF linear part of a fused model, as `tfidf.safetensors` holds it.
+pub struct TfidfPart {
+    /// The linear weights, already multiplied by the blend's `c`.
+    pub weight: Vec<f32>,
+    pub idf: Vec<f32>,
+}
+
+impl TfidfPart {
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let n = self.weight.len();
+        let map = std::collections::HashMap::from([
+            (
+                "tfidf.weight".to_string(),
+                Tensor::from_vec(self.weight.clone(), n, &Device::Cpu)?,
+            ),
+            (
+                "tfidf.idf".to_string(),
+                Tensor::from_vec(self.idf.clone(), n, &Device::Cpu)?,
+            ),
+        ]);
+        candle_core::safetensors::save(&map, path)?;
+        Ok(())
+    }
+
+    pub fn load(path: &Path) -> Result<TfidfPart> {
+        let map = candle_core::safetensors::load(path, &Device::Cpu)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let get = |k: &str| -> Result<Vec<f32>> {
+            Ok(map
+                .get(k)
+                .with_context(|| format!("{} lacks {k}", path.display()))?
+                .to_vec1::<f32>()?)
+        };
+        Ok(TfidfPart {
+            weight: get("tfidf.weight")?,
+            idf: get("tfidf.idf")?,
+        })
+    }
+}
+
 /// Fuses the network trained in `run` (its `train_state.json` names the training file,
-/// seed and split) with a linear model, writing the merged network to `out` in the same
-/// layout as a training run (then `export::export_dir(out)` makes its ONNX files).
+/// seed and split) with a TF-IDF logistic regression, writing the merged model to `out`
+/// in the same layout as a training run plus `tfidf.safetensors` (then
+/// `export::export_dir(out)` makes its ONNX files). The blend is fitted on the run's dev
+/// split, neutral rows included with target 0.5.
 pub fn fuse(run: &Path, out: &Path, linear_epochs: usize, quiet: bool) -> Result<FuseReport> {
     let state: SentimentReport = serde_json::from_str(
         &std::fs::read_to_string(run.join("train_state.json"))
             .with_context(|| format!("cannot read {}/train_state.json", run.display()))?,
     )?;
     anyhow::ensure!(
-        !state.net.wide,
-        "{} already has a wide column; fuse a plain network",
+        !state.net.wide && state.net.tfidf_buckets == 0,
+        "{} already has a linear part; fuse a plain network",
         run.display()
     );
     let s = &state.settings;
     let (net, tokenizer) = load(run)?;
+    let tokenizer = tokenizer
+        .with_tfidf_buckets(Some(TFIDF_BUCKETS))
+        .map_err(anyhow::Error::msg)?;
     // The training run's split, row for row.
     let (train, dev, _) = split_rows(s, &mut crate::corpus::synth::Rng::new(s.seed))?;
-
-    let buckets = state.net.buckets;
     if !quiet {
         eprintln!(
-            "fuse: linear model over {buckets} n-gram buckets on {} rows, {linear_epochs} epochs",
+            "fuse: TF-IDF logistic regression over {TFIDF_BUCKETS} n-gram buckets on {} rows, {linear_epochs} epochs",
             train.len()
         );
     }
-    let xs: Vec<Sparse> = train
-        .iter()
-        .map(|e| features(&tokenizer, &e.text))
-        .collect();
-    let dev_x: Vec<Sparse> = dev.iter().map(|e| features(&tokenizer, &e.text)).collect();
     let settings = BaselineSettings {
         epochs: linear_epochs,
         seed: s.seed,
+        buckets: TFIDF_BUCKETS,
         ..BaselineSettings::default()
     };
-    let (linear_dev_accuracy, weights, bias) =
-        fit_logistic(&xs, &train, &dev_x, &dev, buckets, &settings);
-    let linear: Vec<f32> = dev_x
-        .iter()
-        .map(|v| bias + v.iter().map(|&(j, x)| weights[j as usize] * x).sum::<f32>())
-        .collect();
-
+    let (linear_model, linear_dev_accuracy) =
+        TfidfLogistic::train_with(Some(&tokenizer), &train, &dev, &settings);
     let enc: Vec<Encoded> = dev.iter().map(|e| tokenizer.encode(&e.text)).collect();
+    let linear: Vec<f32> = enc
+        .iter()
+        .map(|e| {
+            let v = linear_model.tfidf.vector(e);
+            linear_model.bias
+                + v.iter()
+                    .map(|&(j, x)| linear_model.weights[j as usize] * x)
+                    .sum::<f32>()
+        })
+        .collect();
     let refs: Vec<&Encoded> = enc.iter().collect();
     let network = net.margins(&refs, 256, &Device::Cpu)?;
-    let labels: Vec<f32> = dev.iter().map(|e| e.label as f32).collect();
+    let labels: Vec<f32> = dev.iter().map(|e| e.target()).collect();
     let [a, c, b] = fit_blend(&network, &linear, &labels);
     let fused: Vec<f32> = network
         .iter()
@@ -187,50 +233,17 @@ pub fn fuse(run: &Path, out: &Path, linear_epochs: usize, quiet: bool) -> Result
         .map(|(n, l)| a * n + c * l + b)
         .collect();
 
-    // The merged network: the wide column holds c * weights / wide_scale, with the
-    // scale chosen so the column's typical size matches the embedding's (the int8
-    // rewrite shares one scale per table row).
-    let d = state.net.ngram_dim;
-    let table = net.get("ngram_emb.weight")?.to_vec2::<f32>()?;
-    let typical = |v: &mut Vec<f32>| {
-        v.sort_by(f32::total_cmp);
-        v[v.len() / 2].max(1e-12)
-    };
-    let mut row_max: Vec<f32> = table
-        .iter()
-        .map(|r| r.iter().fold(0f32, |m, x| m.max(x.abs())))
-        .collect();
-    let mut wide_abs: Vec<f32> = weights
-        .iter()
-        .map(|w| (c * w).abs())
-        .filter(|w| *w > 0.0)
-        .collect();
-    let wide_scale = if wide_abs.is_empty() {
-        1.0
-    } else {
-        typical(&mut wide_abs) / typical(&mut row_max)
-    };
-    let mut merged = Vec::with_capacity(table.len() * (d + 1));
-    for (g, row) in table.iter().enumerate() {
-        merged.extend_from_slice(row);
-        merged.push(c * weights[g] / wide_scale);
-    }
     let config = NetConfig {
-        wide: true,
-        wide_scale,
+        tfidf_buckets: TFIDF_BUCKETS as usize,
         ..state.net.clone()
     };
     let fused_net = Net::new(config.clone(), 0, &Device::Cpu)?;
     let mut w = net.snapshot();
-    w.insert(
-        "ngram_emb.weight".into(),
-        Tensor::from_vec(merged, (table.len(), d + 1), &Device::Cpu)?,
-    );
     // Scale the network's margin by a and add the blend's bias (and the linear model's,
     // times c) to the positive logit.
     let fc2w = (w["fc2.weight"].clone() * a as f64)?;
     let mut fc2b = (w["fc2.bias"].clone() * a as f64)?.to_vec1::<f32>()?;
-    fc2b[1] += b + c * bias;
+    fc2b[1] += b + c * linear_model.bias;
     w.insert("fc2.weight".into(), fc2w);
     w.insert(
         "fc2.bias".into(),
@@ -242,6 +255,11 @@ pub fn fuse(run: &Path, out: &Path, linear_epochs: usize, quiet: bool) -> Result
     tokenizer.save(&out.join("tokenizer.json"))?;
     std::fs::write(out.join("net.json"), serde_json::to_string_pretty(&config)?)?;
     candle_core::safetensors::save(&fused_net.snapshot(), out.join("model.safetensors"))?;
+    TfidfPart {
+        weight: linear_model.weights.iter().map(|w| c * w).collect(),
+        idf: linear_model.tfidf.idf.clone(),
+    }
+    .save(&out.join("tfidf.safetensors"))?;
     let mut state = state.clone();
     state.net = config;
     std::fs::write(
@@ -256,7 +274,7 @@ pub fn fuse(run: &Path, out: &Path, linear_epochs: usize, quiet: bool) -> Result
         c,
         b,
         linear_epochs,
-        wide_scale,
+        tfidf_buckets: TFIDF_BUCKETS as usize,
     };
     std::fs::write(
         out.join("fuse.json"),

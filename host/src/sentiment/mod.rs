@@ -32,12 +32,33 @@ use anyhow::{Context, Result};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
     pub text: String,
-    /// 1 positive, 0 negative.
+    /// 1 positive, 0 negative, [`NEUTRAL`] neither.
     pub label: u8,
 }
 
-/// Reads an NSMC-style file: `id<TAB>document<TAB>label` with a header line. Rows
-/// without a 0/1 label are skipped and counted.
+/// The label of a text that is neither positive nor negative ("네 알겠습니다"). Models
+/// are trained to give it p(positive) = 0.5, so that a band around the middle (in the
+/// manifest) maps to neutral.
+pub const NEUTRAL: u8 = 2;
+
+impl Example {
+    /// The training target: p(positive) the text should get.
+    pub fn target(&self) -> f32 {
+        match self.label {
+            1 => 1.0,
+            0 => 0.0,
+            _ => 0.5,
+        }
+    }
+
+    pub fn is_polar(&self) -> bool {
+        self.label < NEUTRAL
+    }
+}
+
+/// Reads an NSMC-style file: `id<TAB>document<TAB>label` with a header line; the label
+/// is `0` (negative), `1` (positive) or `neutral`. Rows without one of these are skipped
+/// and counted.
 pub fn read_tsv(path: &Path) -> Result<(Vec<Example>, usize)> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
@@ -53,10 +74,16 @@ pub fn read_tsv(path: &Path) -> Result<(Vec<Example>, usize)> {
         }
         let mut parts = line.split('\t');
         let (_, doc, label) = (parts.next(), parts.next(), parts.next());
-        match (doc, label.map(str::trim)) {
-            (Some(doc), Some("0")) | (Some(doc), Some("1")) => out.push(Example {
+        let label = match label.map(str::trim) {
+            Some("0") => Some(0),
+            Some("1") => Some(1),
+            Some("neutral") => Some(NEUTRAL),
+            _ => None,
+        };
+        match (doc, label) {
+            (Some(doc), Some(label)) => out.push(Example {
                 text: doc.to_string(),
-                label: u8::from(label.map(str::trim) == Some("1")),
+                label,
             }),
             _ => skipped += 1,
         }
@@ -64,12 +91,14 @@ pub fn read_tsv(path: &Path) -> Result<(Vec<Example>, usize)> {
     Ok((out, skipped))
 }
 
-/// Accuracy of `predicted` positive-probabilities against labels (threshold 0.5).
+/// Accuracy of `predicted` positive-probabilities against labels (threshold 0.5), on
+/// the polar examples (neutral ones have no side to get right).
 pub fn accuracy(p_positive: &[f32], examples: &[Example]) -> f64 {
+    let polar = examples.iter().filter(|e| e.is_polar()).count();
     let right = p_positive
         .iter()
         .zip(examples)
-        .filter(|(p, e)| (**p >= 0.5) == (e.label == 1))
+        .filter(|(p, e)| e.is_polar() && (**p >= 0.5) == (e.label == 1))
         .count();
-    right as f64 / examples.len().max(1) as f64
+    right as f64 / polar.max(1) as f64
 }

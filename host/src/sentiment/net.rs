@@ -34,6 +34,12 @@ pub struct NetConfig {
     /// stored values can sit in the embedding's range (int8 scales are per table row).
     #[serde(default = "one")]
     pub wide_scale: f32,
+    /// Rows of a TF-IDF linear part (its tables are in `tfidf.safetensors` beside the
+    /// weights, written by `fuse`; the tokenizer hashes into as many buckets); 0: none.
+    /// Not a trainable part of the network: the export adds its margin to the positive
+    /// logit.
+    #[serde(default)]
+    pub tfidf_buckets: usize,
 }
 
 fn one() -> f32 {

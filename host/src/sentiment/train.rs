@@ -148,7 +148,7 @@ pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
     let (train_rows, dev, skipped) = split_rows(s, &mut rng)?;
     if skipped > 0 && !s.quiet {
         eprintln!(
-            "sentiment: skipped {skipped} rows without a 0/1 label in {}",
+            "sentiment: skipped {skipped} rows without a 0, 1 or neutral label in {}",
             s.train.display()
         );
     }
@@ -169,6 +169,7 @@ pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
         .collect();
     let enc_dev: Vec<Encoded> = dev.iter().map(|e| tokenizer.encode(&e.text)).collect();
     let labels: Vec<u32> = train_rows.iter().map(|e| e.label as u32).collect();
+    let targets: Vec<f32> = train_rows.iter().map(|e| e.target()).collect();
 
     let config = NetConfig {
         vocab: tokenizer.vocab_size(),
@@ -181,6 +182,7 @@ pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
         dropout: s.dropout,
         wide: s.wide,
         wide_scale: 1.0,
+        tfidf_buckets: 0,
     };
     let net = Net::new(config.clone(), s.seed, &device)?;
     std::fs::write(
@@ -215,7 +217,15 @@ pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
             let ys: Vec<u32> = batch.iter().map(|&i| labels[i]).collect();
             let b = batch_tensors(&items, &ys, net.min_chars(), &device)?;
             let logits = net.forward(&b, Some(&mut rng))?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &b.labels)?;
+            // Cross-entropy against (1 - t, t): the hard labels' loss for polar rows, and
+            // a pull to the middle for neutral ones (t = 0.5).
+            let t: Vec<f32> = batch
+                .iter()
+                .flat_map(|&i| [1.0 - targets[i], targets[i]])
+                .collect();
+            let t = Tensor::from_vec(t, (batch.len(), 2), &device)?;
+            let logp = candle_nn::ops::log_softmax(&logits, 1)?;
+            let loss = (logp * t)?.sum(1)?.mean(0)?.neg()?;
             let grads = loss.backward()?;
             let mut gs: Vec<Option<Tensor>> = net
                 .vars
