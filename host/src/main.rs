@@ -318,6 +318,20 @@ enum SentimentCmd {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Labelled call-centre training rows (the hand-written generator of
+    /// sentiment::domain and the speech corpus's template sentences) as an NSMC-style
+    /// file, to train on beside (or instead of) movie reviews.
+    DomainData {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 30_000)]
+        count: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Share of rows taken from `corpus synth`'s polar template sentences.
+        #[arg(long, default_value_t = 0.1)]
+        synth_fraction: f64,
+    },
     /// Three-class scores on the in-domain call-centre set (tests/data/sentiment-calls:
     /// polar accuracy, macro-F1 with a neutral band chosen on its dev split, reliability)
     /// and on the real read-speech sentences, through the firmware's engine.
@@ -594,6 +608,24 @@ fn run(cli: Cli) -> Result<()> {
                 std::fs::write(&j, serde_json::to_string_pretty(&report)?)
                     .with_context(|| format!("cannot write {}", j.display()))?;
             }
+            Ok(())
+        }
+        Command::Sentiment(SentimentCmd::DomainData {
+            out,
+            count,
+            seed,
+            synth_fraction,
+        }) => {
+            let r = sangdam_host::sentiment::write_domain_tsv(&out, count, seed, synth_fraction)?;
+            println!(
+                "{}: {} rows ({} negative, {} neutral, {} positive; {} from corpus synth's templates)",
+                out.display(),
+                r.negative + r.neutral + r.positive,
+                r.negative,
+                r.neutral,
+                r.positive,
+                r.from_synth
+            );
             Ok(())
         }
         Command::Sentiment(SentimentCmd::Calls {

@@ -18,6 +18,7 @@
 
 pub mod baseline;
 pub mod calls;
+pub mod domain;
 pub mod eval;
 pub mod export;
 pub mod fuse;
@@ -101,4 +102,66 @@ pub fn accuracy(p_positive: &[f32], examples: &[Example]) -> f64 {
         .filter(|(p, e)| e.is_polar() && (**p >= 0.5) == (e.label == 1))
         .count();
     right as f64 / polar.max(1) as f64
+}
+
+/// How many rows of each label [`write_domain_tsv`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DomainRows {
+    pub negative: usize,
+    pub neutral: usize,
+    pub positive: usize,
+    /// Of them, the speech corpus's template sentences (`corpus synth`).
+    pub from_synth: usize,
+}
+
+/// Writes call-centre training rows as an NSMC-style file (`id<TAB>document<TAB>label`,
+/// label `0`, `1` or `neutral`): `count` rows, `synth_fraction` of them the speech
+/// corpus's own labelled sentences ([`crate::corpus::synth::sentence`], positive or
+/// negative), the rest from the hand-written call-centre generator ([`domain`], all
+/// three labels). Deterministic from `seed`.
+pub fn write_domain_tsv(
+    path: &Path,
+    count: usize,
+    seed: u64,
+    synth_fraction: f64,
+) -> Result<DomainRows> {
+    use std::fmt::Write as _;
+    let n_synth = ((count as f64) * synth_fraction.clamp(0.0, 1.0)).round() as usize;
+    let mut rows = DomainRows::default();
+    let mut out = String::from("id\tdocument\tlabel\n");
+    let mut rng = crate::corpus::synth::Rng::new(seed ^ 0x5e47_1ce5);
+    for i in 0..n_synth {
+        let (_, sentiment, text) = crate::corpus::synth::sentence(&mut rng);
+        let label = if sentiment == "positive" {
+            rows.positive += 1;
+            "1"
+        } else {
+            rows.negative += 1;
+            "0"
+        };
+        writeln!(out, "S{seed}_{i}\t{text}\t{label}").expect("writing to a String");
+    }
+    rows.from_synth = n_synth;
+    for (i, s) in domain::generate(count - n_synth, seed)
+        .into_iter()
+        .enumerate()
+    {
+        let label = match s.label {
+            domain::Polarity::Negative => {
+                rows.negative += 1;
+                "0"
+            }
+            domain::Polarity::Neutral => {
+                rows.neutral += 1;
+                "neutral"
+            }
+            domain::Polarity::Positive => {
+                rows.positive += 1;
+                "1"
+            }
+        };
+        writeln!(out, "D{seed}_{i}\t{}\t{label}", s.text).expect("writing to a String");
+    }
+    std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(rows)
 }
