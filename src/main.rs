@@ -183,7 +183,8 @@ fn run(cli: Cli, mut config: Config, source: ConfigSource) -> Result<ExitCode> {
                 print!("{}", Config::commented_defaults());
             } else {
                 println!("# effective configuration (from {source})");
-                print!("{}", toml::to_string(&config)?);
+                // The device key is shown as "<set>" or "<unset>", never itself.
+                print!("{}", config.shown()?);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -755,8 +756,13 @@ fn serve(config: &Config, addr: Option<&str>) -> Result<ExitCode> {
             .map(|(i, _)| sangdam::insights::report::render(&page(&i, "sangdam insights")))
             .map_err(|e| e.to_string())
     };
+    // The names the page answers to (DNS rebinding): the configured ones and the
+    // listening address's host, besides localhost and IP addresses.
+    let mut names = config.insights.allowed_hosts.clone();
+    names.push(addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_owned());
+    let hosts = sangdam::insights::report::AllowedHosts::new(&names);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    sangdam::insights::report::serve(listener, render, stop)?;
+    sangdam::insights::report::serve_allowing(listener, render, stop, hosts)?;
     Ok(ExitCode::SUCCESS)
 }
 

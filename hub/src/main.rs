@@ -40,7 +40,7 @@ enum Command {
         threads: usize,
     },
     /// Register a box: generates its key, appends it to the registry and prints the key
-    /// once (put it in the box's sync.key).
+    /// once (put it in the box's sync.key), or writes it to --key-out.
     AddDevice {
         /// The box's id (its sync.device_id), e.g. busan-03.
         id: String,
@@ -49,6 +49,10 @@ enum Command {
         branch: String,
         #[arg(long, default_value = "registry.toml", env = "SANGDAM_HUB_REGISTRY")]
         registry: PathBuf,
+        /// Write the key to this new file (mode 0600) instead of printing it: the box's
+        /// sync.key_file (board/INSTALL.md).
+        #[arg(long, value_name = "FILE")]
+        key_out: Option<PathBuf>,
     },
     /// Load bench on loopback: simulated boxes upload to an in-process hub with a fresh
     /// store; prints throughput and latency.
@@ -99,7 +103,8 @@ fn main() -> ExitCode {
             id,
             branch,
             registry,
-        } => add_device(&id, &branch, &registry),
+            key_out,
+        } => add_device(&id, &branch, &registry, key_out.as_deref()),
         Command::Bench {
             boxes,
             batches_per_box,
@@ -166,7 +171,47 @@ fn run_serve(
     }
 }
 
-fn add_device(id: &str, branch: &str, registry: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn add_device(
+    id: &str,
+    branch: &str,
+    registry: &std::path::Path,
+    key_out: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let Some(out) = key_out else {
+        return print_new_key(id, branch, registry);
+    };
+    // Made first (a new file, 0600), so that a key is never registered with nowhere to go.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(out).with_context(|| {
+        format!(
+            "cannot create the key file {} (it must not exist yet)",
+            out.display()
+        )
+    })?;
+    let key = match sangdam_hub::add_device(registry, id, branch) {
+        Ok(k) => k,
+        Err(e) => {
+            drop(file);
+            let _ = std::fs::remove_file(out);
+            return Err(e.into());
+        }
+    };
+    writeln!(file, "{}", sangdam_wire::hex(&key))
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write the key file {}", out.display()))?;
+    println!("registered {id} ({branch}) in {}", registry.display());
+    println!(
+        "key written to {} (mode 0600): install it on the box as its sync.key_file credential, then restart the hub",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_new_key(id: &str, branch: &str, registry: &std::path::Path) -> anyhow::Result<ExitCode> {
     let key = sangdam_hub::add_device(registry, id, branch)?;
     println!("registered {id} ({branch}) in {}", registry.display());
     println!("key (shown only now; put it in the box's sync.key, then restart the hub):");

@@ -7,7 +7,9 @@
 //! branch = "부산 3지점"
 //! ```
 //!
-//! The file holds secrets: `sangdam-hub add-device` creates it readable by its owner only.
+//! The file holds secrets: `sangdam-hub add-device` creates it readable by its owner only,
+//! and [`Registry::load`] and [`add_device`] refuse one that group or others may read or
+//! write (mode & 0o077), naming the file, its mode and the fix.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -60,6 +62,8 @@ pub enum RegistryError {
         id: String,
         problem: String,
     },
+    #[error("the device registry {path} has mode {mode:04o}: group or others may read the devices' keys. Make it readable by the hub's user alone: `chmod 600 {path}` and `chown sangdam-hub {path}` (or load it with systemd's LoadCredential=, board/sangdam-hub.service)")]
+    Exposed { path: PathBuf, mode: u32 },
     #[error("cannot write the device registry {path}: {source}")]
     Write {
         path: PathBuf,
@@ -92,8 +96,9 @@ impl Registry {
         Self::parse(s, "the registry")
     }
 
-    /// Reads and checks a registry file.
+    /// Reads and checks a registry file; one that group or others may read is refused.
     pub fn load(path: &Path) -> Result<Registry, RegistryError> {
+        check_private(path)?;
         let text = std::fs::read_to_string(path).map_err(|source| RegistryError::Read {
             path: path.to_owned(),
             source,
@@ -102,9 +107,20 @@ impl Registry {
     }
 
     fn parse(text: &str, where_: &str) -> Result<Registry, RegistryError> {
-        let form: FileForm = toml::from_str(text).map_err(|e| RegistryError::Syntax {
-            where_: where_.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+        // Position and message only: toml's own text quotes the source line, and every
+        // line of a registry may hold a key.
+        let form: FileForm = toml::from_str(text).map_err(|e: toml::de::Error| {
+            let line = e
+                .span()
+                .and_then(|s| text.get(..s.start))
+                .map(|before| before.matches('\n').count() + 1);
+            RegistryError::Syntax {
+                where_: where_.to_owned(),
+                message: match line {
+                    Some(n) => format!("line {n}: {}", e.message().trim_end()),
+                    None => e.message().trim_end().to_owned(),
+                },
+            }
         })?;
         let mut registry = Registry::new();
         for (i, entry) in form.device.into_iter().enumerate() {
@@ -159,6 +175,37 @@ impl Registry {
     }
 }
 
+/// Refuses a registry file that group or others have any permission on. One inside
+/// `$CREDENTIALS_DIRECTORY` (systemd's `LoadCredential=`) is trusted as it is: systemd
+/// makes it readable by the hub alone, with an ACL that shows as mode 0440.
+fn check_private(path: &Path) -> Result<(), RegistryError> {
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
+    if credentials.is_some_and(|d| !d.is_empty() && path.starts_with(d)) {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| RegistryError::Read {
+                path: path.to_owned(),
+                source,
+            })?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(RegistryError::Exposed {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn check_id(id: &str) -> Result<(), String> {
     if sangdam_wire::valid_device_id(id) {
         Ok(())
@@ -198,6 +245,7 @@ pub fn add_device(path: &Path, id: &str, branch: &str) -> Result<Vec<u8>, Regist
     check_branch(branch).map_err(entry_error)?;
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => {
+            check_private(path)?;
             let registry = Registry::parse(&text, &where_)?;
             if registry.get(id).is_some() {
                 return Err(entry_error(

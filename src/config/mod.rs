@@ -166,6 +166,7 @@ pub struct InsightsConfig {
     pub max_calls: usize,
     pub refresh_hours: u32,
     pub serve_addr: String,
+    pub allowed_hosts: Vec<String>,
     pub products: Vec<crate::insights::Product>,
 }
 
@@ -177,6 +178,7 @@ impl Default for InsightsConfig {
             max_calls: 50_000,
             refresh_hours: 24,
             serve_addr: "127.0.0.1:8787".to_owned(),
+            allowed_hosts: Vec::new(),
             products: crate::insights::default_catalogue(),
         }
     }
@@ -327,6 +329,7 @@ pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("insights.max_calls", "The newest calls the models are trained on; bounds memory and time on the box."),
     ("insights.refresh_hours", "Insights older than this are recomputed before they are shown (0: only by sangdam insights --refresh)."),
     ("insights.serve_addr", "Where sangdam serve listens. Localhost by default: set e.g. \"0.0.0.0:8787\" to show the page to the branch office's network."),
+    ("insights.allowed_hosts", "Host names, besides localhost and IP addresses, that sangdam serve answers to, e.g. [\"sangdam-07.branch.local\"] (the name the office types in its browser). Requests for any other name are refused with 421, which blocks DNS rebinding. [\"*\"] turns the check off. The page has no login: serve_addr decides who can reach it."),
     ("insights.products", "The product catalogue: id, name, aliases (other ways callers say it), category. Recommendations and per-call suggestions name these."),
     ("insights.products.id", "Stable product id (used in synced recommendations)."),
     ("insights.products.name", "Product name as shown."),
@@ -405,6 +408,12 @@ impl Config {
             path: path.clone(),
             message,
         })?;
+        crate::sync::check_inline_key(&path, &cfg.sync.key).map_err(|message| {
+            ConfigError::Invalid {
+                path: path.clone(),
+                message,
+            }
+        })?;
         cfg.validate().map_err(|message| ConfigError::Invalid {
             path: path.clone(),
             message,
@@ -412,9 +421,16 @@ impl Config {
         Ok((cfg, ConfigSource::File(path)))
     }
 
-    /// Parses config text; the error is one line with the position and the key.
+    /// Parses config text; the error is one line with the position and the key. The
+    /// source line is left out when it may hold the device key (see [`secret_line`]).
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            if let Some(line) = e.span().and_then(|s| secret_line(text, s.start)) {
+                return format!(
+                    "line {line}: {} (the line is not shown: it may hold the device key)",
+                    hide_hex(&e.message().split_whitespace().collect::<Vec<_>>().join(" "))
+                );
+            }
             e.to_string()
                 .split_whitespace()
                 .collect::<Vec<_>>()
@@ -479,6 +495,13 @@ impl Config {
                 ));
             }
         }
+        for h in &self.insights.allowed_hosts {
+            if h.trim() != "*" && crate::insights::report::host_name(h).is_none() {
+                return Err(format!(
+                    "insights.allowed_hosts: {h:?} is not a host name; write names as the browser's address bar shows them, e.g. \"sangdam-07.branch.local\""
+                ));
+            }
+        }
         if self.insights.top == 0 || self.insights.max_calls == 0 {
             return Err("insights.top and insights.max_calls must be at least 1".into());
         }
@@ -511,6 +534,14 @@ impl Config {
             .map_err(|e| format!("[vad]: {e}"))
     }
 
+    /// The configuration as `sangdam config` shows it: TOML, with the device key
+    /// replaced by `"<set>"` or `"<unset>"`.
+    pub fn shown(&self) -> Result<String, toml::ser::Error> {
+        let mut shown = self.clone();
+        shown.sync.key = crate::sync::shown_key(&self.sync.key).to_owned();
+        toml::to_string(&shown)
+    }
+
     /// The defaults as a TOML file with every field documented.
     pub fn commented_defaults() -> String {
         let body = toml::to_string(&Config::default()).unwrap_or_default();
@@ -539,6 +570,38 @@ impl Config {
         }
         out
     }
+}
+
+/// The 1-based line of byte `offset` in `text` if that line may hold the device key: it
+/// mentions a key, or it lies in the `[sync]` table.
+fn secret_line(text: &str, offset: usize) -> Option<usize> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    let in_sync = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .is_some_and(|h| h.split('#').next().unwrap_or("").replace(' ', "") == "[sync]");
+    (in_sync || line.to_ascii_lowercase().contains("key"))
+        .then(|| text[..start].matches('\n').count() + 1)
+}
+
+/// `s` with every run of 8 or more hex digits (a key, or part of one) replaced by `…`.
+fn hide_hex(s: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in s.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+            continue;
+        }
+        out.push_str(if run.len() >= 8 { "…" } else { &run });
+        run.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
 }
 
 /// The name of a `[section]` or `[[array.of.tables]]` header line.

@@ -11,9 +11,15 @@
 //! [`MAX_CONNECTIONS`] at once (more are answered 503), pages are rendered one at a time
 //! (rendering may mean refreshing the insights, which takes the CPU), and the answer
 //! closes the connection. Binding, and so the address, is the caller's choice.
+//!
+//! The page has no login: whoever reaches the port reads it. A request whose `Host`
+//! header is not in its [`AllowedHosts`] (localhost, IP addresses, the names configured
+//! in `insights.allowed_hosts`) is answered 421, so that a web page on some other name
+//! that resolves to the box (DNS rebinding) cannot read the report through a browser on
+//! the office network. Requests without a `Host` header (not browsers) are answered.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv6Addr, Shutdown, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -120,6 +126,110 @@ pub fn render(page: &ReportPage) -> String {
     o + "</body></html>\n"
 }
 
+/// The `Host` header values the server answers to. Always `localhost` and every IP
+/// address literal (`127.0.0.1`, `[::1]`, the box's LAN address: a rebinding page is on
+/// a name, never on an address), plus the configured names; `"*"` turns the check off.
+/// Names are compared without case, a trailing dot or the port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHosts {
+    names: Vec<String>,
+    any: bool,
+}
+
+impl Default for AllowedHosts {
+    fn default() -> Self {
+        AllowedHosts::new(&[])
+    }
+}
+
+impl AllowedHosts {
+    /// `localhost` and IP addresses plus `names` (entries that are not a host name, an
+    /// address or `"*"` are left out; the config's validation names them).
+    pub fn new(names: &[String]) -> AllowedHosts {
+        let mut list = vec!["localhost".to_owned()];
+        list.extend(names.iter().filter_map(|n| match host_name(n) {
+            Some(HostName::Name(n)) => Some(n),
+            _ => None,
+        }));
+        AllowedHosts {
+            names: list,
+            any: names.iter().any(|n| n.trim() == "*"),
+        }
+    }
+
+    /// Whether a request with this `Host` header value is answered.
+    pub fn allows(&self, host: &str) -> bool {
+        match host_name(host) {
+            _ if self.any => true,
+            Some(HostName::Ip(_)) => true,
+            Some(HostName::Name(n)) => self.names.contains(&n),
+            None => false,
+        }
+    }
+}
+
+/// A `Host` value without its port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostName {
+    Ip(IpAddr),
+    /// Lower case, without a trailing dot.
+    Name(String),
+}
+
+/// Parses a `Host` header value or an `insights.allowed_hosts` entry: `name`,
+/// `name:port`, `1.2.3.4[:port]` or `[v6][:port]`. `None` for anything else.
+pub fn host_name(value: &str) -> Option<HostName> {
+    let v = value.trim();
+    let port_ok = |p: &str| p.is_empty() || (p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    if let Some(rest) = v.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        let port = match after {
+            "" => "",
+            _ => after.strip_prefix(':')?,
+        };
+        if !port_ok(port) {
+            return None;
+        }
+        return inside
+            .parse::<Ipv6Addr>()
+            .ok()
+            .map(|a| HostName::Ip(IpAddr::V6(a)));
+    }
+    let (host, port) = v.split_once(':').unwrap_or((v, ""));
+    if !port_ok(port) {
+        return None;
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(HostName::Ip(ip));
+    }
+    let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    (name.len() <= 253 && name.split('.').all(label_ok)).then_some(HostName::Name(name))
+}
+
+/// The request's `Host` header: `Ok(None)` without one, `Err` for more than one.
+fn host_header(head: &[u8]) -> Result<Option<String>, ()> {
+    let mut found = None;
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let line = String::from_utf8_lossy(line);
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if name.trim().eq_ignore_ascii_case("host") {
+            if found.is_some() {
+                return Err(());
+            }
+            found = Some(value.trim().to_owned());
+        }
+    }
+    Ok(found)
+}
+
 /// The limits of [`serve`], separate so that tests can use short ones.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
@@ -135,13 +245,24 @@ const LIMITS: Limits = Limits {
 /// Serves the page on `listener` until `stop` is set, then waits for the connections
 /// in progress (each ends within [`REQUEST_DEADLINE`] plus a write timeout) and
 /// returns. `page` is called once per page request, never twice at the same time; its
-/// error is answered 500 with the message.
+/// error is answered 500 with the message. Only the default [`AllowedHosts`] are
+/// answered; [`serve_allowing`] takes more.
 pub fn serve(
     listener: TcpListener,
     page: impl Fn() -> Result<String, String> + Send + Sync + 'static,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
-    serve_with(listener, page, stop, LIMITS)
+    serve_with(listener, page, stop, LIMITS, AllowedHosts::default())
+}
+
+/// [`serve`], answering the `Host` values `hosts` allows (421 to others).
+pub fn serve_allowing(
+    listener: TcpListener,
+    page: impl Fn() -> Result<String, String> + Send + Sync + 'static,
+    stop: Arc<AtomicBool>,
+    hosts: AllowedHosts,
+) -> std::io::Result<()> {
+    serve_with(listener, page, stop, LIMITS, hosts)
 }
 
 fn serve_with(
@@ -149,8 +270,10 @@ fn serve_with(
     page: impl Fn() -> Result<String, String> + Send + Sync + 'static,
     stop: Arc<AtomicBool>,
     limits: Limits,
+    hosts: AllowedHosts,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
+    let hosts = Arc::new(hosts);
     let page = Arc::new(Mutex::new(page));
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
@@ -176,7 +299,7 @@ fn serve_with(
             busy(stream);
             continue;
         }
-        let (page, stop2) = (page.clone(), stop.clone());
+        let (page, stop2, hosts) = (page.clone(), stop.clone(), hosts.clone());
         let spawned = std::thread::Builder::new()
             .name("report-http".into())
             .spawn(move || {
@@ -189,6 +312,7 @@ fn serve_with(
                     },
                     &stop2,
                     limits.deadline,
+                    &hosts,
                 )
             });
         match spawned {
@@ -318,6 +442,7 @@ fn handle(
     page: &dyn Fn() -> Result<String, String>,
     stop: &AtomicBool,
     deadline: Duration,
+    hosts: &AllowedHosts,
 ) {
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let text = "text/plain; charset=utf-8";
@@ -377,6 +502,19 @@ fn handle(
             return;
         }
     };
+    // DNS rebinding: a browser names the host it thinks it talks to.
+    if !host_header(&head).is_ok_and(|h| h.is_none_or(|h| hosts.allows(&h))) {
+        respond(
+            &mut stream,
+            "421 Misdirected Request",
+            text,
+            "this page answers only to localhost, IP addresses and the names in insights.allowed_hosts\n",
+            &[],
+            true,
+        );
+        linger(&mut stream, Duration::from_millis(100));
+        return;
+    }
     let with_body = method != "HEAD";
     if method != "GET" && method != "HEAD" {
         respond(
@@ -535,7 +673,7 @@ mod tests {
             let stop = Arc::new(AtomicBool::new(false));
             let s2 = stop.clone();
             let thread = std::thread::spawn(move || match limits {
-                Some(l) => serve_with(listener, page, s2, l),
+                Some(l) => serve_with(listener, page, s2, l, AllowedHosts::default()),
                 None => serve(listener, page, s2),
             });
             Server {
@@ -572,7 +710,7 @@ mod tests {
             None,
         );
         let addr = server.addr;
-        let ok = ask(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let ok = ask(addr, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
         assert!(ok.contains("Content-Type: text/html; charset=utf-8\r\n"));
         assert_eq!(body(&ok), render(&page()));

@@ -42,8 +42,8 @@ const MAX_DAYS_PER_RUN: u32 = 400;
 /// Keywords per list in a batch.
 const KEYWORDS: usize = 15;
 
-/// `[sync]` in the config.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[sync]` in the config. Its `Debug` never shows the key (`"<set>"` or `"<unset>"`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyncConfig {
     pub enabled: bool,
@@ -79,13 +79,41 @@ impl Default for SyncConfig {
     }
 }
 
+/// How `sangdam config` and `Debug` show a key: whether it is there, never what it is.
+pub fn shown_key(key: &str) -> &'static str {
+    if key.is_empty() {
+        "<unset>"
+    } else {
+        "<set>"
+    }
+}
+
+impl std::fmt::Debug for SyncConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncConfig")
+            .field("enabled", &self.enabled)
+            .field("hub_url", &self.hub_url)
+            .field("device_id", &self.device_id)
+            .field("key", &shown_key(&self.key))
+            .field("key_file", &self.key_file)
+            .field("ca_file", &self.ca_file)
+            .field("interval_minutes", &self.interval_minutes)
+            .field("max_kbps", &self.max_kbps)
+            .field("transcripts", &self.transcripts)
+            .field("outbox_max_batches", &self.outbox_max_batches)
+            .field("timeout_s", &self.timeout_s)
+            .field("retries", &self.retries)
+            .finish()
+    }
+}
+
 pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("sync", "Upstream sync of aggregates and recommendations to the hub (sangdam-hub): store-and-forward, signed, idempotent."),
     ("sync.enabled", "Send to the hub on the schedule while `sangdam run` runs (`sangdam sync --now` works either way)."),
     ("sync.hub_url", "The hub, e.g. \"https://hub.example.co.kr:8470\" (http:// only on a trusted network)."),
     ("sync.device_id", "This box's id in the hub's registry: letters, digits, '-', '_', '.'."),
-    ("sync.key", "The device key from `sangdam-hub add-device`, hex. Prefer key_file, readable by the sangdam user only."),
-    ("sync.key_file", "File holding the device key (hex); used when sync.key is empty."),
+    ("sync.key", "The device key from `sangdam-hub add-device`, hex. Prefer key_file. A config file holding the key is refused if other users may read it (mode 0640 root:sangdam is right). `sangdam config` shows only \"<set>\" or \"<unset>\"."),
+    ("sync.key_file", "File holding the device key (hex); used when sync.key is empty. Refused if group or others may read it (chmod 600, owned by the sangdam user). A relative path is looked up in $CREDENTIALS_DIRECTORY when systemd sets it (LoadCredential=, board/INSTALL.md), else in the working folder."),
     ("sync.ca_file", "PEM file of the CA certificates to trust for the hub (a private CA); empty: the built-in Mozilla roots."),
     ("sync.interval_minutes", "Minutes between sync runs; a failed run is retried sooner, backing off up to this."),
     ("sync.max_kbps", "Upload cap, kilobits per second (a branch office's slow uplink)."),
@@ -124,16 +152,104 @@ impl SyncConfig {
         Ok(())
     }
 
-    /// The device key, from `key` or `key_file`.
+    /// The device key, from `key` or `key_file` (at [`SyncConfig::key_path`]). A key
+    /// file that group or others may read or write is refused (see [`check_private`]).
     pub fn load_key(&self) -> Result<Vec<u8>> {
         let text = if !self.key.is_empty() {
             self.key.clone()
         } else {
-            std::fs::read_to_string(&self.key_file)
-                .with_context(|| format!("cannot read sync.key_file {}", self.key_file.display()))?
+            let path = self.key_path();
+            check_private(&path, "sync.key_file", "the device key")?;
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "cannot read sync.key_file {} (it must be readable by the user sangdam runs as: `chown sangdam {}`)",
+                    path.display(),
+                    path.display()
+                )
+            })?;
+            if text.trim().is_empty() {
+                bail!(
+                    "sync.key_file {} is empty: put the key from `sangdam-hub add-device` in it (on the box: /etc/sangdam/sync.key, see board/INSTALL.md)",
+                    path.display()
+                );
+            }
+            text
         };
         wire::parse_key(&text).map_err(|e| anyhow::anyhow!("sync key: {e}"))
     }
+
+    /// Where `key_file` is read: a relative path inside `$CREDENTIALS_DIRECTORY` when
+    /// systemd set it (`LoadCredential=`), else as given.
+    pub fn key_path(&self) -> std::path::PathBuf {
+        credential_path(
+            &self.key_file,
+            std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(),
+        )
+    }
+}
+
+/// `path` resolved for a service: relative paths go inside `credentials` (systemd's
+/// `$CREDENTIALS_DIRECTORY`) when that is set and not empty.
+pub fn credential_path(path: &Path, credentials: Option<&std::ffi::OsStr>) -> std::path::PathBuf {
+    match credentials {
+        Some(dir) if path.is_relative() && !dir.is_empty() => Path::new(dir).join(path),
+        _ => path.to_owned(),
+    }
+}
+
+/// Refuses `path` (the `what` setting, holding `secret`) when group or others have any
+/// permission on it (mode & 0o077): a key readable by other users is a key anyone on
+/// the box can sign batches with. The error names the file, its mode and the fix.
+/// Files inside `$CREDENTIALS_DIRECTORY` are trusted as they are: systemd makes them
+/// readable by this service alone, with an ACL that shows as mode 0440.
+pub fn check_private(path: &Path, what: &str, secret: &str) -> Result<()> {
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
+    if credentials.is_some_and(|d| !d.is_empty() && path.starts_with(d)) {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {what} {}", path.display()))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            bail!(
+                "{what} {p} has mode {mode:04o}: group or others may read {secret}. Make it readable by the sangdam user alone: `chmod 600 {p}` and `chown sangdam {p}` (or load it with systemd's LoadCredential=, board/INSTALL.md)",
+                p = path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what, secret);
+    Ok(())
+}
+
+/// Refuses a config file at `path` that holds `sync.key` inline when others (not the
+/// owner, not the group) have any permission on it. The group may read it: the box's
+/// config is installed 0640 root:sangdam so that the daemon can read it.
+pub fn check_inline_key(path: &Path, key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| format!("cannot look at the file's permissions: {e}"))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o007 != 0 {
+            return Err(format!(
+                "it holds sync.key inline but has mode {mode:04o}, so every user on the box may read the device key: `chmod 640 {p}` and `chown root:sangdam {p}`, or better move the key to sync.key_file (mode 600)",
+                p = path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// What sync keeps between runs (the `sync` tree), written with every outbox change.

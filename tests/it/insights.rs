@@ -214,7 +214,7 @@ fn serve_answers_on_localhost_and_stops_when_killed() {
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut body = String::new();

@@ -513,6 +513,8 @@ fn hook_line_decides_calls_and_sync_now_goes_through_the_running_daemon() {
         ),
     )
     .unwrap();
+    // A config holding the key must not be readable by others (it is refused).
+    std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
     let mut c = sangdam(&data, &models);
     c.arg("--config")
         .arg(&cfg)

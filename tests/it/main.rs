@@ -12,6 +12,7 @@ mod limits;
 mod live;
 mod redact;
 mod report;
+mod security;
 mod sentiment;
 mod shipped;
 mod store;

@@ -320,6 +320,8 @@ fn a_box_killed_during_a_send_resends_and_the_hub_stores_once() {
             format!("[sync]\nenabled = true\nhub_url = \"{url}\"\ndevice_id = \"{DEVICE}\"\nkey = \"{KEY}\"\ntimeout_s = 30\n"),
         )
         .unwrap();
+        // A config holding the key must not be readable by others (it is refused).
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
         p
     };
     let cfg = write_cfg(&format!("http://{}", proxy.addr));

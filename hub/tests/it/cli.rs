@@ -36,6 +36,8 @@ fn write_registry(path: &Path) {
         ));
     }
     std::fs::write(path, text).unwrap();
+    // The hub refuses a registry that others may read.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 }
 
 /// Starts `serve` on a free port; returns the child and its address.
@@ -107,6 +109,11 @@ fn missing_or_broken_registry_is_explained() {
     std::fs::write(
         &registry,
         "[[device]]\nid = \"x\"\nkey = \"beef\"\nbranch = \"b\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &registry,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
     let (out, text) = serve(&registry);
@@ -194,4 +201,85 @@ fn refusals_are_logged_with_reason_and_peer() {
         "{log}"
     );
     assert!(lines.iter().all(|l| l.contains("peer=127.0.0.1:")), "{log}");
+}
+
+#[test]
+fn add_device_key_out_writes_a_private_file_and_prints_no_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry.toml");
+    let key_file = dir.path().join("daegu-01.key");
+    let (out, text) = output(
+        hub_bin()
+            .args(["add-device", "daegu-01", "--branch", "대구", "--registry"])
+            .arg(&registry)
+            .arg("--key-out")
+            .arg(&key_file),
+    );
+    assert!(out.status.success(), "{text}");
+    let written = std::fs::read_to_string(&key_file).unwrap();
+    let loaded = Registry::load(&registry).unwrap();
+    let key = sangdam_wire::hex(&loaded.get("daegu-01").unwrap().key);
+    assert_eq!(written.trim(), key);
+    assert!(!text.contains(&key[..8]), "the key was printed: {text}");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    // An existing file is not overwritten, and then nothing is registered.
+    let (out, text) = output(
+        hub_bin()
+            .args(["add-device", "daegu-02", "--branch", "대구", "--registry"])
+            .arg(&registry)
+            .arg("--key-out")
+            .arg(&key_file),
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(Registry::load(&registry).unwrap().get("daegu-02").is_none());
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), written);
+}
+
+#[test]
+fn serve_refuses_an_exposed_registry_and_reads_its_credential() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry.toml");
+    write_registry(&registry);
+    std::fs::set_permissions(&registry, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (out, text) = output(
+        hub_bin()
+            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+            .arg(dir.path().join("data"))
+            .arg("--registry")
+            .arg(&registry),
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("0644") && text.contains("chmod 600"),
+        "{text}"
+    );
+    // systemd's LoadCredential= copy: 0440 through its ACL, in $CREDENTIALS_DIRECTORY.
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::copy(&registry, creds.join("registry.toml")).unwrap();
+    std::fs::set_permissions(
+        creds.join("registry.toml"),
+        std::fs::Permissions::from_mode(0o440),
+    )
+    .unwrap();
+    let mut child = hub_bin()
+        .env("CREDENTIALS_DIRECTORY", &creds)
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--registry")
+        .arg(creds.join("registry.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("listening on"), "{line:?}");
 }

@@ -106,6 +106,7 @@ fn load_names_the_file() {
         "[[device]]\nid = \"x\"\nkey = \"12\"\nbranch = \"b\"\n",
     )
     .unwrap();
+    private(&bad);
     let text = Registry::load(&bad).unwrap_err().to_string();
     assert!(text.contains(&bad.display().to_string()), "{text}");
     assert!(text.contains("entry #1"), "{text}");
@@ -138,5 +139,48 @@ fn add_device_appends_a_fresh_key() {
         Registry::load(&path).unwrap().len(),
         2,
         "failed adds wrote nothing"
+    );
+}
+
+/// Makes `path` readable by its owner only, as a registry must be.
+fn private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn a_registry_others_may_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.toml");
+    std::fs::write(
+        &path,
+        format!("[[device]]\nid = \"busan-03\"\nkey = \"{KEY}\"\nbranch = \"부산\"\n"),
+    )
+    .unwrap();
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let e = Registry::load(&path).unwrap_err();
+        assert!(matches!(e, RegistryError::Exposed { .. }), "{e}");
+        let text = e.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains(&format!("{mode:04o}")), "{text}");
+        assert!(
+            text.contains("chmod 600") && text.contains("chown sangdam-hub"),
+            "{text}"
+        );
+        assert!(!text.contains(&KEY[..8]), "{text}");
+        // add-device does not append a new key to it either.
+        let e = add_device(&path, "seoul-01", "서울").unwrap_err();
+        assert!(matches!(e, RegistryError::Exposed { .. }), "{e}");
+    }
+    private(&path);
+    assert_eq!(Registry::load(&path).unwrap().len(), 1);
+    // A syntax error does not quote the line (it may hold a key).
+    std::fs::write(&path, format!("[[device]]\nid = \"x\"\nkey = {KEY}\n")).unwrap();
+    let text = Registry::load(&path).unwrap_err().to_string();
+    assert!(
+        text.contains("line 3") && !text.contains(&KEY[..8]),
+        "{text}"
     );
 }
