@@ -441,13 +441,15 @@ fn utterance_line(call: &str, u: &UtteranceRecord) -> String {
 
 fn day_line(d: &DayCounters) -> String {
     format!(
-        "{} calls ({} positive, {} negative), {} utterances ({} positive, {} negative), {:.1} s audio",
+        "{} calls ({} positive, {} negative, {} neutral), {} utterances ({} positive, {} negative, {} neutral), {:.1} s audio",
         d.calls,
         d.positive_calls,
         d.negative_calls,
+        d.neutral_calls,
         d.utterances,
         d.positive_utterances,
         d.negative_utterances,
+        d.neutral_utterances,
         d.audio_seconds
     )
 }
@@ -473,8 +475,10 @@ fn load_sentiment(
         .vocab
         .as_deref()
         .context("the sentiment model has no tokenizer (vocab) file")?;
-    let engine = SentimentEngine::load(&model.file, tokenizer)?;
-    tracing::info!(model = %model.label(), "sentiment model loaded");
+    // The manifest's neutral band (checked when the manifest was read), if it has one.
+    let engine =
+        SentimentEngine::load(&model.file, tokenizer)?.with_neutral_band(model.entry.neutral_band);
+    tracing::info!(model = %model.label(), neutral_band = ?model.entry.neutral_band, "sentiment model loaded");
     Ok(Some((engine, model.label())))
 }
 
@@ -490,7 +494,8 @@ fn sentiment(config: &Config, texts: &[String]) -> Result<ExitCode> {
         .vocab
         .as_deref()
         .context("the sentiment model has no tokenizer (vocab) file")?;
-    let engine = SentimentEngine::load(&model.file, tokenizer)?;
+    let engine =
+        SentimentEngine::load(&model.file, tokenizer)?.with_neutral_band(model.entry.neutral_band);
     let mut out = std::io::stdout().lock();
     let mut print = |text: &str| -> Result<()> {
         let s = engine.classify(text)?;
@@ -572,13 +577,14 @@ fn show(config: &Config, id: &str) -> Result<ExitCode> {
             );
             for sp in &s.speakers {
                 println!(
-                    "  {:<8}  {} {:.2}  {} utterances: {} positive, {} negative",
+                    "  {:<8}  {} {:.2}  {} utterances: {} positive, {} negative, {} neutral",
                     sp.speaker.to_string(),
                     sp.label,
                     sp.score,
                     sp.utterances,
                     sp.positive,
-                    sp.negative
+                    sp.negative,
+                    sp.neutral
                 );
             }
             match &s.trend {

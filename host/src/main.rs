@@ -100,6 +100,9 @@ enum Command {
         beta: Option<f32>,
         #[arg(long)]
         hotword_bonus: Option<f32>,
+        /// sentiment: p(positive) from LO to HI is labelled neutral (`neutral_band`).
+        #[arg(long, value_name = "LO,HI", value_parser = sangdam_host::package::parse_neutral_band)]
+        neutral_band: Option<[f32; 2]>,
     },
     /// CER and WER of ONNX models on a corpus split, through the firmware's engine.
     Eval {
@@ -777,6 +780,7 @@ fn run(cli: Cli) -> Result<()> {
             alpha,
             beta,
             hotword_bonus,
+            neutral_band,
         } => {
             let kind = match kind.as_str() {
                 "asr-ctc" => sangdam::models::ModelKind::AsrCtc,
@@ -820,6 +824,7 @@ fn run(cli: Cli) -> Result<()> {
                 made,
                 scores,
                 decoder,
+                neutral_band,
             })?;
             println!(
                 "{} -> {} ({} bytes, sha256 {})",

@@ -24,6 +24,19 @@ pub struct Package {
     pub scores: BTreeMap<String, f64>,
     /// An ngram-lm's tuned decoding settings.
     pub decoder: Option<sangdam::models::DecoderDefaults>,
+    /// A sentiment model's calibrated neutral band `[lo, hi]` of p(positive)
+    /// (`neutral_band` in the entry; `0 <= lo <= hi <= 1`). Refused for other kinds.
+    pub neutral_band: Option<[f32; 2]>,
+}
+
+/// `--neutral-band LO,HI`: two probabilities, e.g. `0.3,0.7` (whether they make a band
+/// is checked by [`package`], with the manifest's rule).
+pub fn parse_neutral_band(s: &str) -> Result<[f32; 2], String> {
+    let bad = || format!("--neutral-band {s:?}: write LO,HI, two probabilities such as 0.3,0.7");
+    let (lo, hi) = s.split_once(',').ok_or_else(bad)?;
+    let lo: f32 = lo.trim().parse().map_err(|_| bad())?;
+    let hi: f32 = hi.trim().parse().map_err(|_| bad())?;
+    Ok([lo, hi])
 }
 
 const HEADER: &str =
@@ -51,6 +64,11 @@ pub fn package(p: &Package) -> Result<ModelEntry> {
     if p.kind == ModelKind::AsrCtc && vocab.is_none() {
         bail!("an asr-ctc model needs --vocab (its vocab.json)");
     }
+    if let Some(band) = p.neutral_band {
+        // The manifest's own rule, checked before anything is written.
+        sangdam::models::check_neutral_band(&p.name, p.kind, band)
+            .map_err(|e| anyhow::anyhow!("--neutral-band: {e}"))?;
+    }
     let hash = |rel: &Path| -> Result<String> {
         let path = p.models_dir.join(rel);
         sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))
@@ -66,6 +84,7 @@ pub fn package(p: &Package) -> Result<ModelEntry> {
         labels: p.labels.clone(),
         sample_rate: p.sample_rate,
         quantization: p.quantization.clone(),
+        neutral_band: p.neutral_band,
         made: p.made.clone(),
         decoder: p.decoder.clone(),
         scores: p.scores.clone(),

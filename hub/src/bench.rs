@@ -143,6 +143,9 @@ pub fn sample_report(seed: u64) -> Report {
             negative_utterances: negative * 5,
             audio_dropped: 0,
             marked: rng.range(0, 4),
+            // The rest were judged neutral ("네", "잠시만요": most of a call is neither).
+            neutral_calls: calls - positive - negative,
+            neutral_utterances: (calls - positive - negative) * 9,
         },
         sentiment_histogram: histogram,
         complaints,

@@ -1,5 +1,9 @@
 //! The fleet page: what every branch's boxes reported, on one self-contained HTML page
 //! (inline SVG, no scripts, nothing fetched), and the same data as JSON.
+//!
+//! Calls are positive, negative or neutral (wire version 2: the box's model judged none
+//! of the deciding speaker's utterances polar), and some have no sentiment at all; every
+//! share is over all calls. Batches of version-1 boxes count no neutral calls.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -33,6 +37,7 @@ pub struct BranchSummary {
     pub calls: u64,
     pub positive_calls: u64,
     pub negative_calls: u64,
+    pub neutral_calls: u64,
     /// One point per day with calls, oldest first. A batch spanning several days (merged
     /// at the box) counts evenly on each of its days.
     pub trend: Vec<DayPoint>,
@@ -50,8 +55,11 @@ pub struct DayPoint {
     pub calls: f64,
     pub positive_calls: f64,
     pub negative_calls: f64,
+    pub neutral_calls: f64,
     /// positive_calls / calls.
     pub positive_share: f64,
+    /// neutral_calls / calls.
+    pub neutral_share: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,11 +151,12 @@ struct DeviceAcc {
 #[derive(Default)]
 struct BranchAcc {
     devices: BTreeSet<String>,
-    /// day → (calls, positive, negative)
-    days: BTreeMap<u32, (f64, f64, f64)>,
+    /// day → (calls, positive, negative, neutral)
+    days: BTreeMap<u32, (f64, f64, f64, f64)>,
     calls: u64,
     positive: u64,
     negative: u64,
+    neutral: u64,
 }
 
 /// Aggregates the stored batches by branch (from the registry) and device.
@@ -187,12 +196,14 @@ pub fn summarize(registry: &Registry, records: &[Record], now_unix: u64) -> Summ
         acc.calls += r.counters.calls;
         acc.positive += r.counters.positive_calls;
         acc.negative += r.counters.negative_calls;
+        acc.neutral += r.counters.neutral_calls;
         let span = f64::from(h.period.days.max(1));
         for day in h.period.first_day..h.period.end_day() {
             let d = acc.days.entry(day).or_default();
             d.0 += r.counters.calls as f64 / span;
             d.1 += r.counters.positive_calls as f64 / span;
             d.2 += r.counters.negative_calls as f64 / span;
+            d.3 += r.counters.neutral_calls as f64 / span;
         }
     }
 
@@ -246,13 +257,15 @@ pub fn summarize(registry: &Registry, records: &[Record], now_unix: u64) -> Summ
                 .days
                 .range(first_shown..)
                 .filter(|(_, v)| v.0 > 0.0)
-                .map(|(&day, &(calls, pos, neg))| DayPoint {
+                .map(|(&day, &(calls, pos, neg, neu))| DayPoint {
                     day,
                     date: date(day),
                     calls,
                     positive_calls: pos,
                     negative_calls: neg,
+                    neutral_calls: neu,
                     positive_share: pos / calls,
+                    neutral_share: neu / calls,
                 })
                 .collect();
             BranchSummary {
@@ -261,6 +274,7 @@ pub fn summarize(registry: &Registry, records: &[Record], now_unix: u64) -> Summ
                 calls: acc.calls,
                 positive_calls: acc.positive,
                 negative_calls: acc.negative,
+                neutral_calls: acc.neutral,
                 trend,
                 newest_period,
                 recommendations,
@@ -327,10 +341,12 @@ pub fn escape(s: &str) -> String {
 const FONT: &str = "'NanumGothic', 'Nanum Gothic', 'Noto Sans CJK KR', 'Malgun Gothic', sans-serif";
 const POSITIVE: &str = "#2f7d4f";
 const NEGATIVE: &str = "#b8442f";
+const NEUTRAL: &str = "#7a8795";
 const VOLUME: &str = "#c9d3dd";
 
 /// A branch's positive share per day (line, 0–100 %) over its call volume (bars), on
-/// the fleet's common day axis so that branches line up.
+/// the fleet's common day axis so that branches line up. When the branch reported
+/// neutral calls, their share is a second, dashed grey line.
 pub fn trend_svg(branch: &BranchSummary, first_day: u32, last_day: u32) -> String {
     let (w, h) = (640.0_f64, 200.0_f64);
     let (left, right, top, bottom) = (48.0, 16.0, 26.0, 30.0);
@@ -397,10 +413,30 @@ pub fn trend_svg(branch: &BranchSummary, first_day: u32, last_day: u32) -> Strin
             points.join(" ")
         );
     }
+    let neutral = branch.neutral_calls > 0;
+    if neutral {
+        let points: Vec<String> = branch
+            .trend
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", x(p.day), y(p.neutral_share)))
+            .collect();
+        if points.len() > 1 {
+            let _ = write!(
+                s,
+                "<polyline class=\"neutral\" points=\"{}\" fill=\"none\" stroke=\"{NEUTRAL}\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>",
+                points.join(" ")
+            );
+        }
+    }
     for p in &branch.trend {
+        let neutral_text = if neutral {
+            format!(" · 중립 {:.0}%", p.neutral_share * 100.0)
+        } else {
+            String::new()
+        };
         let _ = write!(
             s,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{POSITIVE}\"><title>{} 긍정 {:.0}% (통화 {:.0}건)</title></circle>",
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{POSITIVE}\"><title>{} 긍정 {:.0}%{neutral_text} (통화 {:.0}건)</title></circle>",
             x(p.day),
             y(p.positive_share),
             p.date,
@@ -428,6 +464,14 @@ pub fn trend_svg(branch: &BranchSummary, first_day: u32, last_day: u32) -> Strin
             x(day),
             h - 10.0,
             date(day)
+        );
+    }
+    if neutral {
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"{NEUTRAL}\">┅ 중립 비율</text>",
+            w - right - 160.0,
+            12.0
         );
     }
     let _ = write!(
@@ -518,17 +562,21 @@ pub fn render_html(summary: &Summary) -> String {
         .unwrap_or(first);
     s.push_str("<section id=\"trend\"><h2>지점별 긍정 통화 비율 추이</h2>\n");
     for b in &summary.branches {
-        let share = if b.calls > 0 {
-            format!("{:.0}%", 100.0 * b.positive_calls as f64 / b.calls as f64)
-        } else {
-            "—".into()
+        let share = |n: u64| {
+            if b.calls > 0 {
+                format!("{:.0}%", 100.0 * n as f64 / b.calls as f64)
+            } else {
+                "—".into()
+            }
         };
         let _ = write!(
             s,
-            "<div class=\"branch\"><h3>{} <small>통화 {}건 · 긍정 {} · 장치 {}대</small></h3>",
+            "<div class=\"branch\"><h3>{} <small>통화 {}건 · 긍정 {} · 중립 {} · 부정 {} · 장치 {}대</small></h3>",
             escape(&b.branch),
             b.calls,
-            share,
+            share(b.positive_calls),
+            share(b.neutral_calls),
+            share(b.negative_calls),
             b.devices.len()
         );
         if b.trend.is_empty() {

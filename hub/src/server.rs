@@ -77,6 +77,9 @@ pub enum HubError {
 pub struct HubStats {
     /// Batches stored (200).
     pub accepted: u64,
+    /// Of `accepted`, batches in wire version 1 (boxes not yet updated: they carry no
+    /// neutral counts).
+    pub accepted_v1: u64,
     /// Batches whose (device, seq) was stored before (409 with an Ack).
     pub duplicates: u64,
     /// 413: the body is over [`MAX_BODY_BYTES`].
@@ -151,6 +154,7 @@ impl Reason {
 #[derive(Default)]
 struct Counters {
     accepted: AtomicU64,
+    accepted_v1: AtomicU64,
     duplicates: AtomicU64,
     rejected: [AtomicU64; 10],
 }
@@ -160,6 +164,7 @@ impl Counters {
         let r = |reason: Reason| self.rejected[reason as usize].load(Ordering::Relaxed);
         HubStats {
             accepted: self.accepted.load(Ordering::Relaxed),
+            accepted_v1: self.accepted_v1.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
             too_large: r(Reason::TooLarge),
             unknown_device: r(Reason::UnknownDevice),
@@ -619,7 +624,9 @@ fn receive_batch(shared: &Shared, head: &http::Head, body: &[u8], peer: SocketAd
         );
         return Response::text(401, "signature does not verify\n");
     }
-    let batch = match Batch::decode(body) {
+    // Every wire version the hub reads is accepted; the answer goes back in the batch's
+    // own version, which that box can read.
+    let (batch, version) = match Batch::decode_versioned(body) {
         Ok(b) => b,
         Err(e) => {
             let reason = match e {
@@ -666,7 +673,10 @@ fn receive_batch(shared: &Shared, head: &http::Head, body: &[u8], peer: SocketAd
         tracing::info!(peer = %peer, device = %id, seq, "duplicate batch: stored before, acknowledged again");
     } else {
         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(peer = %peer, device = %id, seq, bytes = body.len(), "batch stored");
+        if version == 1 {
+            shared.counters.accepted_v1.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::info!(peer = %peer, device = %id, seq, bytes = body.len(), wire = version, "batch stored");
     }
     let ack = Ack {
         device: id.clone(),
@@ -674,7 +684,7 @@ fn receive_batch(shared: &Shared, head: &http::Head, body: &[u8], peer: SocketAd
         duplicate,
         hub_unix: now_unix(),
     };
-    match ack.encode() {
+    match ack.encode_as(version) {
         Ok(frame) => Response::new(
             if duplicate { 409 } else { 200 },
             "application/octet-stream",

@@ -444,6 +444,93 @@ fn percentages(a: u64, b: u64) -> (String, String) {
     }
 }
 
+/// Whole percentages of `parts` in their sum (not all zero) that add up to 100 (largest
+/// remainders round up); a part that is not zero never shows as 0%, nor one that is not
+/// the whole as 100%.
+fn percentages_of(parts: &[u64]) -> Vec<String> {
+    let total: f64 = parts.iter().map(|&x| x as f64).sum();
+    let exact: Vec<f64> = parts.iter().map(|&x| 100.0 * x as f64 / total).collect();
+    let mut whole: Vec<u64> = exact.iter().map(|e| e.floor() as u64).collect();
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+    let short = 100u64.saturating_sub(whole.iter().sum());
+    for &i in order.iter().take(short as usize) {
+        whole[i] += 1;
+    }
+    parts
+        .iter()
+        .zip(&whole)
+        .map(|(&x, &p)| {
+            if x > 0 && p == 0 {
+                "<1%".to_owned()
+            } else if p >= 100 && parts.iter().filter(|&&y| y > 0).count() > 1 {
+                ">99%".to_owned()
+            } else {
+                format!("{p}%")
+            }
+        })
+        .collect()
+}
+
+/// Positive, neutral and negative calls as one stacked bar (neutral, grey, in the
+/// middle) with counts and percentages. With no neutral call it is
+/// [`sentiment_distribution`]'s two-part bar.
+pub fn sentiment_split(
+    title: &str,
+    positive: u64,
+    neutral: u64,
+    negative: u64,
+    width: u32,
+) -> String {
+    if neutral == 0 {
+        return sentiment_distribution(title, positive, negative, width);
+    }
+    let (width, height) = (canvas(width, 0).0, 112);
+    let p = Palette::OKABE_ITO;
+    let inner = width as f64 - 20.0;
+    let total = positive as f64 + neutral as f64 + negative as f64;
+    let pw = inner * positive as f64 / total;
+    let nw = inner * neutral as f64 / total;
+    let pct = percentages_of(&[positive, neutral, negative]);
+    let mut s = open(width, height, title);
+    let segments = [
+        ("긍정 positive", positive, &pct[0], 10.0, pw, p.positive),
+        ("중립 neutral", neutral, &pct[1], 10.0 + pw, nw, p.neutral),
+        (
+            "부정 negative",
+            negative,
+            &pct[2],
+            10.0 + pw + nw,
+            inner - pw - nw,
+            p.negative,
+        ),
+    ];
+    for (name, n, share, x, w, color) in segments {
+        let _ = write!(
+            s,
+            "<g><title>{name} {n} ({})</title><rect x=\"{}\" y=\"36\" width=\"{}\" height=\"34\" fill=\"{}\"/></g>",
+            esc(share),
+            f(x),
+            f(w),
+            color
+        );
+    }
+    let total = positive.saturating_add(neutral).saturating_add(negative);
+    let _ = write!(
+        s,
+        "<text x=\"10\" y=\"92\" font-size=\"13\" fill=\"{}\">긍정 positive {positive} ({})</text><text x=\"{}\" y=\"92\" font-size=\"13\" text-anchor=\"middle\" fill=\"#666666\">중립 neutral {neutral} ({})</text><text x=\"{}\" y=\"92\" font-size=\"13\" text-anchor=\"end\" fill=\"{}\">부정 negative {negative} ({})</text><text x=\"{}\" y=\"107\" font-size=\"11\" text-anchor=\"middle\" fill=\"#666666\">{total} calls</text></svg>",
+        p.positive,
+        esc(&pct[0]),
+        width / 2,
+        esc(&pct[1]),
+        width - 10,
+        p.negative,
+        esc(&pct[2]),
+        width / 2
+    );
+    s
+}
+
 /// Positive and negative calls as one stacked bar with counts and percentages.
 pub fn sentiment_distribution(title: &str, positive: u64, negative: u64, width: u32) -> String {
     let (width, height) = (canvas(width, 0).0, 112);
@@ -479,16 +566,37 @@ pub fn sentiment_distribution(title: &str, positive: u64, negative: u64, width: 
 /// Positive and negative calls per day as two lines with dots, a value axis and up to
 /// eight day labels (MM-DD). Days are drawn in date order, evenly spaced.
 pub fn daily_lines(title: &str, days: &[(String, u64, u64)], width: u32, height: u32) -> String {
+    let days: Vec<(String, u64, u64, u64)> = days
+        .iter()
+        .map(|(d, pos, neg)| (d.clone(), *pos, *neg, 0))
+        .collect();
+    daily_sentiment_lines(title, &days, width, height)
+}
+
+/// [`daily_lines`] with neutral calls: `(day, positive, negative, neutral)`. The neutral
+/// line (grey, dashed) and its legend entry are drawn when some day has neutral calls.
+pub fn daily_sentiment_lines(
+    title: &str,
+    days: &[(String, u64, u64, u64)],
+    width: u32,
+    height: u32,
+) -> String {
     let (width, height) = canvas(width, height.max(160));
     if days.is_empty() {
         return no_data(width, height, title);
     }
-    let mut days: Vec<&(String, u64, u64)> = days.iter().collect();
+    let mut days: Vec<&(String, u64, u64, u64)> = days.iter().collect();
     days.sort_by(|a, b| a.0.cmp(&b.0));
+    let neutral = days.iter().any(|d| d.3 > 0);
     let p = Palette::OKABE_ITO;
     let (l, r, t, b) = (48.0, 14.0, 38.0, 44.0);
     let (w, h) = (width as f64 - l - r, height as f64 - t - b);
-    let top = days.iter().map(|d| d.1.max(d.2)).max().unwrap_or(0).max(1);
+    let top = days
+        .iter()
+        .map(|d| d.1.max(d.2).max(d.3))
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let x = |i: usize| {
         l + if days.len() == 1 {
             w / 2.0
@@ -527,8 +635,16 @@ pub fn daily_lines(title: &str, days: &[(String, u64, u64)], width: u32, height:
         f(l),
         f(t + h)
     );
-    for (color, positive) in [(p.positive, true), (p.negative, false)] {
-        let value = |d: &(String, u64, u64)| if positive { d.1 } else { d.2 };
+    let mut series: Vec<(&str, usize, &str)> = vec![(p.positive, 1, ""), (p.negative, 2, "")];
+    if neutral {
+        series.insert(0, (p.neutral, 3, " stroke-dasharray=\"5 3\""));
+    }
+    for (color, which, dash) in series {
+        let value = |d: &(String, u64, u64, u64)| match which {
+            1 => d.1,
+            2 => d.2,
+            _ => d.3,
+        };
         let points: Vec<String> = days
             .iter()
             .enumerate()
@@ -536,7 +652,7 @@ pub fn daily_lines(title: &str, days: &[(String, u64, u64)], width: u32, height:
             .collect();
         let _ = write!(
             s,
-            "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>",
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{dash}/>",
             points.join(" ")
         );
         for (i, d) in days.iter().enumerate() {
@@ -550,12 +666,11 @@ pub fn daily_lines(title: &str, days: &[(String, u64, u64)], width: u32, height:
             );
         }
     }
-    legend(
-        &mut s,
-        l,
-        height as f64 - 6.0,
-        &[("긍정 positive", p.positive), ("부정 negative", p.negative)],
-    );
+    let mut keys = vec![("긍정 positive", p.positive), ("부정 negative", p.negative)];
+    if neutral {
+        keys.push(("중립 neutral", p.neutral));
+    }
+    legend(&mut s, l, height as f64 - 6.0, &keys);
     let every = days.len().div_ceil(8);
     for (i, d) in days.iter().enumerate().filter(|(i, _)| i % every == 0) {
         let label = d.0.get(5..).filter(|m| !m.is_empty()).unwrap_or(&d.0);
@@ -791,6 +906,52 @@ mod tests {
         );
         let svg = sentiment_distribution("t", 30, 12, 500);
         assert!(svg.contains("긍정 positive 30 (71%)") && svg.contains("부정 negative 12 (29%)"));
+        assert_eq!(percentages_of(&[1, 1, 1]), ["34%", "33%", "33%"]);
+        assert_eq!(percentages_of(&[30, 12, 0]), ["71%", "29%", "0%"]);
+        assert_eq!(percentages_of(&[1, 998, 1]), ["<1%", ">99%", "<1%"]);
+        assert_eq!(percentages_of(&[0, 7, 0]), ["0%", "100%", "0%"]);
+    }
+
+    #[test]
+    fn neutral_calls_get_their_own_segment_and_line() {
+        let p = Palette::OKABE_ITO;
+        // No neutral call: the two-part bar and the two lines of before.
+        assert_eq!(
+            sentiment_split("t", 30, 0, 12, 500),
+            sentiment_distribution("t", 30, 12, 500)
+        );
+        let two = [("2026-11-01".to_string(), 3, 1)];
+        let four = [("2026-11-01".to_string(), 3, 1, 0)];
+        assert_eq!(
+            daily_lines("t", &two, 600, 260),
+            daily_sentiment_lines("t", &four, 600, 260)
+        );
+        assert!(!daily_lines("t", &two, 600, 260).contains("중립"));
+        // With neutral calls: a grey middle segment, its count and share.
+        let svg = sentiment_split("분포", 30, 50, 20, 640);
+        assert_sound(&svg);
+        assert!(svg.contains("중립 neutral 50 (50%)"), "{svg}");
+        assert!(svg.contains("긍정 positive 30 (30%)") && svg.contains("부정 negative 20 (20%)"));
+        assert!(svg.contains(">100 calls</text>"));
+        assert_eq!(svg.matches(&format!("fill=\"{}\"", p.neutral)).count(), 1);
+        let days = [
+            ("2026-11-01".to_string(), 3, 1, 9),
+            ("2026-11-02".to_string(), 2, 2, 0),
+        ];
+        let svg = daily_sentiment_lines("일별", &days, 600, 260);
+        assert_sound(&svg);
+        assert_eq!(svg.matches("<polyline").count(), 3);
+        assert!(svg.contains(&format!("stroke=\"{}\"", p.neutral)));
+        assert!(svg.contains("중립 neutral"));
+        // The value axis reaches the neutral peak.
+        assert!(svg.contains(">9</text>"), "{svg}");
+        for svg in [
+            sentiment_split("t", u64::MAX, u64::MAX, u64::MAX, 200),
+            sentiment_split("t", 0, 5, 0, 200),
+            daily_sentiment_lines("t", &[("x".into(), 0, 0, u64::MAX)], 200, 100),
+        ] {
+            assert_sound(&svg);
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! - [`keywords`]: Korean keywords (particles and endings stripped, stop words removed).
 //! - [`stats`]: keyword counts per period and sentiment, and the keywords most
-//!   over-represented in negative vs positive calls.
+//!   over-represented in negative vs positive calls. Everything that splits by sentiment
+//!   uses the polar calls; neutral calls are counted beside them.
 //! - [`drivers`]: TF-IDF over calls, a decision tree and a gradient-boosted ensemble that
 //!   predict call sentiment; their top features by gain are the drivers.
 //! - [`recommend`]: the product catalogue, business recommendations and per-call ones.
@@ -19,7 +20,9 @@ pub mod report;
 pub mod run;
 pub mod stats;
 
-/// One call as the insight models see it.
+/// One polar call as the insight models see it. Neutral calls (no polar utterance of
+/// the speaker who decides the call) are no `Doc`: they pull towards neither side, so
+/// they are only counted ([`run::load_docs`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Doc {
     /// Call id (hex, or any stable key).
@@ -27,7 +30,9 @@ pub struct Doc {
     /// Unix seconds of the call (for periods).
     pub at: u64,
     /// Keywords of the call's customer-side text (or the whole call when mono), in order,
-    /// repeated as often as they occur.
+    /// repeated as often as they occur; from its polar utterances only when they were
+    /// labelled (a neutral "카드 번호 불러 드릴게요" in a complaint is no complaint about
+    /// cards).
     pub keywords: Vec<String>,
     /// The call's overall sentiment: true positive, false negative.
     pub positive: bool,

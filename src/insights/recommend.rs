@@ -13,6 +13,10 @@
 //! Per call: the catalogue products the caller mentioned, and the products that
 //! satisfied similar callers: among positive calls, weighted by keyword overlap (Jaccard)
 //! with this call, the products they mention that this call did not.
+//!
+//! Every share here (negative calls mentioning a keyword, a product's positive share, the
+//! share it is compared with) is over **polar** calls, positive or negative: the docs are
+//! those alone, and neutral calls lean neither way. The evidence says so.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -101,6 +105,7 @@ pub struct ProductStats {
     pub id: String,
     pub name: String,
     pub category: String,
+    /// Polar calls that mention it: `positive_calls + negative_calls`.
     pub calls: u64,
     pub positive_calls: u64,
     pub negative_calls: u64,
@@ -224,7 +229,7 @@ pub fn business(
         let driver = drivers.and_then(|r| r.drivers.iter().find(|d| d.feature == c.keyword));
         let mut evidence = vec![
             format!(
-                "in {} negative and {} positive calls of {} in the last 30 days",
+                "in {} negative and {} positive calls of {} polar (positive or negative) calls in the last 30 days",
                 c.negative_calls, c.positive_calls, now.calls
             ),
             format!(
@@ -298,7 +303,7 @@ pub fn business(
                 .find(|d| p.forms().any(|f| squash(&d.feature) == f))
         });
         let mut evidence = vec![format!(
-            "mentioned in {} calls: {} positive, {} negative ({:.0}% positive; all calls {:.0}%)",
+            "mentioned in {} polar calls: {} positive, {} negative ({:.0}% positive; all polar calls {:.0}%)",
             s.calls,
             s.positive_calls,
             s.negative_calls,

@@ -1,5 +1,10 @@
 //! Computing, storing and showing insights: from the store's calls to the report that
 //! `sangdam insights`, `recommend`, `report` and `serve` print or draw.
+//!
+//! Keywords, drivers and recommendations split calls into positive and negative, so they
+//! see the polar calls only, and within them the polar utterances' keywords. Neutral
+//! calls are counted (per period, per day, and in the charts' grey segment) but go into
+//! neither side.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +30,12 @@ pub const CALL_RECOMMENDATIONS: usize = 200;
 pub struct Insights {
     /// Unix seconds when computed.
     pub generated_at: u64,
-    /// Calls with an overall sentiment that went in.
+    /// Polar calls (overall positive or negative) that went in.
     pub calls: usize,
+    /// Neutral calls counted beside them (absent, so 0, in insights stored by an older
+    /// build).
+    #[serde(default)]
+    pub neutral_calls: usize,
     /// Stored calls left out: no sentiment (no model at the time) or beyond `max_calls`.
     pub calls_left_out: usize,
     /// Day, week and all, ending with the newest call.
@@ -39,20 +48,48 @@ pub struct Insights {
     pub call_recommendations: Vec<CallRecommendation>,
     /// Per day: (YYYY-MM-DD, positive calls, negative calls).
     pub days: Vec<(String, u64, u64)>,
+    /// Per day with neutral calls: (YYYY-MM-DD, neutral calls).
+    #[serde(default)]
+    pub neutral_days: Vec<(String, u64)>,
 }
 
-/// The calls of the store as insight documents: the customer's side of two-channel
-/// calls (whose satisfaction counts; the agent's politeness would drown it), the whole
-/// mixed channel of mono ones. Only calls with an overall sentiment, newest
-/// `max_calls`. Returns the documents and how many calls were left out.
+/// The store's calls as the insight models take them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreDocs {
+    /// The polar calls, oldest first.
+    pub docs: Vec<Doc>,
+    /// When each neutral call was analysed (unix seconds), oldest first.
+    pub neutral: Vec<u64>,
+    /// Stored calls in neither list: no sentiment, empty, or older than the newest
+    /// `max_calls` polar calls.
+    pub left_out: usize,
+}
+
+/// The polar calls of the store as insight documents, see [`load_docs`]. Returns the
+/// documents and how many calls are not among them (neutral ones included).
 pub fn docs_from_store(
     store: &Store,
     keywords: &Keywords,
     max_calls: usize,
 ) -> Result<(Vec<Doc>, usize), StoreError> {
+    let d = load_docs(store, keywords, max_calls)?;
+    Ok((d.docs, d.left_out + d.neutral.len()))
+}
+
+/// The calls of the store for the insight models: the customer's side of two-channel
+/// calls (whose satisfaction counts; the agent's politeness would drown it), the whole
+/// mixed channel of mono ones. The newest `max_calls` polar calls become [`Doc`]s, their
+/// keywords from their polar utterances (utterances stored without a label count as
+/// polar); the neutral calls among them are counted.
+pub fn load_docs(
+    store: &Store,
+    keywords: &Keywords,
+    max_calls: usize,
+) -> Result<StoreDocs, StoreError> {
     let calls = store.calls()?;
     let total = calls.len();
     let mut docs = Vec::new();
+    let mut neutral = Vec::new();
     for call in calls.iter().rev() {
         if docs.len() >= max_calls {
             break;
@@ -60,28 +97,40 @@ pub fn docs_from_store(
         let positive = match call.sentiment.as_ref().map(|s| s.overall) {
             Some(Label::Positive) => true,
             Some(Label::Negative) => false,
-            _ => continue,
+            Some(Label::Neutral) => {
+                neutral.push(call.analysed_at);
+                continue;
+            }
+            Some(Label::Empty) | None => continue,
         };
         let utts = store.utterances(&call.id)?;
         let customer = utts.iter().any(|u| u.speaker == Speaker::Customer);
-        let texts: Vec<String> = utts
+        let side: Vec<&crate::store::UtteranceRecord> = utts
             .iter()
             .filter(|u| !customer || u.speaker == Speaker::Customer)
-            .map(|u| u.text.clone())
-            .filter(|t| !t.trim().is_empty())
+            .filter(|u| !u.text.trim().is_empty())
             .collect();
-        let kw = texts.iter().flat_map(|t| keywords.extract(t)).collect();
+        let kw = side
+            .iter()
+            .filter(|u| u.sentiment.is_none_or(|s| s.label.is_polar()))
+            .flat_map(|u| keywords.extract(&u.text))
+            .collect();
         docs.push(Doc {
             id: call.id.to_hex(),
             at: call.analysed_at,
             keywords: kw,
             positive,
-            texts,
+            texts: side.iter().map(|u| u.text.clone()).collect(),
         });
     }
     docs.reverse();
-    let left_out = total - docs.len();
-    Ok((docs, left_out))
+    neutral.reverse();
+    let left_out = total - docs.len() - neutral.len();
+    Ok(StoreDocs {
+        docs,
+        neutral,
+        left_out,
+    })
 }
 
 /// Labelled texts as calls, one per row of an `id<TAB>text<TAB>label` file (label 1
@@ -132,12 +181,32 @@ pub fn docs_from_tsv(
     Ok(docs)
 }
 
-/// Computes insights over `docs` (oldest first).
+/// Computes insights over `docs` (polar calls, oldest first) and no neutral calls.
 pub fn compute(docs: &[Doc], left_out: usize, cfg: &InsightsConfig, now: u64) -> Insights {
-    let latest = docs.iter().map(|d| d.at).max().unwrap_or(now);
+    compute_with_neutral(docs, &[], left_out, cfg, now)
+}
+
+/// Computes insights over `docs` (polar calls, oldest first), counting the neutral calls
+/// analysed at the times `neutral` per period and per day.
+pub fn compute_with_neutral(
+    docs: &[Doc],
+    neutral: &[u64],
+    left_out: usize,
+    cfg: &InsightsConfig,
+    now: u64,
+) -> Insights {
+    let latest = docs
+        .iter()
+        .map(|d| d.at)
+        .chain(neutral.iter().copied())
+        .max()
+        .unwrap_or(now);
     let periods: Vec<KeywordStats> = Period::standard(latest)
         .into_iter()
-        .map(|p| keyword_stats(docs, p, cfg.top))
+        .map(|p| KeywordStats {
+            neutral_calls: neutral.iter().filter(|&&at| p.contains(at)).count() as u64,
+            ..keyword_stats(docs, p, cfg.top)
+        })
         .collect();
     let settings = DriverSettings {
         top: cfg.top,
@@ -165,9 +234,14 @@ pub fn compute(docs: &[Doc], left_out: usize, cfg: &InsightsConfig, now: u64) ->
             e.1 += 1;
         }
     }
+    let mut neutral_by_day: std::collections::BTreeMap<Day, u64> = Default::default();
+    for &at in neutral {
+        *neutral_by_day.entry(Day::from_unix(at)).or_default() += 1;
+    }
     Insights {
         generated_at: now,
         calls: docs.len(),
+        neutral_calls: neutral.len(),
         calls_left_out: left_out,
         periods,
         drivers: drivers_report,
@@ -178,6 +252,10 @@ pub fn compute(docs: &[Doc], left_out: usize, cfg: &InsightsConfig, now: u64) ->
         days: by_day
             .into_iter()
             .map(|(d, (p, n))| (d.to_string(), p, n))
+            .collect(),
+        neutral_days: neutral_by_day
+            .into_iter()
+            .map(|(d, n)| (d.to_string(), n))
             .collect(),
     }
 }
@@ -195,13 +273,13 @@ pub fn load_or_refresh(
         let fresh = cfg.refresh_hours == 0
             || now.saturating_sub(s.generated_at) < u64::from(cfg.refresh_hours) * 3600;
         let calls_now = store.call_count();
-        if !refresh && fresh && s.calls + s.calls_left_out == calls_now {
+        if !refresh && fresh && s.calls + s.neutral_calls + s.calls_left_out == calls_now {
             return Ok((s, false));
         }
     }
     let keywords = Keywords::new(&cfg.extra_stopwords);
-    let (docs, left_out) = docs_from_store(store, &keywords, cfg.max_calls)?;
-    let insights = compute(&docs, left_out, cfg, now);
+    let d = load_docs(store, &keywords, cfg.max_calls)?;
+    let insights = compute_with_neutral(&d.docs, &d.neutral, d.left_out, cfg, now);
     store.put_insights(&insights)?;
     Ok((insights, true))
 }
@@ -219,19 +297,21 @@ pub fn insights_text(i: &Insights) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "insights over {} calls with sentiment ({} left out), computed {}",
+        "insights over {} calls with a positive or negative sentiment and {} neutral calls beside them ({} left out), computed {}",
         i.calls,
+        i.neutral_calls,
         i.calls_left_out,
         crate::store::format_unix(i.generated_at)
     );
     for p in &i.periods {
         let _ = writeln!(
             o,
-            "\n== {}: {} calls, {} positive, {} negative",
+            "\n== {}: {} polar calls, {} positive, {} negative; {} neutral",
             p.period.label(),
             p.calls,
             p.positive_calls,
-            p.negative_calls
+            p.negative_calls,
+            p.neutral_calls
         );
         let list = |v: &[super::stats::KeywordCount]| {
             v.iter()
@@ -328,8 +408,8 @@ pub fn recommend_text(
     if i.recommendations.is_empty() {
         let _ = writeln!(
             o,
-            "no recommendations yet: {} calls with sentiment",
-            i.calls
+            "no recommendations yet: {} polar calls (and {} neutral)",
+            i.calls, i.neutral_calls
         );
     }
     for r in &i.recommendations {
@@ -390,19 +470,30 @@ pub fn page(i: &Insights, title: &str) -> ReportPage {
         .days
         .iter()
         .fold((0, 0), |(p, n), (_, dp, dn)| (p + dp, n + dn));
+    let neutral: u64 = i.neutral_days.iter().map(|(_, n)| n).sum();
     sections.push(Section {
         heading: "통화 감정 분포 (sentiment of calls)".into(),
-        svg: Some(charts::sentiment_distribution("Calls by sentiment", pos, neg, 640)),
+        svg: Some(charts::sentiment_split(
+            "Calls by sentiment",
+            pos,
+            neutral,
+            neg,
+            640,
+        )),
         html: format!(
-            "<p>{} calls with sentiment; {} stored calls left out (no sentiment model at the time, or beyond the newest {}).</p>",
-            i.calls, i.calls_left_out, i.calls
+            "<p>{} polar calls (positive or negative) and {} neutral calls; keywords, drivers and recommendations use the polar calls only. {} stored calls left out (no sentiment model at the time, or beyond the newest {} polar calls).</p>",
+            i.calls, i.neutral_calls, i.calls_left_out, i.calls
         ),
     });
     sections.push(Section {
         heading: "일별 감정 (sentiment per day)".into(),
-        svg: Some(charts::daily_lines(
-            "Positive and negative calls per day",
-            &i.days,
+        svg: Some(charts::daily_sentiment_lines(
+            if neutral > 0 {
+                "Positive, negative and neutral calls per day"
+            } else {
+                "Positive and negative calls per day"
+            },
+            &per_day(i),
             900,
             320,
         )),
@@ -565,6 +656,21 @@ pub fn page(i: &Insights, title: &str) -> ReportPage {
             .unwrap_or_else(|| "all".into()),
         sections,
     }
+}
+
+/// (day, positive, negative, neutral) for every day with calls.
+fn per_day(i: &Insights) -> Vec<(String, u64, u64, u64)> {
+    let mut days: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
+    for (d, p, n) in &i.days {
+        let e = days.entry(d.as_str()).or_default();
+        (e.0, e.1) = (*p, *n);
+    }
+    for (d, n) in &i.neutral_days {
+        days.entry(d.as_str()).or_default().2 = *n;
+    }
+    days.into_iter()
+        .map(|(d, (p, n, u))| (d.to_owned(), p, n, u))
+        .collect()
 }
 
 fn contrast_table(v: &[super::stats::Contrast]) -> String {

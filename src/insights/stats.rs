@@ -1,7 +1,9 @@
 //! Keyword statistics per period and sentiment.
 //!
-//! For a set of calls: the most frequent keywords overall, in negative calls and in
-//! positive calls, and the keywords most over-represented on each side. Over-
+//! For a set of polar calls (positive or negative overall: neutral calls belong to
+//! neither side and are not [`Doc`]s, see [`super::run::load_docs`]): the most frequent
+//! keywords overall, in negative calls and in positive calls, and the keywords most
+//! over-represented on each side. Over-
 //! representation is the log-odds ratio with an informative Dirichlet prior (Monroe,
 //! Colaresi and Quinn, "Fightin' Words", 2008): the prior is the keyword's share of all
 //! mentions in the period, with [`PRIOR_FRACTION`] of the period's mentions as
@@ -88,9 +90,15 @@ pub struct Contrast {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeywordStats {
     pub period: Period,
+    /// Polar calls in the period: `negative_calls + positive_calls`.
     pub calls: u64,
     pub negative_calls: u64,
     pub positive_calls: u64,
+    /// Neutral calls in the period, counted beside the split (their keywords are in no
+    /// list). [`keyword_stats`] sees polar calls only and leaves it 0;
+    /// [`super::run::compute_with_neutral`] fills it in.
+    #[serde(default)]
+    pub neutral_calls: u64,
     pub top: Vec<KeywordCount>,
     pub top_negative: Vec<KeywordCount>,
     pub top_positive: Vec<KeywordCount>,
@@ -217,6 +225,7 @@ pub fn keyword_stats(docs: &[Doc], period: Period, n: usize) -> KeywordStats {
         calls,
         negative_calls: neg_calls,
         positive_calls: pos_calls,
+        neutral_calls: 0,
         top,
         top_negative,
         top_positive,

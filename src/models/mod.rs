@@ -18,6 +18,7 @@
 //! vocab = "asr-ko/vocab.json"      # asr-ctc: Hugging Face vocab.json; sentiment: tokenizer.json
 //! vocab_sha256 = "…"
 //! sample_rate = 16000
+//! neutral_band = [0.3, 0.7]        # sentiment only: p(positive) from 0.3 to 0.7 is neutral
 //! made = "how it was trained, exported and quantized"
 //! [model.decoder]                  # ngram-lm only: tuned beam-search settings
 //! alpha = 0.5
@@ -127,6 +128,16 @@ pub struct ModelEntry {
     pub sample_rate: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantization: Option<String>,
+    /// Sentiment models only: `[lo, hi]`, the calibrated range of p(positive) that is
+    /// labelled neutral (bounds included); `0 <= lo <= hi <= 1`. Absent: every text with
+    /// words is positive or negative.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_band",
+        deserialize_with = "deserialize_band"
+    )]
+    pub neutral_band: Option<[f32; 2]>,
     /// How the model was made: data, recipe, commands.
     #[serde(default)]
     pub made: String,
@@ -137,6 +148,44 @@ pub struct ModelEntry {
     /// Measured scores (CER, accuracy, real-time factor...), by name.
     #[serde(default)]
     pub scores: BTreeMap<String, f64>,
+}
+
+/// Writes the band's numbers as the decimals they were read as (`0.3`, not the f32's
+/// `0.30000001192092896`).
+fn serialize_band<S: serde::Serializer>(band: &Option<[f32; 2]>, s: S) -> Result<S::Ok, S::Error> {
+    let shortest = |x: f32| x.to_string().parse::<f64>().unwrap_or(f64::from(x));
+    band.map(|[lo, hi]| [shortest(lo), shortest(hi)])
+        .serialize(s)
+}
+
+/// Reads exactly two numbers (a fixed-size array alone would also take `[a, b, c]`).
+fn deserialize_band<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<[f32; 2]>, D::Error> {
+    match Option::<Vec<f32>>::deserialize(d)? {
+        None => Ok(None),
+        Some(v) => match v[..] {
+            [lo, hi] => Ok(Some([lo, hi])),
+            _ => Err(serde::de::Error::custom(format!(
+                "neutral_band has {} numbers: write two, [lo, hi] with 0 <= lo <= hi <= 1 (e.g. neutral_band = [0.3, 0.7])",
+                v.len()
+            ))),
+        },
+    }
+}
+
+/// The manifest's rule for a neutral band, as the error text a parse failure carries.
+pub fn check_neutral_band(model: &str, kind: ModelKind, band: [f32; 2]) -> Result<(), String> {
+    if kind != ModelKind::Sentiment {
+        return Err(format!(
+            "model {model}: neutral_band is only for kind = \"sentiment\" models, this one is {kind}: remove the neutral_band line from its [[model]] entry"
+        ));
+    }
+    let [lo, hi] = band;
+    if !(0.0..=1.0).contains(&lo) || !(0.0..=1.0).contains(&hi) || lo > hi {
+        return Err(format!(
+            "model {model}: neutral_band = [{lo}, {hi}] must be two probabilities with 0 <= lo <= hi <= 1 (e.g. neutral_band = [0.3, 0.7]): fix the [[model]] entry, or package the model again with `sangdam-host package --neutral-band LO,HI`"
+        ));
+    }
+    Ok(())
 }
 
 /// `[model.decoder]`: the beam search settings an LM was tuned with. The config's
@@ -218,6 +267,9 @@ impl Manifest {
                     "model {}: sha256 must be 64 hex digits",
                     entry.name
                 ));
+            }
+            if let Some(band) = entry.neutral_band {
+                check_neutral_band(&entry.name, entry.kind, band)?;
             }
         }
         Ok(m)
@@ -388,5 +440,72 @@ cer = 0.05
         assert!(Manifest::parse(&bad).unwrap_err().contains("64 hex"));
         let unknown = format!("surprise = 1\n{text}");
         assert!(Manifest::parse(&unknown).is_err());
+    }
+
+    fn sentiment_entry(band: &str, kind: &str) -> String {
+        format!(
+            r#"
+format = 1
+[[model]]
+name = "sentiment-ko"
+kind = "{kind}"
+file = "m.onnx"
+sha256 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+bytes = 3
+{band}
+"#
+        )
+    }
+
+    #[test]
+    fn neutral_band_is_read_checked_and_written_back() {
+        // Absent: no band, as before.
+        let m = Manifest::parse(&sentiment_entry("", "sentiment")).unwrap();
+        assert_eq!(m.models[0].neutral_band, None);
+        let m =
+            Manifest::parse(&sentiment_entry("neutral_band = [0.3, 0.7]", "sentiment")).unwrap();
+        assert_eq!(m.models[0].neutral_band, Some([0.3, 0.7]));
+        // Written back as the same decimals, and read back equal.
+        let text = toml::to_string(&m).unwrap();
+        assert!(text.contains("neutral_band = [0.3, 0.7]"), "{text}");
+        assert_eq!(Manifest::parse(&text).unwrap().models, m.models);
+        // A point band and the extremes are allowed.
+        for ok in ["[0.5, 0.5]", "[0.0, 1.0]", "[0, 1]"] {
+            let t = sentiment_entry(&format!("neutral_band = {ok}"), "sentiment");
+            assert!(Manifest::parse(&t).is_ok(), "{ok}");
+        }
+        // Out of order, out of range, not a pair, or on another kind: refused, naming the
+        // entry and the fix.
+        for bad in ["[0.7, 0.3]", "[-0.1, 0.5]", "[0.2, 1.5]", "[nan, 0.5]"] {
+            let t = sentiment_entry(&format!("neutral_band = {bad}"), "sentiment");
+            let e = Manifest::parse(&t).unwrap_err();
+            assert!(e.contains("model sentiment-ko: neutral_band"), "{bad}: {e}");
+            assert!(e.contains("0 <= lo <= hi <= 1"), "{bad}: {e}");
+            assert!(e.contains("--neutral-band"), "{bad}: {e}");
+        }
+        for bad in ["[0.3]", "[0.3, 0.5, 0.7]", "[]"] {
+            let t = sentiment_entry(&format!("neutral_band = {bad}"), "sentiment");
+            let e = Manifest::parse(&t).unwrap_err();
+            assert!(e.contains("write two, [lo, hi]"), "{bad}: {e}");
+        }
+        let t = sentiment_entry("neutral_band = 0.5", "sentiment");
+        assert!(Manifest::parse(&t).is_err());
+        let e =
+            Manifest::parse(&sentiment_entry("neutral_band = [0.3, 0.7]", "asr-ctc")).unwrap_err();
+        assert!(e.contains("model sentiment-ko"), "{e}");
+        assert!(e.contains("only for kind = \"sentiment\""), "{e}");
+        assert!(e.contains("remove the neutral_band line"), "{e}");
+        // Through load, the error names the manifest file too.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            sentiment_entry("neutral_band = [0.9, 0.1]", "sentiment"),
+        )
+        .unwrap();
+        let e = Manifest::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("manifest.toml") && e.contains("model sentiment-ko"),
+            "{e}"
+        );
     }
 }

@@ -8,6 +8,14 @@
 //! A model with a TF-IDF linear part takes two more: `tfidf_ids [batch, tfidf]` (int64,
 //! the text's distinct n-grams in the tokenizer's second hashing) and `tfidf_tf [batch,
 //! tfidf]` (f32, their `1 + ln(count)`); the graph holds the idf and the weights.
+//!
+//! The model is binary: it gives p(positive). Most of a call is neither positive nor
+//! negative ("네", "잠시만요", "카드 번호 불러 드릴게요"), so a model may come with a
+//! calibrated **neutral band** `[lo, hi]` (its manifest entry's `neutral_band`, set with
+//! [`SentimentEngine::with_neutral_band`]): a text whose p(positive) lies inside it,
+//! bounds included, is [`Label::Neutral`]; outside it the label is positive from 0.5 up,
+//! else negative. Without a band there is no neutral label. The probability is reported
+//! either way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,7 +41,9 @@ pub enum SentimentError {
     Run(anyhow::Error),
 }
 
-/// The verdict on one text.
+/// The verdict on one text. Stored and exported by name (`"negative"`, ...); `Neutral`
+/// comes last so that the variants' order, should anything ever rely on it, is the old
+/// one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Label {
@@ -41,6 +51,8 @@ pub enum Label {
     Positive,
     /// Nothing to classify: the text was empty after normalisation.
     Empty,
+    /// p(positive) inside the model's neutral band: neither side.
+    Neutral,
 }
 
 impl Label {
@@ -49,6 +61,22 @@ impl Label {
             Label::Negative => "negative",
             Label::Positive => "positive",
             Label::Empty => "empty",
+            Label::Neutral => "neutral",
+        }
+    }
+
+    /// Positive or negative: the labels that pull a call towards a side.
+    pub fn is_polar(self) -> bool {
+        matches!(self, Label::Positive | Label::Negative)
+    }
+
+    /// The label of a text the model gave `p_positive`: neutral inside `band` (bounds
+    /// included), else positive from 0.5 up, else negative.
+    pub fn of(p_positive: f32, band: Option<[f32; 2]>) -> Label {
+        match band {
+            Some([lo, hi]) if (lo..=hi).contains(&p_positive) => Label::Neutral,
+            _ if p_positive >= 0.5 => Label::Positive,
+            _ => Label::Negative,
         }
     }
 }
@@ -77,20 +105,17 @@ impl Sentiment {
         truncated_chars: 0,
     };
 
-    /// The probability of the label it carries (max of the two classes).
+    /// The larger of the two classes' probabilities (for a neutral text: how far it
+    /// leans, which is less than the band's edges allow).
     pub fn confidence(&self) -> f32 {
         self.p_positive.max(1.0 - self.p_positive)
     }
 
-    fn from_logits(neg: f32, pos: f32, truncated_chars: usize) -> Self {
+    fn from_logits(neg: f32, pos: f32, truncated_chars: usize, band: Option<[f32; 2]>) -> Self {
         // Softmax of two: p(pos) = sigmoid(pos - neg).
         let p = 1.0 / (1.0 + (neg - pos).exp());
         Sentiment {
-            label: if p >= 0.5 {
-                Label::Positive
-            } else {
-                Label::Negative
-            },
+            label: Label::of(p, band),
             p_positive: p,
             truncated_chars,
         }
@@ -104,6 +129,8 @@ pub struct SentimentEngine {
     tokenizer: Arc<Tokenizer>,
     /// The graph has the TF-IDF inputs.
     tfidf: bool,
+    /// p(positive) from `lo` to `hi` is neutral.
+    neutral_band: Option<[f32; 2]>,
     path: PathBuf,
 }
 
@@ -112,6 +139,7 @@ impl std::fmt::Debug for SentimentEngine {
         f.debug_struct("SentimentEngine")
             .field("path", &self.path)
             .field("chars", &self.tokenizer.vocab_size())
+            .field("neutral_band", &self.neutral_band)
             .finish()
     }
 }
@@ -184,8 +212,21 @@ impl SentimentEngine {
             plan,
             tokenizer: Arc::new(tokenizer),
             tfidf,
+            neutral_band: None,
             path: path.to_owned(),
         })
+    }
+
+    /// The same engine labelling p(positive) inside `band` (`[lo, hi]`, bounds included)
+    /// neutral; `None`: no neutral label. The band comes from the model's manifest entry
+    /// (`neutral_band`), which [`crate::models::Manifest::parse`] checked.
+    pub fn with_neutral_band(mut self, band: Option<[f32; 2]>) -> Self {
+        self.neutral_band = band;
+        self
+    }
+
+    pub fn neutral_band(&self) -> Option<[f32; 2]> {
+        self.neutral_band
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {
@@ -229,7 +270,7 @@ impl SentimentEngine {
                     Sentiment::EMPTY
                 } else {
                     let (neg, pos) = scores.next().unwrap_or((0.0, 0.0));
-                    Sentiment::from_logits(neg, pos, e.truncated_chars)
+                    Sentiment::from_logits(neg, pos, e.truncated_chars, self.neutral_band)
                 }
             })
             .collect())
@@ -287,5 +328,74 @@ impl SentimentEngine {
             .into_dimensionality::<tract_ndarray::Ix2>()
             .map_err(|e| SentimentError::Run(e.into()))?;
         Ok(view.rows().into_iter().map(|r| (r[0], r[1])).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_band_maps_to_neutral_bounds_included() {
+        let band = Some([0.3, 0.7]);
+        for (p, want) in [
+            (0.0, Label::Negative),
+            (0.299, Label::Negative),
+            (0.3, Label::Neutral),
+            (0.5, Label::Neutral),
+            (0.7, Label::Neutral),
+            (0.701, Label::Positive),
+            (1.0, Label::Positive),
+        ] {
+            assert_eq!(Label::of(p, band), want, "p = {p}");
+        }
+        // No band: the old two-way split at 0.5.
+        assert_eq!(Label::of(0.5, None), Label::Positive);
+        assert_eq!(Label::of(0.499, None), Label::Negative);
+        // A band that leaves 0.5 outside still splits there.
+        assert_eq!(Label::of(0.5, Some([0.6, 0.8])), Label::Positive);
+        assert_eq!(Label::of(0.65, Some([0.6, 0.8])), Label::Neutral);
+        assert_eq!(Label::of(0.45, Some([0.6, 0.8])), Label::Negative);
+        // A band of one point.
+        assert_eq!(Label::of(0.5, Some([0.5, 0.5])), Label::Neutral);
+        // Through the logits, with the probability kept.
+        let s = Sentiment::from_logits(0.0, 0.4, 3, band);
+        assert_eq!(s.label, Label::Neutral);
+        assert!((s.p_positive - 0.598_7).abs() < 1e-3, "{s:?}");
+        assert_eq!(s.truncated_chars, 3);
+        assert_eq!(
+            Sentiment::from_logits(0.0, 0.4, 0, None).label,
+            Label::Positive
+        );
+        assert!(!Label::Neutral.is_polar() && !Label::Empty.is_polar());
+        assert!(Label::Positive.is_polar() && Label::Negative.is_polar());
+    }
+
+    #[test]
+    fn labels_are_stored_by_name_and_old_names_still_read() {
+        for (l, name) in [
+            (Label::Negative, "negative"),
+            (Label::Positive, "positive"),
+            (Label::Empty, "empty"),
+            (Label::Neutral, "neutral"),
+        ] {
+            assert_eq!(serde_json::to_string(&l).unwrap(), format!("\"{name}\""));
+            assert_eq!(l.as_str(), name);
+            assert_eq!(
+                serde_json::from_str::<Label>(&format!("\"{name}\"")).unwrap(),
+                l
+            );
+        }
+        // The order of the old variants is kept; neutral is appended.
+        assert_eq!(
+            [
+                Label::Negative,
+                Label::Positive,
+                Label::Empty,
+                Label::Neutral
+            ]
+            .map(|l| l as u8),
+            [0, 1, 2, 3]
+        );
     }
 }

@@ -12,8 +12,22 @@
 //!
 //! Big-endian integers make sled's byte order the numeric order, so a prefix scan over a
 //! call id returns its utterances in order and a range over `counters` walks the days.
-//! Values are JSON: readable with any tool, and fields added later are ignored by older
-//! readers and defaulted by newer ones.
+//! Values are JSON: readable with any tool, and fields added later are defaulted by newer
+//! readers (`#[serde(default)]`).
+//!
+//! # Schema versions
+//!
+//! | version | what changed |
+//! |---------|--------------|
+//! | 1 | the first layout |
+//! | 2 | the neutral sentiment class: labels may be `"neutral"`, [`DayCounters`] has `neutral_calls` and `neutral_utterances`, summaries count neutral utterances |
+//!
+//! A store of an older schema is brought up to date at open ([`migrate`]); version 1's
+//! values read as they are (the new fields default to 0, and a version-1 build never made
+//! a neutral call), so its step only records the new version. The version matters to
+//! older builds: a version-1 build cannot read a `"neutral"` label, and would count the
+//! journal's lines that hold one as torn, so it refuses the store as newer instead of
+//! losing calls (`tests/data/store-v1` is a store the version-1 build wrote).
 //!
 //! # Durability
 //!
@@ -43,7 +57,7 @@ use crate::sentiment::{CallSentiment, Label, Sentiment};
 pub use day::Day;
 
 /// The layout version this build writes. Stores written by a newer build are refused.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 #[derive(Debug, thiserror::Error)]
@@ -216,16 +230,22 @@ pub struct DayCounters {
     pub calls: u64,
     pub utterances: u64,
     pub audio_seconds: f64,
-    /// Calls by overall sentiment (calls without sentiment count in neither).
+    /// Calls by overall sentiment (calls without sentiment count in none of the three).
     #[serde(default)]
     pub positive_calls: u64,
     #[serde(default)]
     pub negative_calls: u64,
-    /// Utterances by label (empty texts count in neither).
+    /// Calls whose deciding speaker said nothing polar (schema 2; 0 in older days).
+    #[serde(default)]
+    pub neutral_calls: u64,
+    /// Utterances by label (empty texts count in none of the three).
     #[serde(default)]
     pub positive_utterances: u64,
     #[serde(default)]
     pub negative_utterances: u64,
+    /// Schema 2; 0 in older days.
+    #[serde(default)]
+    pub neutral_utterances: u64,
     /// Live calls whose audio was discarded before recognition (spool full).
     #[serde(default)]
     pub audio_dropped: u64,
@@ -247,13 +267,15 @@ impl DayCounters {
         match call.sentiment.as_ref().map(|s| s.overall) {
             Some(Label::Positive) => self.positive_calls += 1,
             Some(Label::Negative) => self.negative_calls += 1,
-            _ => {}
+            Some(Label::Neutral) => self.neutral_calls += 1,
+            Some(Label::Empty) | None => {}
         }
         for u in utterances {
             match u.sentiment.map(|s| s.label) {
                 Some(Label::Positive) => self.positive_utterances += 1,
                 Some(Label::Negative) => self.negative_utterances += 1,
-                _ => {}
+                Some(Label::Neutral) => self.neutral_utterances += 1,
+                Some(Label::Empty) | None => {}
             }
         }
     }
@@ -485,7 +507,7 @@ impl Store {
                         supported: SCHEMA_VERSION,
                     });
                 }
-                migrate(&db, found)?;
+                migrate(&db, &meta, &path, found)?;
             }
         }
         Ok(Store {
@@ -801,10 +823,30 @@ impl Store {
     }
 }
 
-/// Brings a store of an older schema up to [`SCHEMA_VERSION`]. Version 1 is the first,
-/// so there is nothing to do yet; each later version adds a step here.
-fn migrate(_db: &sled::Db, from: u32) -> Result<(), StoreError> {
+/// Brings a store of schema `from` up to [`SCHEMA_VERSION`], one step per version, and
+/// records the new version.
+///
+/// - 1 → 2 (the neutral class): nothing to rewrite. Version-1 values decode as they are:
+///   every field added since is `#[serde(default)]`, and a version-1 build never labelled
+///   anything neutral, so the zeros it reads as are the truth.
+fn migrate(db: &sled::Db, meta: &sled::Tree, path: &Path, from: u32) -> Result<(), StoreError> {
     debug_assert!(from <= SCHEMA_VERSION);
+    if from == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let write_err = |source| StoreError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+        .map_err(write_err)?;
+    db.flush().map_err(write_err)?;
+    tracing::info!(
+        store = %path.display(),
+        from,
+        to = SCHEMA_VERSION,
+        "store schema upgraded"
+    );
     Ok(())
 }
 
@@ -852,5 +894,221 @@ mod tests {
         let id = CallId([7; 16]);
         assert!(utterance_key(&id, 2) < utterance_key(&id, 10));
         assert!(utterance_key(&id, 255) < utterance_key(&id, 256));
+    }
+
+    /// The store the schema-1 build wrote (tests/data/store-v1/README.md).
+    const V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/store-v1");
+
+    fn v1_store_copy(into: &Path) -> PathBuf {
+        let dir = into.join("store");
+        std::fs::create_dir_all(dir.join("blobs")).unwrap();
+        for f in ["conf", "db", journal::JOURNAL_FILE] {
+            std::fs::copy(Path::new(V1).join("sled").join(f), dir.join(f)).unwrap();
+        }
+        dir
+    }
+
+    fn s(label: Label, p: f32) -> Option<Sentiment> {
+        Some(Sentiment {
+            label,
+            p_positive: p,
+            truncated_chars: 0,
+        })
+    }
+
+    /// A call stored by this build: a customer who said only neutral things.
+    fn neutral_call(at: u64) -> (CallRecord, Vec<UtteranceRecord>) {
+        let utts = vec![
+            UtteranceRecord {
+                channel: 1,
+                speaker: Speaker::Customer,
+                start_s: 0.5,
+                end_s: 1.0,
+                text: "네".into(),
+                sentiment: s(Label::Neutral, 0.52),
+            },
+            UtteranceRecord {
+                channel: 0,
+                speaker: Speaker::Agent,
+                start_s: 1.5,
+                end_s: 3.0,
+                text: "잠시만요 확인해 드릴게요".into(),
+                sentiment: s(Label::Neutral, 0.61),
+            },
+            UtteranceRecord {
+                channel: 1,
+                speaker: Speaker::Customer,
+                start_s: 4.0,
+                end_s: 6.0,
+                text: "카드 번호 불러 드릴게요".into(),
+                sentiment: s(Label::Neutral, 0.47),
+            },
+        ];
+        let scored: Vec<crate::sentiment::Scored> = utts
+            .iter()
+            .map(|u| crate::sentiment::Scored {
+                speaker: u.speaker,
+                start_s: u.start_s,
+                end_s: u.end_s,
+                sentiment: u.sentiment.unwrap(),
+            })
+            .collect();
+        let call = CallRecord {
+            id: CallId([0x11; 16]),
+            source: "neutral.wav".into(),
+            duration_s: 6.0,
+            sample_rate: 8000,
+            channels: 2,
+            analysed_at: at,
+            utterance_count: utts.len() as u32,
+            asr_model: "asr-ko@0123456789ab".into(),
+            sentiment: Some(CallSentiment::summarize("sentiment-ko@x", 6.0, &scored)),
+            talk: None,
+            live: None,
+        };
+        (call, utts)
+    }
+
+    #[test]
+    fn schema_1_store_opens_migrates_and_keeps_counting() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = v1_store_copy(tmp.path());
+        let store = Store::open(&dir).unwrap();
+        assert!(store.recovery().is_none(), "{:?}", store.recovery());
+        let meta = store.db.open_tree("meta").unwrap();
+        assert_eq!(
+            meta.get(SCHEMA_KEY).unwrap().as_deref(),
+            Some(&2u32.to_be_bytes()[..]),
+            "the migration records schema 2"
+        );
+        drop(meta);
+        // The old call, its utterances and its day, as the old build stored them.
+        let calls = store.calls().unwrap();
+        assert_eq!(calls.len(), 1);
+        let c = &calls[0];
+        assert_eq!(c.id, CallId([0x5a; 16]));
+        assert!(c.live.as_ref().is_some_and(|l| l.marked && l.seq == 41));
+        let sentiment = c.sentiment.as_ref().unwrap();
+        assert_eq!(
+            (sentiment.overall, sentiment.basis),
+            (Label::Negative, Speaker::Customer)
+        );
+        assert_eq!(sentiment.speakers[0].neutral, 0);
+        assert_eq!(sentiment.neutral_utterances, 0);
+        let labels: Vec<Label> = store
+            .utterances(&c.id)
+            .unwrap()
+            .iter()
+            .map(|u| u.sentiment.unwrap().label)
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                Label::Positive,
+                Label::Negative,
+                Label::Empty,
+                Label::Positive
+            ]
+        );
+        let day = Day::from_unix(c.analysed_at);
+        let old_day = DayCounters {
+            calls: 1,
+            utterances: 4,
+            audio_seconds: 24.0,
+            positive_calls: 0,
+            negative_calls: 1,
+            neutral_calls: 0,
+            positive_utterances: 2,
+            negative_utterances: 1,
+            neutral_utterances: 0,
+            audio_dropped: 0,
+            marked: 1,
+        };
+        assert_eq!(store.day(day).unwrap(), old_day);
+        // A neutral call of the same day adds to the old counters.
+        let (call, utts) = neutral_call(c.analysed_at + 60);
+        assert_eq!(call.sentiment.as_ref().unwrap().overall, Label::Neutral);
+        assert_eq!(store.insert_call(&call, &utts).unwrap(), Inserted::New);
+        let want = DayCounters {
+            calls: 2,
+            utterances: 7,
+            audio_seconds: 30.0,
+            neutral_calls: 1,
+            neutral_utterances: 3,
+            ..old_day.clone()
+        };
+        assert_eq!(store.day(day).unwrap(), want);
+        drop(store);
+        // Reopened (schema 2 now, the journal holding both calls): nothing to repair.
+        let store = Store::open(&dir).unwrap();
+        assert!(store.recovery().is_none(), "{:?}", store.recovery());
+        assert_eq!(store.calls().unwrap().len(), 2);
+        assert_eq!(store.days().unwrap(), vec![(day, want)]);
+        let journal = journal::read(&dir.join(journal::JOURNAL_FILE)).unwrap();
+        assert_eq!((journal.entries.len(), journal.bad_lines), (2, 0));
+    }
+
+    #[test]
+    fn schema_1_values_decode() {
+        let rows = |name: &str| -> Vec<(String, String)> {
+            std::fs::read_to_string(Path::new(V1).join(name))
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let (k, v) = l.split_once('\t').unwrap();
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect()
+        };
+        let calls = rows("calls.tsv");
+        assert_eq!(calls.len(), 1);
+        let call: CallRecord = serde_json::from_str(&calls[0].1).unwrap();
+        assert_eq!(call.id.to_hex(), calls[0].0);
+        let utts: Vec<UtteranceRecord> = rows("utterances.tsv")
+            .iter()
+            .map(|(_, v)| serde_json::from_str(v).unwrap())
+            .collect();
+        assert_eq!(utts.len(), 4);
+        let counters = rows("counters.tsv");
+        let day: DayCounters = serde_json::from_str(&counters[0].1).unwrap();
+        assert_eq!(
+            counters[0].0,
+            crate::models::hex(&Day::from_unix(call.analysed_at).0.to_be_bytes())
+        );
+        assert_eq!((day.neutral_calls, day.neutral_utterances), (0, 0));
+        // Counting the old call again with this build gives the old build's counters.
+        let mut again = DayCounters::default();
+        again.add(&call, &utts);
+        assert_eq!(again, day);
+        // The journal's line (checksummed JSON of the call and its utterances) as well.
+        let journal =
+            journal::read(&Path::new(V1).join("sled").join(journal::JOURNAL_FILE)).unwrap();
+        assert_eq!(journal.bad_lines, 0);
+        assert_eq!(
+            journal.entries,
+            vec![journal::Entry {
+                call,
+                utterances: utts
+            }]
+        );
+    }
+
+    #[test]
+    fn day_counters_count_neutral_calls_and_utterances() {
+        let (call, utts) = neutral_call(1_763_942_400);
+        let mut d = DayCounters::default();
+        d.add(&call, &utts);
+        assert_eq!(
+            (d.calls, d.positive_calls, d.neutral_calls, d.negative_calls),
+            (1, 0, 1, 0)
+        );
+        assert_eq!(
+            (
+                d.positive_utterances,
+                d.neutral_utterances,
+                d.negative_utterances
+            ),
+            (0, 3, 0)
+        );
     }
 }

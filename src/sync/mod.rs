@@ -17,6 +17,10 @@
 //!    resumes; the upload rate is held under `sync.max_kbps`. A key or registry problem
 //!    (401/403) or a hub that refuses the format (400) stops the run and keeps the batch.
 //!
+//! Batches are built in the newest wire version (`sangdam_wire::WIRE_VERSION`, which
+//! carries the neutral counts); those an older build left in the outbox are sent as they
+//! are, since hubs read every version, and are re-encoded in the new one when merged.
+//!
 //! A Pi has no real-time clock: until the clock is plausible (after 2025-01-01 and not
 //! behind the last good time, which the hub's acknowledgements advance) no new period is
 //! built, but the outbox is still sent.
@@ -332,6 +336,8 @@ fn counters_of(d: &crate::store::DayCounters) -> wire::Counters {
         negative_utterances: d.negative_utterances,
         audio_dropped: d.audio_dropped,
         marked: d.marked,
+        neutral_calls: d.neutral_calls,
+        neutral_utterances: d.neutral_utterances,
     }
 }
 
@@ -941,5 +947,55 @@ mod tests {
         let m2 = merge(&m, &batch(103, 3, 1, &[]), 10, 5, 6);
         assert_eq!(m2.report.merged, 3);
         assert_eq!(m2.header.period.days, 4);
+    }
+
+    #[test]
+    fn a_version_1_frame_left_in_the_outbox_merges_with_new_ones() {
+        // A box updated with batches of the old version in its outbox: they decode (no
+        // neutral counts), merge with new ones, and leave as the new version.
+        let old = Batch::decode(include_bytes!("../../wire/fixtures/v1-full.bin")).unwrap();
+        let mut new = batch(20_413, 42, 4, &[("환불", 1)]);
+        new.header.device = old.header.device.clone();
+        new.report.counters.neutral_calls = 3;
+        new.report.counters.neutral_utterances = 12;
+        let m = merge(&old, &new, 43, 5, 6);
+        assert_eq!(
+            m.header.period,
+            Period {
+                first_day: 20_410,
+                days: 4
+            }
+        );
+        assert_eq!(m.report.counters.calls, 7 + 4);
+        assert_eq!(m.report.counters.positive_calls, 3);
+        assert_eq!(
+            (
+                m.report.counters.neutral_calls,
+                m.report.counters.neutral_utterances
+            ),
+            (3, 12)
+        );
+        let frame = m.encode().unwrap();
+        assert_eq!(frame[0], wire::WIRE_VERSION);
+        assert_eq!(Batch::decode(&frame).unwrap(), m);
+    }
+
+    #[test]
+    fn day_counters_go_on_the_wire_with_their_neutral_counts() {
+        let d = crate::store::DayCounters {
+            calls: 5,
+            positive_calls: 1,
+            negative_calls: 2,
+            neutral_calls: 2,
+            neutral_utterances: 17,
+            audio_seconds: 1.5,
+            ..Default::default()
+        };
+        let c = counters_of(&d);
+        assert_eq!(
+            (c.calls, c.positive_calls, c.negative_calls, c.neutral_calls),
+            (5, 1, 2, 2)
+        );
+        assert_eq!((c.neutral_utterances, c.audio_ms), (17, 1500));
     }
 }

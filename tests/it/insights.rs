@@ -249,3 +249,170 @@ fn an_empty_store_says_why_there_is_nothing() {
     assert!(out.status.success());
     assert!(stdout.contains("no recommendations yet"), "{stdout}");
 }
+
+/// Neutral calls and utterances go into neither side of the keyword split: they are
+/// counted beside it (per period, per day, on the page), but their keywords are in no
+/// list, and the drivers and recommendations see only the polar calls.
+#[test]
+fn the_keyword_split_leaves_neutral_calls_and_utterances_out() {
+    use sangdam::insights::keywords::Keywords;
+    use sangdam::insights::report::render;
+    use sangdam::insights::run::{load_docs, load_or_refresh, page};
+    use sangdam::sentiment::{Label, Sentiment};
+
+    const NEGATIVE: &str = "카드 한도가 너무 낮아서 불편해요";
+    const POSITIVE: &str = "상담원분이 친절하게 설명해 주셔서 감사합니다";
+    // Said in every kind of call, always neutral: its words must be on no side.
+    const ASIDE: &str = "주민등록번호 뒷자리 불러 드릴게요";
+    // Only in the neutral calls.
+    const NEUTRAL_ONLY: &str = "배송지 주소 확인 부탁드립니다";
+    let keywords = Keywords::new(&[]);
+    let aside_words = keywords.extract(ASIDE);
+    let neutral_words = keywords.extract(NEUTRAL_ONLY);
+    assert!(!aside_words.is_empty() && !neutral_words.is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let label = |label: Label, p: f32| {
+        Some(Sentiment {
+            label,
+            p_positive: p,
+            truncated_chars: 0,
+        })
+    };
+    let (mut polar, mut neutral) = (0, 0);
+    for k in 0u64..60 {
+        // Every third call neutral; the others alternate negative and positive.
+        let kind = if k % 3 == 2 { None } else { Some(k % 2 == 0) };
+        let mut utts = vec![UtteranceRecord {
+            channel: 1,
+            speaker: Speaker::Customer,
+            start_s: 0.0,
+            end_s: 2.0,
+            text: ASIDE.into(),
+            sentiment: label(Label::Neutral, 0.52),
+        }];
+        utts.push(UtteranceRecord {
+            channel: 1,
+            speaker: Speaker::Customer,
+            start_s: 3.0,
+            end_s: 5.0,
+            text: match kind {
+                Some(true) => NEGATIVE,
+                Some(false) => POSITIVE,
+                None => NEUTRAL_ONLY,
+            }
+            .into(),
+            sentiment: match kind {
+                Some(true) => label(Label::Negative, 0.08),
+                Some(false) => label(Label::Positive, 0.93),
+                None => label(Label::Neutral, 0.47),
+            },
+        });
+        let scored: Vec<Scored> = utts
+            .iter()
+            .map(|u| Scored {
+                speaker: u.speaker,
+                start_s: u.start_s,
+                end_s: u.end_s,
+                sentiment: u.sentiment.unwrap(),
+            })
+            .collect();
+        let summary = CallSentiment::summarize("sentiment-ko@test", 6.0, &scored);
+        match kind {
+            Some(_) => polar += 1,
+            None => {
+                assert_eq!(summary.overall, Label::Neutral);
+                neutral += 1;
+            }
+        }
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&(k + 1).to_be_bytes());
+        let call = CallRecord {
+            id: CallId(id),
+            source: format!("/rec/n{k}.wav"),
+            duration_s: 6.0,
+            sample_rate: 8_000,
+            channels: 2,
+            analysed_at: 1_764_000_000 + (k % 3) * 86_400 + k,
+            utterance_count: utts.len() as u32,
+            asr_model: "asr-ko@test".into(),
+            sentiment: Some(summary),
+            talk: None,
+            live: None,
+        };
+        store.insert_call(&call, &utts).unwrap();
+    }
+
+    let d = load_docs(&store, &keywords, usize::MAX).unwrap();
+    assert_eq!(
+        (d.docs.len(), d.neutral.len(), d.left_out),
+        (polar, neutral, 0)
+    );
+    for doc in &d.docs {
+        assert!(
+            !doc.keywords.iter().any(|k| aside_words.contains(k)),
+            "a neutral utterance's keywords in a polar call: {:?}",
+            doc.keywords
+        );
+        // Its text is still there for examples and product mentions.
+        assert!(doc.texts.iter().any(|t| t == ASIDE));
+    }
+
+    let cfg = sangdam::config::InsightsConfig::default();
+    let (i, _) = load_or_refresh(&store, &cfg, true, 1_764_400_000).unwrap();
+    assert_eq!(
+        (i.calls, i.neutral_calls, i.calls_left_out),
+        (polar, neutral, 0)
+    );
+    let all = i.periods.last().unwrap();
+    assert_eq!(
+        (
+            all.calls,
+            all.negative_calls,
+            all.positive_calls,
+            all.neutral_calls
+        ),
+        (polar as u64, 20, 20, neutral as u64)
+    );
+    let listed: Vec<&str> = all
+        .top
+        .iter()
+        .chain(&all.top_negative)
+        .chain(&all.top_positive)
+        .map(|k| k.keyword.as_str())
+        .chain(all.over_negative.iter().map(|c| c.keyword.as_str()))
+        .chain(all.over_positive.iter().map(|c| c.keyword.as_str()))
+        .collect();
+    assert!(!listed.is_empty());
+    for w in aside_words.iter().chain(&neutral_words) {
+        assert!(!listed.contains(&w.as_str()), "{w} listed: {listed:?}");
+    }
+    // The complaint side is the negative calls' words.
+    assert!(keywords
+        .extract(NEGATIVE)
+        .iter()
+        .any(|w| all.top_negative.iter().any(|k| &k.keyword == w)));
+    let neutral_per_day: u64 = i.neutral_days.iter().map(|(_, n)| n).sum();
+    assert_eq!(neutral_per_day, neutral as u64);
+    // Stored and read back, the insights are not recomputed: the neutral calls count
+    // among the calls they cover.
+    let (again, recomputed) = load_or_refresh(&store, &cfg, false, 1_764_400_000).unwrap();
+    assert!(!recomputed);
+    assert_eq!(
+        (again.calls, again.neutral_calls, &again.neutral_days),
+        (i.calls, i.neutral_calls, &i.neutral_days)
+    );
+    // The page shows the neutral segment and says what the split is over.
+    let html = render(&page(&i, "t"));
+    assert!(
+        html.contains(&format!("중립 neutral {neutral} (")),
+        "{html}"
+    );
+    assert!(html.contains(&format!(
+        "{polar} polar calls (positive or negative) and {neutral} neutral calls"
+    )));
+    assert!(html.contains("Positive, negative and neutral calls per day"));
+    let text = sangdam::insights::run::insights_text(&i);
+    assert!(text.contains(&format!("; {neutral} neutral")), "{text}");
+}

@@ -1,6 +1,7 @@
 //! The shipped sentiment model through tract: its manifest entry, its accuracy on a slice
 //! of the NSMC-like test split, hostile texts, `sangdam sentiment`, and calls analysed
-//! with it (labels per utterance, per-speaker scores, trend, day counters).
+//! with it (labels per utterance, per-speaker scores, trend, day counters), with and
+//! without a neutral band in its manifest entry.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -190,7 +191,7 @@ fn analysed_calls_carry_sentiment_and_counters() {
         "{o}"
     );
     let utts = o["utterances"].as_array().unwrap();
-    let (mut pos, mut neg) = (0u64, 0u64);
+    let (mut pos, mut neg, mut neu) = (0u64, 0u64, 0u64);
     for u in utts {
         // The fixture ASR model has random weights, so the texts are arbitrary; each
         // utterance still gets a defined label and probability.
@@ -200,12 +201,13 @@ fn analysed_calls_carry_sentiment_and_counters() {
         match label {
             "positive" => pos += 1,
             "negative" => neg += 1,
+            "neutral" => neu += 1,
             "empty" => assert!(u["text"].as_str().unwrap().trim().is_empty()),
             other => panic!("label {other}"),
         }
     }
     let overall = s["overall"].as_str().unwrap();
-    assert!(["positive", "negative", "empty"].contains(&overall));
+    assert!(["positive", "negative", "neutral", "empty"].contains(&overall));
 
     let id = o["id"].as_str().unwrap();
     let mut c = sangdam(&data, &models);
@@ -216,12 +218,145 @@ fn analysed_calls_carry_sentiment_and_counters() {
     assert!(show.contains("trend"), "{show}");
     let calls_pos = u64::from(overall == "positive");
     let calls_neg = u64::from(overall == "negative");
+    let calls_neu = u64::from(overall == "neutral");
     assert!(
         show.contains(&format!(
-            "1 calls ({calls_pos} positive, {calls_neg} negative), {} utterances ({pos} positive, {neg} negative)",
+            "1 calls ({calls_pos} positive, {calls_neg} negative, {calls_neu} neutral), {} utterances ({pos} positive, {neg} negative, {neu} neutral)",
             utts.len()
         )),
         "{show}"
     );
     let _ = stdout;
+}
+
+/// The shipped model with a neutral band: the band labels, the probability stays.
+#[test]
+fn a_neutral_band_labels_the_shipped_models_middle_neutral() {
+    let plain = engine();
+    assert_eq!(plain.neutral_band(), None);
+    let texts = [
+        "네",
+        "잠시만요",
+        "카드 번호 불러 드릴게요",
+        "정말 재미있고 감동적인 영화였어요",
+        "최악이다 돈이 아깝다",
+        "",
+    ];
+    let before = plain.classify_batch(&texts).unwrap();
+    assert!(
+        before.iter().all(|s| s.label != Label::Neutral),
+        "no band, no neutral: {before:?}"
+    );
+    // A band around what the model gives "잠시만요": that text is neutral now, and so is
+    // every text whose probability falls inside; the others keep their side.
+    let p = before[1].p_positive;
+    let band = [(p - 0.02).max(0.0), (p + 0.02).min(1.0)];
+    let banded = engine().with_neutral_band(Some(band));
+    assert_eq!(banded.neutral_band(), Some(band));
+    let after = banded.classify_batch(&texts).unwrap();
+    assert_eq!(after[1].label, Label::Neutral, "{:?}", after[1]);
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(
+            a.p_positive, b.p_positive,
+            "the probability is still reported"
+        );
+        assert_eq!(a.truncated_chars, b.truncated_chars);
+        let want = if b.label == Label::Empty {
+            Label::Empty
+        } else {
+            Label::of(b.p_positive, Some(band))
+        };
+        assert_eq!(a.label, want, "{a:?}");
+    }
+    // One text alone gets the same label as in the batch.
+    assert_eq!(banded.classify("잠시만요").unwrap().label, Label::Neutral);
+    // The clear sentences are far outside a middle band of [0.3, 0.7].
+    let wide = engine().with_neutral_band(Some([0.3, 0.7]));
+    assert_eq!(
+        wide.classify("정말 재미있고 감동적인 영화였어요")
+            .unwrap()
+            .label,
+        Label::Positive
+    );
+    assert_eq!(
+        wide.classify("최악이다 돈이 아깝다").unwrap().label,
+        Label::Negative
+    );
+    assert_eq!(wide.classify("").unwrap(), Sentiment::EMPTY);
+}
+
+/// The band from the manifest reaches `sangdam sentiment` and `analyze`: with a band
+/// covering every probability, every utterance with text and the call are neutral, and
+/// the day counts them as such.
+#[test]
+fn the_manifests_neutral_band_reaches_the_commands_and_the_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let models = fixture_models(root, "model.onnx");
+    add_shipped_sentiment(&models);
+    let mut manifest = sangdam::models::Manifest::load(&models).unwrap();
+    for m in &mut manifest.models {
+        if m.name == "sentiment-ko" {
+            m.neutral_band = Some([0.0, 1.0]);
+        }
+    }
+    std::fs::write(
+        models.join("manifest.toml"),
+        toml::to_string(&manifest).unwrap(),
+    )
+    .unwrap();
+    let data = root.join("data");
+    let mut c = sangdam(&data, &models);
+    c.args([
+        "sentiment",
+        "최악이다 돈 아깝다",
+        "정말 최고의 상담이었어요",
+    ]);
+    let (out, stdout, stderr) = run(c);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines.iter().all(|l| l.starts_with("neutral\t")), "{stdout}");
+
+    let call = make_call(root, "n1", "잠시만요 확인해 드릴게요", "네 알겠습니다");
+    let mut c = sangdam(&data, &models);
+    c.arg("analyze").arg(&call);
+    let (out, _, stderr) = run(c);
+    assert!(out.status.success(), "{stderr}");
+    let mut c = sangdam(&data, &models);
+    c.args(["export", "--format", "jsonl"]);
+    let (_, export, _) = run(c);
+    let o: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    let utts = o["utterances"].as_array().unwrap();
+    let mut neutral = 0;
+    for u in utts {
+        let label = u["sentiment"]["label"].as_str().unwrap();
+        if u["text"].as_str().unwrap().trim().is_empty() {
+            assert_eq!(label, "empty");
+        } else {
+            assert_eq!(label, "neutral", "{u}");
+            neutral += 1;
+        }
+    }
+    eprintln!(
+        "{neutral} of {} utterances with text, all neutral",
+        utts.len()
+    );
+    let overall = o["sentiment"]["overall"].as_str().unwrap();
+    let calls_neutral = u64::from(overall == "neutral");
+    if neutral > 0 {
+        assert_eq!(overall, "neutral", "{o}");
+    }
+    let id = o["id"].as_str().unwrap();
+    let mut c = sangdam(&data, &models);
+    c.args(["show", &id[..8]]);
+    let (out, show, _) = run(c);
+    assert!(out.status.success());
+    assert!(
+        show.contains(&format!(
+            "1 calls (0 positive, 0 negative, {calls_neutral} neutral), {} utterances (0 positive, 0 negative, {neutral} neutral)",
+            utts.len()
+        )),
+        "{show}"
+    );
 }

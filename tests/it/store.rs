@@ -29,17 +29,18 @@ fn call(rng: &mut Rng, pool: u64) -> (CallRecord, Vec<UtteranceRecord>) {
             start_s: i as f64 * 2.0,
             end_s: i as f64 * 2.0 + 1.5,
             text: format!("발화 {k} {i}"),
-            // Some utterances labelled each way, some empty, some never classified.
-            sentiment: match (k + i as u64) % 4 {
+            // Some utterances labelled each way (neutral too), some empty, some never
+            // classified.
+            sentiment: match (k + i as u64) % 5 {
                 0 => None,
                 1 => Some(Sentiment::EMPTY),
                 p => Some(Sentiment {
-                    label: if p == 2 {
-                        Label::Positive
-                    } else {
-                        Label::Negative
+                    label: match p {
+                        2 => Label::Positive,
+                        3 => Label::Negative,
+                        _ => Label::Neutral,
                     },
-                    p_positive: if p == 2 { 0.9 } else { 0.2 },
+                    p_positive: [0.9, 0.2, 0.55][p as usize - 2],
                     truncated_chars: 0,
                 }),
             },
@@ -117,12 +118,14 @@ fn check(store: &Store, model: &BTreeMap<CallId, (CallRecord, Vec<UtteranceRecor
         match c.sentiment.as_ref().map(|s| s.overall) {
             Some(Label::Positive) => d.positive_calls += 1,
             Some(Label::Negative) => d.negative_calls += 1,
+            Some(Label::Neutral) => d.neutral_calls += 1,
             _ => {}
         }
         for u in mu {
             match u.sentiment.map(|s| s.label) {
                 Some(Label::Positive) => d.positive_utterances += 1,
                 Some(Label::Negative) => d.negative_utterances += 1,
+                Some(Label::Neutral) => d.neutral_utterances += 1,
                 _ => {}
             }
         }
@@ -134,6 +137,11 @@ fn check(store: &Store, model: &BTreeMap<CallId, (CallRecord, Vec<UtteranceRecor
     assert!(
         calls.len() < 10 || labelled > 0,
         "the generator labels calls"
+    );
+    let neutral: u64 = days.values().map(|d| d.neutral_utterances).sum();
+    assert!(
+        calls.len() < 10 || neutral > 0,
+        "the generator labels utterances neutral"
     );
     let stored: BTreeMap<Day, DayCounters> = store.days().unwrap().into_iter().collect();
     assert_eq!(stored.len(), days.len());
@@ -153,6 +161,11 @@ fn check(store: &Store, model: &BTreeMap<CallId, (CallRecord, Vec<UtteranceRecor
                 c.positive_utterances,
                 c.negative_utterances
             ),
+            "{day}"
+        );
+        assert_eq!(
+            (s.neutral_calls, s.neutral_utterances),
+            (c.neutral_calls, c.neutral_utterances),
             "{day}"
         );
         assert!((s.audio_seconds - c.audio_seconds).abs() < 1e-6, "{day}");

@@ -3,13 +3,29 @@
 //! # Frame
 //!
 //! ```text
-//! [version: u8 = 1] [postcard(Batch)]
+//! [version: u8 = 2] [postcard(Batch)]
 //! ```
 //!
 //! The version byte comes first so that a hub can refuse a frame it does not understand
 //! before decoding anything (a box updated ahead of its hub, or garbage). The postcard
 //! payload is a [`Batch`]: a [`Header`] that identifies the device, its sequence number and
 //! the period, and the [`Report`] for that period. Nothing else may follow the payload.
+//!
+//! # Versions
+//!
+//! | version | what changed |
+//! |---------|--------------|
+//! | 1 | the first layout |
+//! | 2 | [`Counters`] ends with `neutral_calls` and `neutral_utterances` (the neutral sentiment class) |
+//!
+//! This crate writes version [`WIRE_VERSION`] and reads every version from
+//! [`OLDEST_WIRE_VERSION`] on: postcard is not self-describing, so an older frame is
+//! decoded with that version's own layout (module `v1`) and converted, the fields it
+//! lacks set to 0 (a version-1 box knew no neutral class). Hubs must be updated before
+//! boxes: a box writes the newest version only, and a hub refuses versions it does not
+//! know (`400`, the box keeps the batch and retries later). An [`Ack`]'s layout is the
+//! same in every version; the hub answers in the version of the batch it acknowledges
+//! ([`Ack::encode_as`]), so boxes that are not yet updated can read the answer.
 //!
 //! # Authentication
 //!
@@ -31,8 +47,10 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-/// The layout version this crate writes and the only one it reads.
-pub const WIRE_VERSION: u8 = 1;
+/// The layout version this crate writes.
+pub const WIRE_VERSION: u8 = 2;
+/// The oldest layout version this crate still reads (see the table above).
+pub const OLDEST_WIRE_VERSION: u8 = 1;
 /// Version of the report's content (what the fields mean), carried in the header.
 pub const SCHEMA_VERSION: u16 = 1;
 /// The largest body a hub accepts and a box builds. A day's aggregates are a few KiB;
@@ -124,14 +142,22 @@ pub struct Counters {
     pub utterances: u64,
     /// Audio analysed, milliseconds.
     pub audio_ms: u64,
+    /// Calls by overall sentiment; calls without sentiment count in none of the three.
     pub positive_calls: u64,
     pub negative_calls: u64,
+    /// Utterances by label; empty texts count in none of the three.
     pub positive_utterances: u64,
     pub negative_utterances: u64,
     /// Calls whose raw audio was discarded before recognition (the spool was full).
     pub audio_dropped: u64,
     /// Calls marked for review at the desk.
     pub marked: u64,
+    /// Calls judged neutral: no utterance of the speaker who decides the call was polar
+    /// (its model's p(positive) lay inside the model's neutral band). Version 2; 0 in a
+    /// version-1 frame.
+    pub neutral_calls: u64,
+    /// Utterances labelled neutral. Version 2; 0 in a version-1 frame.
+    pub neutral_utterances: u64,
 }
 
 impl Counters {
@@ -145,6 +171,8 @@ impl Counters {
         self.negative_utterances += o.negative_utterances;
         self.audio_dropped += o.audio_dropped;
         self.marked += o.marked;
+        self.neutral_calls += o.neutral_calls;
+        self.neutral_utterances += o.neutral_utterances;
     }
 }
 
@@ -197,7 +225,7 @@ pub struct Ack {
 pub enum WireError {
     #[error("empty body: expected a sangdam batch (version byte, then postcard)")]
     Empty,
-    #[error("wire version {0} is not understood (this side reads version {WIRE_VERSION}): update the hub or the box so both speak the same version")]
+    #[error("wire version {0} is not understood (this side reads versions {OLDEST_WIRE_VERSION} to {WIRE_VERSION}): update the hub or the box so both speak the same version (update hubs first)")]
     UnknownVersion(u8),
     #[error("body of {0} bytes is larger than the {MAX_BODY_BYTES}-byte limit")]
     TooLarge(usize),
@@ -211,8 +239,8 @@ pub enum WireError {
     Encode(String),
 }
 
-fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
-    let mut out = vec![WIRE_VERSION];
+fn encode_frame<T: Serialize>(version: u8, value: &T) -> Result<Vec<u8>, WireError> {
+    let mut out = vec![version];
     let body = postcard::to_stdvec(value).map_err(|e| WireError::Encode(e.to_string()))?;
     out.extend_from_slice(&body);
     if out.len() > MAX_BODY_BYTES {
@@ -221,14 +249,20 @@ fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
     Ok(out)
 }
 
-fn decode_frame<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, WireError> {
+/// The version byte of a frame this side reads, and the payload after it.
+fn split_frame(bytes: &[u8]) -> Result<(u8, &[u8]), WireError> {
     let (&version, rest) = bytes.split_first().ok_or(WireError::Empty)?;
-    if version != WIRE_VERSION {
+    if !(OLDEST_WIRE_VERSION..=WIRE_VERSION).contains(&version) {
         return Err(WireError::UnknownVersion(version));
     }
     if bytes.len() > MAX_BODY_BYTES {
         return Err(WireError::TooLarge(bytes.len()));
     }
+    Ok((version, rest))
+}
+
+/// One postcard value that must fill `rest` exactly.
+fn decode_payload<'a, T: Deserialize<'a>>(rest: &'a [u8]) -> Result<T, WireError> {
     let (value, tail) =
         postcard::take_from_bytes(rest).map_err(|e| WireError::Malformed(e.to_string()))?;
     if !tail.is_empty() {
@@ -238,20 +272,105 @@ fn decode_frame<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, WireError>
 }
 
 impl Batch {
-    /// The frame: version byte and postcard. Fails only when it exceeds the size limit.
+    /// The frame in version [`WIRE_VERSION`]: version byte and postcard. Fails only when
+    /// it exceeds the size limit or the header is invalid.
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         self.header.check()?;
         self.report.check()?;
-        encode_frame(self)
+        encode_frame(WIRE_VERSION, self)
     }
 
-    /// Reads a frame, refusing other versions, trailing bytes, invalid headers and
-    /// numbers that are not finite.
+    /// Reads a frame of any version this side knows, refusing others, trailing bytes,
+    /// invalid headers and numbers that are not finite. Fields an older version lacks
+    /// are 0.
     pub fn decode(bytes: &[u8]) -> Result<Batch, WireError> {
-        let b: Batch = decode_frame(bytes)?;
+        Self::decode_versioned(bytes).map(|(b, _)| b)
+    }
+
+    /// [`Batch::decode`], also returning the frame's wire version.
+    pub fn decode_versioned(bytes: &[u8]) -> Result<(Batch, u8), WireError> {
+        let (version, rest) = split_frame(bytes)?;
+        let b: Batch = match version {
+            1 => decode_payload::<v1::Batch>(rest)?.into(),
+            _ => decode_payload(rest)?,
+        };
         b.header.check()?;
         b.report.check()?;
-        Ok(b)
+        Ok((b, version))
+    }
+}
+
+/// The version-1 layout, kept to read frames of boxes not yet updated (and batches a
+/// hub stored before). Only what differs is spelled out again: a version-1 [`Report`]
+/// has version-1 [`Counters`].
+mod v1 {
+    use serde::Deserialize;
+
+    use super::{Driver, Header, Keyword, Recommendation, Transcript};
+
+    #[derive(Deserialize)]
+    pub struct Batch {
+        header: Header,
+        report: Report,
+    }
+
+    #[derive(Deserialize)]
+    struct Report {
+        counters: Counters,
+        sentiment_histogram: [u32; 10],
+        complaints: Vec<Keyword>,
+        praise: Vec<Keyword>,
+        drivers: Vec<Driver>,
+        recommendations: Vec<Recommendation>,
+        transcripts: Vec<Transcript>,
+        merged: u32,
+        lost: u32,
+    }
+
+    #[derive(Deserialize)]
+    struct Counters {
+        calls: u64,
+        utterances: u64,
+        audio_ms: u64,
+        positive_calls: u64,
+        negative_calls: u64,
+        positive_utterances: u64,
+        negative_utterances: u64,
+        audio_dropped: u64,
+        marked: u64,
+    }
+
+    impl From<Batch> for super::Batch {
+        fn from(b: Batch) -> super::Batch {
+            let r = b.report;
+            let c = r.counters;
+            super::Batch {
+                header: b.header,
+                report: super::Report {
+                    counters: super::Counters {
+                        calls: c.calls,
+                        utterances: c.utterances,
+                        audio_ms: c.audio_ms,
+                        positive_calls: c.positive_calls,
+                        negative_calls: c.negative_calls,
+                        positive_utterances: c.positive_utterances,
+                        negative_utterances: c.negative_utterances,
+                        audio_dropped: c.audio_dropped,
+                        marked: c.marked,
+                        neutral_calls: 0,
+                        neutral_utterances: 0,
+                    },
+                    sentiment_histogram: r.sentiment_histogram,
+                    complaints: r.complaints,
+                    praise: r.praise,
+                    drivers: r.drivers,
+                    recommendations: r.recommendations,
+                    transcripts: r.transcripts,
+                    merged: r.merged,
+                    lost: r.lost,
+                },
+            }
+        }
     }
 }
 
@@ -305,12 +424,24 @@ pub fn valid_device_id(id: &str) -> bool {
 }
 
 impl Ack {
+    /// The frame in version [`WIRE_VERSION`].
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
-        encode_frame(self)
+        self.encode_as(WIRE_VERSION)
     }
 
+    /// The frame in `version` (any this side knows: an `Ack` is laid out the same in
+    /// all of them), so that a hub answers a box in the version the box sent.
+    pub fn encode_as(&self, version: u8) -> Result<Vec<u8>, WireError> {
+        if !(OLDEST_WIRE_VERSION..=WIRE_VERSION).contains(&version) {
+            return Err(WireError::UnknownVersion(version));
+        }
+        encode_frame(version, self)
+    }
+
+    /// Reads an `Ack` frame of any version this side knows.
     pub fn decode(bytes: &[u8]) -> Result<Ack, WireError> {
-        decode_frame(bytes)
+        let (_, rest) = split_frame(bytes)?;
+        decode_payload(rest)
     }
 }
 

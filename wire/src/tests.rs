@@ -21,6 +21,8 @@ fn sample() -> Batch {
                 negative_utterances: 3,
                 audio_dropped: 0,
                 marked: 1,
+                neutral_calls: 0,
+                neutral_utterances: 0,
             },
             sentiment_histogram: [0, 1, 0, 0, 0, 0, 0, 0, 1, 0],
             complaints: vec![Keyword {
@@ -45,25 +47,111 @@ fn sample() -> Batch {
     }
 }
 
-/// The exact bytes of `sample()`. If this test fails, the wire format changed: bump
-/// WIRE_VERSION and keep a decoder for the old one, or revert the change.
-const GOLDEN: &str = concat!(
+/// The exact version-1 bytes of `sample()`, as the version-1 code wrote them. If a
+/// decoding test fails, version-1 frames (in boxes' outboxes, in hubs' stores) no longer
+/// decode.
+const GOLDEN_V1: &str = concat!(
     "0108627573616e2d3033ac02c09f01010180c08ec906e0f48bc9060205c2de03010102030001000100",
     "000000000001000106ed9998ebb688010000c03f000106ed9998ebb6880000003fff01010ded9998eb",
     "b68820eca088ecb0a8000000"
 );
 
+/// The exact version-2 bytes of `sample()` with 4 neutral calls and 9 neutral
+/// utterances. If this test fails, the wire format changed: bump WIRE_VERSION and keep a
+/// decoder for the old one, or revert the change.
+const GOLDEN: &str = concat!(
+    "0208627573616e2d3033ac02c09f01010180c08ec906e0f48bc9060205c2de03010102030001040900",
+    "0100000000000001000106ed9998ebb688010000c03f000106ed9998ebb6880000003fff01010ded99",
+    "98ebb68820eca088ecb0a8000000"
+);
+
+fn sample_v2() -> Batch {
+    let mut b = sample();
+    b.report.counters.neutral_calls = 4;
+    b.report.counters.neutral_utterances = 9;
+    b
+}
+
 #[test]
 fn golden_bytes() {
-    let bytes = sample().encode().unwrap();
+    let bytes = sample_v2().encode().unwrap();
     assert_eq!(hex(&bytes), GOLDEN, "the wire format changed");
-    // Read by hand: version 1, then the device id as a length-prefixed string, then the
+    // Read by hand: version 2, then the device id as a length-prefixed string, then the
     // sequence number 300 as a varint (0xac 0x02).
-    assert_eq!(bytes[0], 1);
+    assert_eq!(bytes[0], 2);
     assert_eq!(bytes[1], 8);
     assert_eq!(&bytes[2..10], b"busan-03");
     assert_eq!(&bytes[10..12], &[0xac, 0x02]);
-    assert_eq!(Batch::decode(&unhex(GOLDEN).unwrap()).unwrap(), sample());
+    assert_eq!(
+        Batch::decode_versioned(&unhex(GOLDEN).unwrap()).unwrap(),
+        (sample_v2(), 2)
+    );
+}
+
+#[test]
+fn version_1_frames_decode_with_no_neutral() {
+    // The golden frame of the version-1 code: the same batch, the neutral counts 0.
+    let (b, version) = Batch::decode_versioned(&unhex(GOLDEN_V1).unwrap()).unwrap();
+    assert_eq!((b, version), (sample(), 1));
+    // A fuller one the version-1 code wrote (fixtures/v1-full.bin): a merged three-day
+    // period, praise, a transcript, lost and merged counts.
+    let full = include_bytes!("../fixtures/v1-full.bin");
+    assert_eq!(full[0], 1);
+    let (b, version) = Batch::decode_versioned(full).unwrap();
+    assert_eq!(version, 1);
+    assert_eq!(b.header.device, "busan-03");
+    assert_eq!(b.header.seq, 41);
+    assert_eq!(
+        b.header.period,
+        Period {
+            first_day: 20_410,
+            days: 3
+        }
+    );
+    assert_eq!(
+        b.report.counters,
+        Counters {
+            calls: 7,
+            utterances: 31,
+            audio_ms: 61_250,
+            positive_calls: 3,
+            negative_calls: 2,
+            positive_utterances: 11,
+            negative_utterances: 9,
+            audio_dropped: 1,
+            marked: 1,
+            neutral_calls: 0,
+            neutral_utterances: 0,
+        }
+    );
+    assert_eq!(b.report.praise[0].term, "친절");
+    assert_eq!(b.report.praise[0].z, -2.25);
+    assert_eq!(b.report.transcripts[0].call, [0xab; 16]);
+    assert_eq!(
+        b.report.transcripts[0].lines[1],
+        (2, "카드 한도가 [번호] 낮아요".to_string())
+    );
+    assert_eq!((b.report.merged, b.report.lost), (2, 1));
+    // Encoded again it is a version-2 frame of the same batch.
+    let again = b.encode().unwrap();
+    assert_eq!(again[0], WIRE_VERSION);
+    assert_eq!(Batch::decode_versioned(&again).unwrap(), (b, WIRE_VERSION));
+    // Truncated anywhere, a version-1 frame is an error, never a panic.
+    for n in 1..full.len() {
+        assert!(Batch::decode(&full[..n]).is_err(), "prefix of {n} bytes");
+    }
+    let mut long = full.to_vec();
+    long.push(0);
+    assert_eq!(Batch::decode(&long), Err(WireError::Trailing(1)));
+}
+
+#[test]
+fn a_version_2_payload_is_not_read_as_version_1() {
+    // The version byte decides the layout: a version-2 payload behind a 1 has two more
+    // counters than version 1 expects, so its lists are read from the wrong place.
+    let mut bytes = sample_v2().encode().unwrap();
+    bytes[0] = 1;
+    assert_ne!(Batch::decode(&bytes).ok(), Some(sample_v2()));
 }
 
 #[test]
@@ -75,19 +163,34 @@ fn golden_ack() {
         hub_unix: 1,
     };
     let bytes = ack.encode().unwrap();
-    assert_eq!(hex(&bytes), "0102643107010 1".replace(' ', ""));
+    assert_eq!(hex(&bytes), "0202643107010 1".replace(' ', ""));
     assert_eq!(Ack::decode(&bytes).unwrap(), ack);
+    // The version-1 bytes (what a version-1 hub sent, and what a hub sends a version-1
+    // box): the same layout behind a 1, read by both sides.
+    let v1 = ack.encode_as(1).unwrap();
+    assert_eq!(hex(&v1), "01026431070101");
+    assert_eq!(Ack::decode(&v1).unwrap(), ack);
+    assert_eq!(
+        ack.encode_as(WIRE_VERSION + 1),
+        Err(WireError::UnknownVersion(WIRE_VERSION + 1))
+    );
+    assert_eq!(
+        Ack::decode(&[0, 2, 0x64, 0x31, 7, 1, 1]),
+        Err(WireError::UnknownVersion(0))
+    );
 }
 
 #[test]
 fn rejects_other_versions_and_garbage() {
     let mut bytes = sample().encode().unwrap();
     assert_eq!(Batch::decode(&[]), Err(WireError::Empty));
-    bytes[0] = 2;
-    let e = Batch::decode(&bytes).unwrap_err();
-    assert_eq!(e, WireError::UnknownVersion(2));
-    assert!(e.to_string().contains("update the hub or the box"), "{e}");
-    bytes[0] = 1;
+    for other in [0, WIRE_VERSION + 1, 0xff] {
+        bytes[0] = other;
+        let e = Batch::decode(&bytes).unwrap_err();
+        assert_eq!(e, WireError::UnknownVersion(other));
+        assert!(e.to_string().contains("update the hub or the box"), "{e}");
+    }
+    bytes[0] = WIRE_VERSION;
     // Truncated anywhere inside: an error, never a panic or a partial batch.
     for n in 1..bytes.len() {
         assert!(Batch::decode(&bytes[..n]).is_err(), "prefix of {n} bytes");
@@ -157,10 +260,11 @@ fn period_and_counters() {
     };
     assert_eq!(p.end_day(), 17);
     let mut c = sample().report.counters;
-    c.add(&sample().report.counters);
+    c.add(&sample_v2().report.counters);
     assert_eq!(c.calls, 4);
     assert_eq!(c.audio_ms, 122_500);
     assert_eq!(c.marked, 2);
+    assert_eq!((c.neutral_calls, c.neutral_utterances), (4, 9));
 }
 
 #[test]

@@ -43,7 +43,7 @@ fn sample_reports_look_like_a_day() {
         .iter()
         .all(|x| x.text.chars().any(|c| ('가'..='힣').contains(&c))));
     let c = &r.counters;
-    assert!(c.positive_calls + c.negative_calls <= c.calls);
+    assert!(c.positive_calls + c.negative_calls + c.neutral_calls <= c.calls);
     assert_eq!(
         r.sentiment_histogram
             .iter()

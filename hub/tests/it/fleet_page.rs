@@ -180,6 +180,59 @@ fn summary_numbers() {
 }
 
 #[test]
+fn neutral_calls_in_the_summary_and_on_the_page() {
+    let t = TestHub::start();
+    // Without neutral calls the trend has no neutral line, and the header says 0%.
+    assert_eq!(
+        upload(
+            t.addr(),
+            &made("seoul-01", 1, DAY, 1, 10, 6, vec![], vec![])
+        )
+        .status,
+        200
+    );
+    let page = get(t.addr(), "/").text();
+    assert!(page.contains("중립 0%"), "{page}");
+    assert!(!page.contains("class=\"neutral\""));
+    // 부산: 100 calls = 50 positive + 30 neutral + 20 negative, then 40 = 10 + 20 + 10.
+    for (seq, day, calls, positive, neutral) in [(1, DAY, 100, 50, 30), (2, DAY + 1, 40, 10, 20)] {
+        let mut b = made("busan-03", seq, day, 1, calls, positive, vec![], vec![]);
+        b.report.counters.neutral_calls = neutral;
+        b.report.counters.negative_calls = calls - positive - neutral;
+        assert_eq!(upload(t.addr(), &b).status, 200);
+    }
+    let s: serde_json::Value = serde_json::from_slice(&get(t.addr(), "/v1/summary").body).unwrap();
+    let busan = &s["branches"][0];
+    assert_eq!(busan["branch"], "부산 3지점");
+    assert_eq!(
+        (
+            &busan["calls"],
+            &busan["positive_calls"],
+            &busan["neutral_calls"],
+            &busan["negative_calls"]
+        ),
+        (&140.into(), &60.into(), &50.into(), &30.into())
+    );
+    let trend = busan["trend"].as_array().unwrap();
+    assert_eq!(trend[0]["neutral_calls"], 30.0);
+    assert!((trend[0]["neutral_share"].as_f64().unwrap() - 0.3).abs() < 1e-9);
+    assert!((trend[1]["neutral_share"].as_f64().unwrap() - 0.5).abs() < 1e-9);
+    assert!((trend[1]["positive_share"].as_f64().unwrap() - 0.25).abs() < 1e-9);
+    let page = get(t.addr(), "/").text();
+    assert!(
+        page.contains("통화 140건 · 긍정 43% · 중립 36% · 부정 21%"),
+        "{page}"
+    );
+    assert_eq!(
+        page.matches("class=\"neutral\"").count(),
+        1,
+        "one neutral line, 부산's"
+    );
+    assert!(page.contains("중립 비율"));
+    assert!(page.contains("2026-11-02 긍정 25% · 중립 50%"), "{page}");
+}
+
+#[test]
 fn page_is_self_contained_and_escaped() {
     let t = TestHub::start();
     let empty = get(t.addr(), "/");

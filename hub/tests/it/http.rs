@@ -4,7 +4,7 @@
 use std::sync::{Arc, Barrier};
 
 use sangdam_hub::{HubStats, Storage};
-use sangdam_wire::{MAX_BODY_BYTES, SCHEMA_VERSION};
+use sangdam_wire::{Batch, MAX_BODY_BYTES, SCHEMA_VERSION, WIRE_VERSION};
 
 use crate::common::*;
 
@@ -201,12 +201,15 @@ fn truncated_body_signed_over_the_truncated_bytes_is_400() {
 fn unknown_version_is_400_with_the_wire_message() {
     let t = TestHub::start();
     let (mut body, _) = signed(&batch("busan-03", 1));
-    body[0] = 2;
+    body[0] = WIRE_VERSION + 1;
     let sig = sangdam_wire::sign(&key("busan-03"), &body);
     let reply = post(t.addr(), Some("busan-03"), Some(&sig), &body);
     assert_eq!(reply.status, 400);
     assert!(
-        reply.text().contains("wire version 2 is not understood"),
+        reply.text().contains(&format!(
+            "wire version {} is not understood",
+            WIRE_VERSION + 1
+        )),
         "{}",
         reply.text()
     );
@@ -218,6 +221,67 @@ fn unknown_version_is_400_with_the_wire_message() {
     assert!(reply.text().contains("schema"), "{}", reply.text());
     nothing_stored(&t);
     assert_eq!(t.hub.stats().bad_version, 2);
+}
+
+/// The version-1 frame the version-1 box code wrote (sangdam-wire's fixture): device
+/// busan-03, seq 41, 7 calls over three days, no neutral counts.
+const V1_FRAME: &[u8] = include_bytes!("../../../wire/fixtures/v1-full.bin");
+
+#[test]
+fn version_1_and_version_2_batches_are_both_accepted() {
+    let t = TestHub::start();
+    // A box not yet updated: stored, and acknowledged in version 1, which it reads.
+    assert_eq!(V1_FRAME[0], 1);
+    let sig = sangdam_wire::sign(&key("busan-03"), V1_FRAME);
+    let reply = post(t.addr(), Some("busan-03"), Some(&sig), V1_FRAME);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.body[0], 1, "a version-1 box gets a version-1 Ack");
+    let ack = reply.ack();
+    assert_eq!(
+        (ack.device.as_str(), ack.seq, ack.duplicate),
+        ("busan-03", 41, false)
+    );
+    // Its duplicate is answered in version 1 too.
+    let again = post(t.addr(), Some("busan-03"), Some(&sig), V1_FRAME);
+    assert_eq!((again.status, again.body[0]), (409, 1));
+    // An updated box with neutral counts: acknowledged in version 2.
+    let mut b = batch("busan-03", 1);
+    b.report.counters.neutral_calls = 5;
+    b.report.counters.neutral_utterances = 40;
+    let reply = upload(t.addr(), &b);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.body[0], WIRE_VERSION);
+    assert_eq!(reply.ack().seq, 1);
+    // Both are in the store as sent, and decode (the old one with no neutral calls).
+    let mut stored = t.storage.batches().unwrap();
+    stored.sort_by_key(|b| b.header.seq);
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0], b);
+    assert_eq!(stored[1], Batch::decode(V1_FRAME).unwrap());
+    assert_eq!(stored[1].report.counters.calls, 7);
+    assert_eq!(stored[1].report.counters.neutral_calls, 0);
+    let stats = t.hub.stats();
+    assert_eq!(
+        (
+            stats.accepted,
+            stats.accepted_v1,
+            stats.duplicates,
+            stats.rejected()
+        ),
+        (2, 1, 1, 0)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&get(t.addr(), "/v1/stats").body).unwrap();
+    assert_eq!(json["accepted_v1"], 1);
+    // The summary adds them: busan-03's neutral calls are the version-2 batch's alone.
+    let s: serde_json::Value = serde_json::from_slice(&get(t.addr(), "/v1/summary").body).unwrap();
+    let busan = &s["branches"][0];
+    assert_eq!(busan["branch"], "부산 3지점");
+    assert_eq!(busan["calls"], 7 + b.report.counters.calls);
+    assert_eq!(busan["neutral_calls"], 5);
+    assert_eq!(
+        busan["positive_calls"],
+        3 + b.report.counters.positive_calls
+    );
 }
 
 #[test]
