@@ -353,6 +353,10 @@ enum SentimentCmd {
         baseline: Option<PathBuf>,
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Write each item's id, split, case, label, p(positive) and three-class
+        /// prediction (the model's, at the band chosen on dev) as TSV.
+        #[arg(long)]
+        predictions: Option<PathBuf>,
     },
 }
 
@@ -638,6 +642,7 @@ fn run(cli: Cli) -> Result<()> {
             real,
             baseline,
             json,
+            predictions,
         }) => {
             use sangdam_host::sentiment::calls;
             let tok = sangdam::sentiment::Tokenizer::load(&tokenizer)?;
@@ -669,6 +674,23 @@ fn run(cli: Cli) -> Result<()> {
                 &p,
                 real_items.as_deref().zip(real_p.as_deref()),
             )];
+            if let Some(out) = predictions {
+                let band = reports[0].test.band;
+                let mut tsv = String::from("id\tsplit\tcase\tlabel\tp_positive\tpredicted\ttext\n");
+                for (it, &p) in items.iter().zip(&p) {
+                    tsv += &format!(
+                        "{}\t{}\t{}\t{}\t{p:.4}\t{}\t{}\n",
+                        it.id,
+                        it.split,
+                        it.case,
+                        it.label.as_str(),
+                        calls::Polarity::of(p, band).as_str(),
+                        it.text
+                    );
+                }
+                std::fs::write(&out, tsv)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+            }
             if let Some(train_path) = baseline {
                 use sangdam_host::sentiment::baseline::{BaselineSettings, TfidfLogistic};
                 let (mut train, _) = sangdam_host::sentiment::read_tsv(&train_path)?;
