@@ -678,12 +678,10 @@ fn receive_batch(shared: &Shared, head: &http::Head, body: &[u8], peer: SocketAd
         }
         tracing::info!(peer = %peer, device = %id, seq, bytes = body.len(), wire = version, "batch stored");
     }
-    let ack = Ack {
-        device: id.clone(),
-        seq,
-        duplicate,
-        hub_unix: now_unix(),
-    };
+    // Signed under the device's key over the body received, so that the box deletes the
+    // batch only on this hub's word (a version-1 answer drops the signature: those boxes
+    // cannot read it).
+    let ack = Ack::signed(&device.key, id, seq, body, duplicate, now_unix());
     match ack.encode_as(version) {
         Ok(frame) => Response::new(
             if duplicate { 409 } else { 200 },

@@ -16,16 +16,17 @@
 //! | version | what changed |
 //! |---------|--------------|
 //! | 1 | the first layout |
-//! | 2 | [`Counters`] ends with `neutral_calls` and `neutral_utterances` (the neutral sentiment class) |
+//! | 2 | [`Counters`] ends with `neutral_calls` and `neutral_utterances` (the neutral sentiment class); the [`Ack`] ends with `body_sha256` and `mac`: it is signed (see Acknowledgement). Version 2 was not yet released when the signature was added, so no unsigned version-2 Ack was ever sent |
 //!
 //! This crate writes version [`WIRE_VERSION`] and reads every version from
 //! [`OLDEST_WIRE_VERSION`] on: postcard is not self-describing, so an older frame is
 //! decoded with that version's own layout (module `v1`) and converted, the fields it
 //! lacks set to 0 (a version-1 box knew no neutral class). Hubs must be updated before
 //! boxes: a box writes the newest version only, and a hub refuses versions it does not
-//! know (`400`, the box keeps the batch and retries later). An [`Ack`]'s layout is the
-//! same in every version; the hub answers in the version of the batch it acknowledges
-//! ([`Ack::encode_as`]), so boxes that are not yet updated can read the answer.
+//! know (`400`, the box keeps the batch and retries later). The hub answers in the
+//! version of the batch it acknowledges ([`Ack::encode_as`]), so boxes that are not yet
+//! updated can read the answer: a version-1 box gets the unsigned version-1 [`Ack`] and
+//! does not verify it (upgrade boxes to get the protection below).
 //!
 //! # Authentication
 //!
@@ -39,6 +40,15 @@
 //! The hub answers a stored batch with `200` and an [`Ack`] frame; a batch whose sequence
 //! number it stored before with `409` and an [`Ack`] with `duplicate` set (the box may drop
 //! it: it is safe at the hub). Anything else is not an acknowledgement.
+//!
+//! A version-2 [`Ack`] is signed by the hub with HMAC-SHA256 under the device's key, over
+//! a domain-separation tag ([`ACK_MAC_TAG`]), the device id, the sequence number, the
+//! SHA-256 of the body the hub received, the duplicate flag and the hub's clock. A box
+//! deletes a batch only after [`Ack::check`] passes: an answer that is unsigned, signed
+//! with another key, or for another sequence number or body is a failed send (anyone on
+//! the path could otherwise make a box drop its batches by answering `200`). The box
+//! takes the Ack's `hub_unix` as a good time only near its own clock (see the box's sync
+//! module), so a wrong hub clock cannot stop it from building batches.
 //!
 //! Numbers in the golden-bytes tests pin this layout; changing a field means a new
 //! [`WIRE_VERSION`].
@@ -210,6 +220,14 @@ pub struct Transcript {
 }
 
 /// The hub's answer to an accepted or duplicate batch.
+///
+/// From version 2 it is signed: `mac` is the HMAC-SHA256, under the device's key, of
+/// [`ACK_MAC_TAG`], the device id (length byte, then its bytes), `seq` (8 bytes
+/// big-endian), `body_sha256`, `duplicate` (one byte, 0 or 1) and `hub_unix` (8 bytes
+/// big-endian); `body_sha256` is the SHA-256 of the HTTP body the hub received. A box
+/// checks it with [`Ack::check`] before it deletes anything. A version-1 frame carries
+/// neither (both read as zeros): a version-1 box cannot tell the hub from anyone else on
+/// the path that answers `200`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
     pub device: String,
@@ -218,6 +236,61 @@ pub struct Ack {
     pub duplicate: bool,
     /// The hub's clock (unix seconds), which the box may keep as its last good time.
     pub hub_unix: u64,
+    /// SHA-256 of the batch body the hub received. Version 2; zeros in a version-1 frame.
+    pub body_sha256: [u8; 32],
+    /// HMAC-SHA256 of the fields above (see the type's docs). Version 2; zeros in a
+    /// version-1 frame.
+    pub mac: [u8; 32],
+}
+
+/// Domain separation for the Ack's MAC: no batch body starts with these bytes (a
+/// batch starts with its version byte, 1 or 2), so a signature over a batch is never a
+/// valid Ack signature and the other way round.
+pub const ACK_MAC_TAG: &[u8] = b"sangdam-ack-v2\0";
+
+/// Why a box does not accept an answer as the hub's acknowledgement of its batch. The
+/// messages say what the box does (keeps the batch) and what to check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AckError {
+    #[error("hub answer not signed (a wire version {0} acknowledgement for a version-2 batch): check sync.hub_url points at the hub, and that the hub is updated; the batch is kept")]
+    Unsigned(u8),
+    #[error("hub answer not signed with this box's key: check sync.hub_url points at the hub (and sync.key is the hub's key for this box); the batch is kept")]
+    BadSignature,
+    #[error("the hub's answer acknowledges {device}#{seq}, not this box's batch {expected}: check sync.hub_url; the batch is kept")]
+    OtherBatch {
+        device: String,
+        seq: u64,
+        expected: u64,
+    },
+    #[error("the hub's answer acknowledges batch {0} with a different body than the one sent: the batch is kept and sent again")]
+    OtherBody(u64),
+}
+
+/// SHA-256 of a body, as signed in an [`Ack`].
+pub fn body_digest(body: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    Sha256::digest(body).into()
+}
+
+fn ack_mac(
+    key: &[u8],
+    device: &str,
+    seq: u64,
+    digest: &[u8; 32],
+    duplicate: bool,
+    hub_unix: u64,
+) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(ACK_MAC_TAG);
+    // Device ids are at most 64 bytes (checked when batches are decoded); a longer one
+    // is cut in the length byte only, and still fed whole.
+    mac.update(&[device.len().min(255) as u8]);
+    mac.update(device.as_bytes());
+    mac.update(&seq.to_be_bytes());
+    mac.update(digest);
+    mac.update(&[u8::from(duplicate)]);
+    mac.update(&hub_unix.to_be_bytes());
+    mac
 }
 
 /// Why bytes are not a batch. Messages name the problem and who must act.
@@ -304,9 +377,18 @@ impl Batch {
 /// hub stored before). Only what differs is spelled out again: a version-1 [`Report`]
 /// has version-1 [`Counters`].
 mod v1 {
-    use serde::Deserialize;
+    use serde::{Deserialize, Serialize};
 
     use super::{Driver, Header, Keyword, Recommendation, Transcript};
+
+    /// A version-1 acknowledgement: unsigned.
+    #[derive(Serialize, Deserialize)]
+    pub struct Ack {
+        pub device: String,
+        pub seq: u64,
+        pub duplicate: bool,
+        pub hub_unix: u64,
+    }
 
     #[derive(Deserialize)]
     pub struct Batch {
@@ -424,24 +506,116 @@ pub fn valid_device_id(id: &str) -> bool {
 }
 
 impl Ack {
+    /// The hub's signed answer to `body` (the HTTP body it received) from `device`.
+    pub fn signed(
+        key: &[u8],
+        device: &str,
+        seq: u64,
+        body: &[u8],
+        duplicate: bool,
+        hub_unix: u64,
+    ) -> Ack {
+        let body_sha256 = body_digest(body);
+        let mac = ack_mac(key, device, seq, &body_sha256, duplicate, hub_unix)
+            .finalize()
+            .into_bytes()
+            .into();
+        Ack {
+            device: device.to_owned(),
+            seq,
+            duplicate,
+            hub_unix,
+            body_sha256,
+            mac,
+        }
+    }
+
     /// The frame in version [`WIRE_VERSION`].
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         self.encode_as(WIRE_VERSION)
     }
 
-    /// The frame in `version` (any this side knows: an `Ack` is laid out the same in
-    /// all of them), so that a hub answers a box in the version the box sent.
+    /// The frame in `version` (any this side knows), so that a hub answers a box in the
+    /// version the box sent. Version 1 leaves out the digest and the MAC.
     pub fn encode_as(&self, version: u8) -> Result<Vec<u8>, WireError> {
-        if !(OLDEST_WIRE_VERSION..=WIRE_VERSION).contains(&version) {
-            return Err(WireError::UnknownVersion(version));
+        match version {
+            1 => encode_frame(
+                1,
+                &v1::Ack {
+                    device: self.device.clone(),
+                    seq: self.seq,
+                    duplicate: self.duplicate,
+                    hub_unix: self.hub_unix,
+                },
+            ),
+            2 => encode_frame(version, self),
+            _ => Err(WireError::UnknownVersion(version)),
         }
-        encode_frame(version, self)
     }
 
-    /// Reads an `Ack` frame of any version this side knows.
+    /// Reads an `Ack` frame of any version this side knows (a version-1 frame with the
+    /// digest and MAC zero). Decoding checks no signature: see [`Ack::check`].
     pub fn decode(bytes: &[u8]) -> Result<Ack, WireError> {
-        let (_, rest) = split_frame(bytes)?;
-        decode_payload(rest)
+        Self::decode_versioned(bytes).map(|(a, _)| a)
+    }
+
+    /// [`Ack::decode`], also returning the frame's wire version.
+    pub fn decode_versioned(bytes: &[u8]) -> Result<(Ack, u8), WireError> {
+        let (version, rest) = split_frame(bytes)?;
+        let ack = match version {
+            1 => {
+                let a: v1::Ack = decode_payload(rest)?;
+                Ack {
+                    device: a.device,
+                    seq: a.seq,
+                    duplicate: a.duplicate,
+                    hub_unix: a.hub_unix,
+                    body_sha256: [0; 32],
+                    mac: [0; 32],
+                }
+            }
+            _ => decode_payload(rest)?,
+        };
+        Ok((ack, version))
+    }
+
+    /// Whether this answer, read from a frame of wire `version`, is the hub's
+    /// acknowledgement of the box's batch `seq` with HTTP body `body`, signed under the
+    /// box's `key`. Only then may the box delete the batch. A version-1 answer is
+    /// unsigned and never passes.
+    pub fn check(
+        &self,
+        version: u8,
+        key: &[u8],
+        device: &str,
+        seq: u64,
+        body: &[u8],
+    ) -> Result<(), AckError> {
+        if version < 2 {
+            return Err(AckError::Unsigned(version));
+        }
+        let mac = ack_mac(
+            key,
+            &self.device,
+            self.seq,
+            &self.body_sha256,
+            self.duplicate,
+            self.hub_unix,
+        );
+        if mac.verify_slice(&self.mac).is_err() {
+            return Err(AckError::BadSignature);
+        }
+        if self.device != device || self.seq != seq {
+            return Err(AckError::OtherBatch {
+                device: self.device.clone(),
+                seq: self.seq,
+                expected: seq,
+            });
+        }
+        if self.body_sha256 != body_digest(body) {
+            return Err(AckError::OtherBody(seq));
+        }
+        Ok(())
     }
 }
 

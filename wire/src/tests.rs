@@ -154,22 +154,40 @@ fn a_version_2_payload_is_not_read_as_version_1() {
     assert_ne!(Batch::decode(&bytes).ok(), Some(sample_v2()));
 }
 
+/// The exact version-2 bytes of the signed Ack of `golden_ack`. If this fails, the Ack's
+/// layout or its signature changed, and boxes in the field would refuse the hub's answers.
+const GOLDEN_ACK: &str = concat!(
+    "02026431070101",
+    // SHA-256 of b"body"
+    "230d8358dc8e8890b4c58deeb62912ee2f20357ae92a5cc861b98e68fe31acb5",
+    // HMAC-SHA256 under [7; 32] of tag, device, seq, digest, duplicate, hub_unix (checked
+    // independently with Python's hmac module)
+    "c56aa0765aef11835725783f1f6376f28a15bce21c573eb0e05fcf8b1463c724"
+);
+
 #[test]
 fn golden_ack() {
-    let ack = Ack {
-        device: "d1".into(),
-        seq: 7,
-        duplicate: true,
-        hub_unix: 1,
-    };
+    let key = [7u8; 32];
+    let ack = Ack::signed(&key, "d1", 7, b"body", true, 1);
     let bytes = ack.encode().unwrap();
-    assert_eq!(hex(&bytes), "0202643107010 1".replace(' ', ""));
-    assert_eq!(Ack::decode(&bytes).unwrap(), ack);
+    assert_eq!(
+        hex(&bytes),
+        GOLDEN_ACK,
+        "the Ack's layout or signature changed"
+    );
+    assert_eq!(Ack::decode_versioned(&bytes).unwrap(), (ack.clone(), 2));
+    assert_eq!(ack.check(2, &key, "d1", 7, b"body"), Ok(()));
     // The version-1 bytes (what a version-1 hub sent, and what a hub sends a version-1
-    // box): the same layout behind a 1, read by both sides.
+    // box): the first four fields behind a 1, unsigned.
     let v1 = ack.encode_as(1).unwrap();
     assert_eq!(hex(&v1), "01026431070101");
-    assert_eq!(Ack::decode(&v1).unwrap(), ack);
+    let (read, version) = Ack::decode_versioned(&v1).unwrap();
+    assert_eq!(version, 1);
+    assert_eq!((read.mac, read.body_sha256), ([0; 32], [0; 32]));
+    assert_eq!(
+        read.check(version, &key, "d1", 7, b"body"),
+        Err(AckError::Unsigned(1))
+    );
     assert_eq!(
         ack.encode_as(WIRE_VERSION + 1),
         Err(WireError::UnknownVersion(WIRE_VERSION + 1))
@@ -178,6 +196,59 @@ fn golden_ack() {
         Ack::decode(&[0, 2, 0x64, 0x31, 7, 1, 1]),
         Err(WireError::UnknownVersion(0))
     );
+}
+
+#[test]
+fn forged_acks_fail_the_check() {
+    let key = [7u8; 32];
+    let good = Ack::signed(&key, "d1", 7, b"body", false, 1_800_000_000);
+    assert_eq!(good.check(2, &key, "d1", 7, b"body"), Ok(()));
+    // Another key (anyone on the path without the device's key).
+    let other = Ack::signed(&[8u8; 32], "d1", 7, b"body", false, 1_800_000_000);
+    assert_eq!(
+        other.check(2, &key, "d1", 7, b"body"),
+        Err(AckError::BadSignature)
+    );
+    // The right key, for another batch, another device or another body.
+    let e = Ack::signed(&key, "d1", 8, b"body", false, 1).check(2, &key, "d1", 7, b"body");
+    assert!(
+        matches!(e, Err(AckError::OtherBatch { seq: 8, .. })),
+        "{e:?}"
+    );
+    let e = Ack::signed(&key, "d2", 7, b"body", false, 1).check(2, &key, "d1", 7, b"body");
+    assert!(matches!(e, Err(AckError::OtherBatch { .. })), "{e:?}");
+    assert_eq!(
+        Ack::signed(&key, "d1", 7, b"other", false, 1).check(2, &key, "d1", 7, b"body"),
+        Err(AckError::OtherBody(7))
+    );
+    // Any field changed after signing breaks the signature.
+    for change in 0..5 {
+        let mut a = good.clone();
+        match change {
+            0 => a.hub_unix = u64::MAX,
+            1 => a.duplicate = true,
+            2 => a.seq += 1,
+            3 => a.body_sha256[0] ^= 1,
+            _ => a.mac[31] ^= 1,
+        }
+        assert_eq!(
+            a.check(2, &key, "d1", a.seq, b"body"),
+            Err(AckError::BadSignature),
+            "change {change}"
+        );
+    }
+    // Unsigned: a v2 frame with the v1 layout is malformed; all zeros does not verify.
+    let mut short = good.encode_as(1).unwrap();
+    short[0] = 2;
+    assert!(matches!(Ack::decode(&short), Err(WireError::Malformed(_))));
+    let mut zero = good.clone();
+    zero.mac = [0; 32];
+    assert_eq!(
+        zero.check(2, &key, "d1", 7, b"body"),
+        Err(AckError::BadSignature)
+    );
+    let e = AckError::BadSignature.to_string();
+    assert!(e.contains("sync.hub_url points at the hub"), "{e}");
 }
 
 #[test]

@@ -33,6 +33,19 @@ fn accepted_batch_is_stored_and_acknowledged() {
         "hub clock in the Ack: {}",
         ack.hub_unix
     );
+    // Signed under the device's key over the body that was sent (issue 18).
+    let (body, _) = signed(&b);
+    let (_, version) = sangdam_wire::Ack::decode_versioned(&reply.body).unwrap();
+    assert_eq!(version, WIRE_VERSION);
+    assert_eq!(ack.body_sha256, sangdam_wire::body_digest(&body));
+    assert_eq!(
+        ack.check(version, &key("busan-03"), "busan-03", 1, &body),
+        Ok(())
+    );
+    assert_eq!(
+        ack.check(version, &key("seoul-01"), "busan-03", 1, &body),
+        Err(sangdam_wire::AckError::BadSignature)
+    );
     assert!(t.storage.contains("busan-03", 1).unwrap());
     assert!(!t.storage.contains("busan-03", 2).unwrap());
     assert_eq!(t.storage.batches().unwrap(), vec![b]);
@@ -241,6 +254,13 @@ fn version_1_and_version_2_batches_are_both_accepted() {
         (ack.device.as_str(), ack.seq, ack.duplicate),
         ("busan-03", 41, false)
     );
+    // The unsigned version-1 layout, exactly: a version-1 box reads nothing after it.
+    let mut v1 = vec![1, 8];
+    v1.extend_from_slice(b"busan-03");
+    v1.push(41);
+    v1.push(0);
+    assert_eq!(&reply.body[..v1.len()], &v1[..]);
+    assert!(reply.body.len() <= v1.len() + 10, "{:?}", reply.body);
     // Its duplicate is answered in version 1 too.
     let again = post(t.addr(), Some("busan-03"), Some(&sig), V1_FRAME);
     assert_eq!((again.status, again.body[0]), (409, 1));
