@@ -12,18 +12,25 @@
 //!    batch that cannot be merged is lost, and that is counted and sent in the next batch.
 //! 3. **Send.** Oldest first: the frame as the body, the device id and the HMAC-SHA256
 //!    of the body in headers. A batch leaves the outbox only when the hub acknowledges its
-//!    sequence number (200, or 409 "already stored"). Server errors and timeouts are
+//!    sequence number (200, or 409 "already stored") with an Ack signed under this box's
+//!    key over its sequence number and the SHA-256 of the body sent
+//!    (`sangdam_wire::Ack::check`). An unsigned or wrongly signed answer, or one for
+//!    another batch or body, stops the run and keeps the batch: anyone on the path who
+//!    answers 200 could otherwise make the box delete its batches. Server errors and timeouts are
 //!    retried with exponential backoff and jitter, then the run ends and the next one
 //!    resumes; the upload rate is held under `sync.max_kbps`. A key or registry problem
 //!    (401/403) or a hub that refuses the format (400) stops the run and keeps the batch.
 //!
 //! Batches are built in the newest wire version (`sangdam_wire::WIRE_VERSION`, which
 //! carries the neutral counts); those an older build left in the outbox are sent as they
-//! are, since hubs read every version, and are re-encoded in the new one when merged.
+//! are re-encoded in the new one before they are sent (only a newest-version batch is
+//! answered with a signed Ack) and when merged.
 //!
 //! A Pi has no real-time clock: until the clock is plausible (after 2025-01-01 and not
-//! behind the last good time, which the hub's acknowledgements advance) no new period is
-//! built, but the outbox is still sent.
+//! behind the last good time) no new period is built, but the outbox is still sent. The
+//! hub's clock in a signed Ack advances the last good time only when it lies within a day
+//! of the box's clock ([`plausible_hub_time`]), so that no answer can push the last good
+//! time into the future and stop the box building.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -310,6 +317,35 @@ pub struct Syncer {
     keywords: Keywords,
     top: usize,
     rng: std::cell::Cell<u64>,
+}
+
+/// How far the hub's clock in a signed Ack may be from the box's own (seconds) to be
+/// taken as a good time.
+pub const HUB_CLOCK_WINDOW_S: u64 = 86_400;
+
+/// `hub_unix` when it lies within [`HUB_CLOCK_WINDOW_S`] of the box's clock `now`, else
+/// None. The box never builds a period while its clock is behind its last good time, so
+/// one far-future time taken from an answer would stop it building for good; a hub time
+/// outside the window is logged and ignored (the batch is still acknowledged: the
+/// signature says the hub has it). A box whose clock is far off (no NTP yet) therefore
+/// gets no time from the hub, and builds nothing until its clock is set (`sangdam
+/// status` shows the clock).
+pub fn plausible_hub_time(hub_unix: u64, now: u64) -> Option<u64> {
+    (hub_unix.abs_diff(now) <= HUB_CLOCK_WINDOW_S).then_some(hub_unix)
+}
+
+/// A frame in [`wire::WIRE_VERSION`]: one an older build left in the outbox is
+/// re-encoded before it is sent, because only a batch in the newest version is answered
+/// with a signed Ack (the hub answers in the batch's version). A frame that does not
+/// decode is sent as it is (the hub refuses it, and says why).
+fn current_version(frame: Vec<u8>) -> Vec<u8> {
+    if frame.first() == Some(&wire::WIRE_VERSION) {
+        return frame;
+    }
+    match Batch::decode(&frame).and_then(|b| b.encode()) {
+        Ok(f) => f,
+        Err(_) => frame,
+    }
 }
 
 /// How long to wait after sending `bytes` in `elapsed` to stay under `bytes_per_s`.
@@ -695,6 +731,7 @@ impl Syncer {
         let bytes_per_s = u64::from(self.cfg.max_kbps) * 1000 / 8;
         let started = Instant::now();
         'batches: for (seq, frame) in self.store.outbox()? {
+            let frame = current_version(frame);
             let signature = wire::sign(&self.key, &frame);
             let mut attempt = 0;
             loop {
@@ -719,27 +756,55 @@ impl Syncer {
                             .read_to_vec()
                             .unwrap_or_default();
                         match status {
-                            200 | 409 => match wire::Ack::decode(&body) {
-                                Ok(ack) if ack.seq == seq && ack.device == self.cfg.device_id => {
-                                    let mut state = self.state()?;
-                                    state.delivered += 1;
-                                    state.last_sync_unix = Some(now());
-                                    state.last_good_unix = state.last_good_unix.max(ack.hub_unix);
-                                    state.last_error = None;
-                                    self.store.outbox_update(&[seq], &[], &state)?;
-                                    report.delivered += 1;
-                                    report.duplicates += usize::from(ack.duplicate);
-                                    let wait = pace_delay(report.bytes, started.elapsed(), bytes_per_s);
-                                    if !wait.is_zero() {
-                                        std::thread::sleep(wait);
+                            200 | 409 => match wire::Ack::decode_versioned(&body) {
+                                Ok((ack, version)) => match ack.check(
+                                    version,
+                                    &self.key,
+                                    &self.cfg.device_id,
+                                    seq,
+                                    &frame,
+                                ) {
+                                    Ok(()) => {
+                                        let mut state = self.state()?;
+                                        let now = now();
+                                        state.delivered += 1;
+                                        state.last_sync_unix = Some(now);
+                                        if let Some(t) = plausible_hub_time(ack.hub_unix, now) {
+                                            state.last_good_unix = state.last_good_unix.max(t);
+                                        } else {
+                                            tracing::warn!(
+                                                "sync: the hub's clock ({}) is more than a day from this box's ({}): not taken as a good time; check the clocks",
+                                                crate::store::format_unix(ack.hub_unix),
+                                                crate::store::format_unix(now)
+                                            );
+                                        }
+                                        state.last_error = None;
+                                        self.store.outbox_update(&[seq], &[], &state)?;
+                                        report.delivered += 1;
+                                        report.duplicates += usize::from(ack.duplicate);
+                                        let wait = pace_delay(
+                                            report.bytes,
+                                            started.elapsed(),
+                                            bytes_per_s,
+                                        );
+                                        if !wait.is_zero() {
+                                            std::thread::sleep(wait);
+                                        }
+                                        continue 'batches;
                                     }
-                                    continue 'batches;
+                                    Err(e) => {
+                                        // Not a hiccup to retry: whoever answered will answer
+                                        // the same way again.
+                                        report.error = Some(format!("batch {seq}: {e}"));
+                                        break 'batches;
+                                    }
+                                },
+                                Err(e) => {
+                                    report.error = Some(format!(
+                                        "batch {seq}: HTTP {status} without a valid signed acknowledgement ({e}): hub answer not signed with this box's key: check sync.hub_url points at the hub; the batch is kept"
+                                    ));
+                                    break 'batches;
                                 }
-                                Ok(ack) => format!(
-                                    "the hub acknowledged {}#{} for batch {seq}: not this box's batch; check sync.hub_url",
-                                    ack.device, ack.seq
-                                ),
-                                Err(e) => format!("HTTP {status} without a valid acknowledgement ({e})"),
                             },
                             401 | 403 => {
                                 report.error = Some(format!(

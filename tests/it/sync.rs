@@ -636,3 +636,169 @@ fn transcripts_leave_only_when_allowed_and_redacted() {
         h.stop();
     }
 }
+
+/// A loopback "hub" that answers every POST with `answer(body)`: (status, body). For
+/// answers a real hub never gives (issue 18: someone on the path answering for it).
+struct FakeHub {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeHub {
+    fn start(answer: fn(&[u8]) -> (u16, Vec<u8>)) -> FakeHub {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut c) = conn else { continue };
+                let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                if let Some((_, body)) = read_http(&mut c) {
+                    let (status, reply) = answer(&body);
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        reply.len()
+                    );
+                    let _ = c.write_all(head.as_bytes());
+                    let _ = c.write_all(&reply);
+                }
+            }
+        });
+        FakeHub { addr, stop }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for FakeHub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn seq_of(body: &[u8]) -> u64 {
+    sangdam_wire::Batch::decode(body).unwrap().header.seq
+}
+
+fn box_key() -> Vec<u8> {
+    sangdam_wire::parse_key(KEY).unwrap()
+}
+
+/// Builds the 41 batches of `fill_store` at NOW, sends them to `fake`, and checks that
+/// nothing left the outbox and the last good time did not move; returns the error.
+fn forged_answer_keeps_the_batch(answer: fn(&[u8]) -> (u16, Vec<u8>)) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    fill_store(&tmp.path().join("box"), 3);
+    let store = Store::open(&tmp.path().join("box")).unwrap();
+    let fake = FakeHub::start(answer);
+    let s = syncer(&store, &fake.url(), "retries = 1");
+    let r = s.run_once(&|| NOW, &AtomicBool::new(false)).unwrap();
+    assert_eq!(r.built, 41, "{r}");
+    assert_eq!((r.delivered, r.remaining), (0, 41), "{r}");
+    assert_eq!(store.outbox_len(), 41, "a forged answer deleted a batch");
+    let state = s.state().unwrap();
+    assert_eq!(state.delivered, 0);
+    assert_eq!(
+        state.last_good_unix, NOW,
+        "a forged answer moved the good time"
+    );
+    assert_eq!(state.last_sync_unix, None);
+    let e = r.error.unwrap();
+    assert_eq!(
+        state.last_error.as_deref(),
+        Some(e.as_str()),
+        "in the status"
+    );
+    e
+}
+
+#[test]
+fn an_ack_signed_with_another_key_deletes_nothing() {
+    let e = forged_answer_keeps_the_batch(|body| {
+        let ack = sangdam_wire::Ack::signed(&[0x11; 32], DEVICE, seq_of(body), body, false, NOW);
+        (200, ack.encode().unwrap())
+    });
+    assert!(
+        e.contains("not signed with this box's key") && e.contains("sync.hub_url"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_ack_for_another_seq_deletes_nothing() {
+    let e = forged_answer_keeps_the_batch(|body| {
+        let ack = sangdam_wire::Ack::signed(&box_key(), DEVICE, seq_of(body) + 1, body, false, NOW);
+        (200, ack.encode().unwrap())
+    });
+    assert!(e.contains("not this box's batch"), "{e}");
+}
+
+#[test]
+fn an_ack_for_another_body_deletes_nothing() {
+    let e = forged_answer_keeps_the_batch(|body| {
+        let ack = sangdam_wire::Ack::signed(&box_key(), DEVICE, seq_of(body), b"other", true, NOW);
+        (409, ack.encode().unwrap())
+    });
+    assert!(e.contains("different body"), "{e}");
+}
+
+#[test]
+fn an_unsigned_answer_deletes_nothing() {
+    // The version-1 layout behind a 2 (what any well-formed unsigned Ack looks like).
+    let e = forged_answer_keeps_the_batch(|body| {
+        let ack = sangdam_wire::Ack::signed(&[0; 32], DEVICE, seq_of(body), body, false, NOW);
+        let mut frame = ack.encode_as(1).unwrap();
+        frame[0] = 2;
+        (200, frame)
+    });
+    assert!(e.contains("without a valid signed acknowledgement"), "{e}");
+    // A version-1 Ack (unsigned) for a version-2 batch.
+    let e = forged_answer_keeps_the_batch(|body| {
+        let ack = sangdam_wire::Ack::signed(&[0; 32], DEVICE, seq_of(body), body, false, NOW);
+        (200, ack.encode_as(1).unwrap())
+    });
+    assert!(e.contains("hub answer not signed"), "{e}");
+}
+
+#[test]
+fn a_far_future_hub_time_never_stops_the_box_building() {
+    let tmp = tempfile::tempdir().unwrap();
+    fill_store(&tmp.path().join("box"), 3);
+    let store = Store::open(&tmp.path().join("box")).unwrap();
+    // Signed with the right key (a hub whose clock is years ahead, or a replayed key):
+    // the batches are acknowledged, the time is not taken.
+    let fake = FakeHub::start(|body| {
+        let far = NOW + 10 * 365 * 86_400;
+        let ack = sangdam_wire::Ack::signed(&box_key(), DEVICE, seq_of(body), body, false, far);
+        (200, ack.encode().unwrap())
+    });
+    let s = syncer(&store, &fake.url(), "retries = 1");
+    let r = s.run_once(&|| NOW, &AtomicBool::new(false)).unwrap();
+    assert_eq!((r.built, r.delivered, r.remaining), (41, 41, 0), "{r}");
+    assert_eq!(
+        s.state().unwrap().last_good_unix,
+        NOW,
+        "moved to the future"
+    );
+    // The next day is built as usual.
+    let r = s
+        .run_once(&|| NOW + 86_400, &AtomicBool::new(false))
+        .unwrap();
+    assert_eq!((r.built, r.delivered), (1, 1), "{r}");
+    // A hub time within a day of the box's clock is taken.
+    assert_eq!(
+        sangdam::sync::plausible_hub_time(NOW + 600, NOW),
+        Some(NOW + 600)
+    );
+    assert_eq!(
+        sangdam::sync::plausible_hub_time(NOW + 2 * 86_400, NOW),
+        None
+    );
+}
