@@ -21,6 +21,11 @@
 //!    resumes; the upload rate is held under `sync.max_kbps`. A key or registry problem
 //!    (401/403) or a hub that refuses the format (400) stops the run and keeps the batch.
 //!
+//! The hub is reached over `https://` (the system's roots, or `sync.ca_file`). A plain
+//! `http://` `sync.hub_url` is refused by validation unless `sync.allow_plain_http` is
+//! set (a hub on a trusted network, and the loopback tests), and then warned about when
+//! sync starts.
+//!
 //! Batches are built in the newest wire version (`sangdam_wire::WIRE_VERSION`, which
 //! carries the neutral counts); those an older build left in the outbox are sent as they
 //! are re-encoded in the new one before they are sent (only a newest-version batch is
@@ -59,6 +64,8 @@ const KEYWORDS: usize = 15;
 pub struct SyncConfig {
     pub enabled: bool,
     pub hub_url: String,
+    /// Accept an `http://` hub_url (off: only `https://`).
+    pub allow_plain_http: bool,
     pub device_id: String,
     pub key: String,
     pub key_file: std::path::PathBuf,
@@ -76,6 +83,7 @@ impl Default for SyncConfig {
         SyncConfig {
             enabled: false,
             hub_url: String::new(),
+            allow_plain_http: false,
             device_id: String::new(),
             key: String::new(),
             key_file: std::path::PathBuf::new(),
@@ -104,6 +112,7 @@ impl std::fmt::Debug for SyncConfig {
         f.debug_struct("SyncConfig")
             .field("enabled", &self.enabled)
             .field("hub_url", &self.hub_url)
+            .field("allow_plain_http", &self.allow_plain_http)
             .field("device_id", &self.device_id)
             .field("key", &shown_key(&self.key))
             .field("key_file", &self.key_file)
@@ -121,7 +130,8 @@ impl std::fmt::Debug for SyncConfig {
 pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("sync", "Upstream sync of aggregates and recommendations to the hub (sangdam-hub): store-and-forward, signed, idempotent."),
     ("sync.enabled", "Send to the hub on the schedule while `sangdam run` runs (`sangdam sync --now` works either way)."),
-    ("sync.hub_url", "The hub, e.g. \"https://hub.example.co.kr:8470\" (http:// only on a trusted network)."),
+    ("sync.hub_url", "The hub, e.g. \"https://hub.example.co.kr:8470\". https:// is required unless sync.allow_plain_http is set."),
+    ("sync.allow_plain_http", "Accept an http:// sync.hub_url (default false: refused by validation). Plain HTTP shows the aggregates to anyone on the path, who may also delay or drop them (batches stay safe in the outbox: only the hub's signed answer deletes one). Only for a hub on a trusted network or loopback; a warning is logged at start."),
     ("sync.device_id", "This box's id in the hub's registry: letters, digits, '-', '_', '.'."),
     ("sync.key", "The device key from `sangdam-hub add-device`, hex. Prefer key_file. A config file holding the key is refused if other users may read it (mode 0640 root:sangdam is right). `sangdam config` shows only \"<set>\" or \"<unset>\"."),
     ("sync.key_file", "File holding the device key (hex); used when sync.key is empty. Refused if group or others may read it (chmod 600, owned by the sangdam user). A relative path is looked up in $CREDENTIALS_DIRECTORY when systemd sets it (LoadCredential=, board/INSTALL.md), else in the working folder."),
@@ -145,6 +155,12 @@ impl SyncConfig {
                 self.hub_url
             ));
         }
+        if self.plain_http() && !self.allow_plain_http {
+            return Err(format!(
+                "sync.hub_url = {:?} is plain http://: anyone on the path can read what the box sends. Use https://, or set sync.allow_plain_http = true for a hub on a trusted network",
+                self.hub_url
+            ));
+        }
         if !wire::valid_device_id(&self.device_id) {
             return Err(format!(
                 "sync.device_id = {:?}: 1 to 64 letters, digits, '-', '_' or '.', as registered at the hub",
@@ -161,6 +177,11 @@ impl SyncConfig {
             return Err("sync.interval_minutes and sync.max_kbps must be at least 1, sync.outbox_max_batches at least 2".into());
         }
         Ok(())
+    }
+
+    /// Whether `hub_url` is plain `http://`.
+    pub fn plain_http(&self) -> bool {
+        self.hub_url.starts_with("http://")
     }
 
     /// The device key, from `key` or `key_file` (at [`SyncConfig::key_path`]). A key
@@ -441,6 +462,12 @@ impl Syncer {
             "sync.hub_url is not set: configure [sync] (see `sangdam config --print-defaults`)"
         );
         let key = cfg.load_key()?;
+        if cfg.plain_http() {
+            tracing::warn!(
+                "sync: sync.hub_url {} is plain http:// (sync.allow_plain_http = true): what this box sends can be read on the way; use https:// unless the network is trusted",
+                cfg.hub_url
+            );
+        }
         let t = Some(Duration::from_secs(u64::from(cfg.timeout_s.max(1))));
         let mut tls = ureq::tls::TlsConfig::builder();
         if !cfg.ca_file.as_os_str().is_empty() {

@@ -508,7 +508,7 @@ fn hook_line_decides_calls_and_sync_now_goes_through_the_running_daemon() {
         format!(
             "[live]\nsource = \"generator\"\nexit_at_end = false\n\n[[live.generator]]\nkind = \"talk\"\nseconds = 600.0\n\n\
              [panel]\nbackend = \"file\"\nfile_dir = {panel:?}\nhook_line = 22\n\n\
-             [sync]\nenabled = true\nhub_url = \"{}\"\ndevice_id = \"desk-7\"\nkey = \"{key}\"\n",
+             [sync]\nenabled = true\nhub_url = \"{}\"\nallow_plain_http = true\ndevice_id = \"desk-7\"\nkey = \"{key}\"\n",
             hub.url()
         ),
     )

@@ -20,7 +20,7 @@ fn write_mode(path: &Path, text: &str, mode: u32) {
 }
 
 fn sync_section(key_line: &str) -> String {
-    format!("[sync]\nenabled = true\nhub_url = \"http://127.0.0.1:1\"\ndevice_id = \"busan-03\"\n{key_line}\n")
+    format!("[sync]\nenabled = true\nhub_url = \"http://127.0.0.1:1\"\ndevice_id = \"busan-03\"\n{key_line}\nallow_plain_http = true\n")
 }
 
 #[test]

@@ -40,7 +40,7 @@ fn config(url: &str, extra: &str) -> Config {
         "retries = 2\n"
     };
     Config::parse(&format!(
-        "[sync]\nenabled = true\nhub_url = \"{url}\"\ndevice_id = \"{DEVICE}\"\nkey = \"{KEY}\"\ntimeout_s = 2\nmax_kbps = 100000\n{retries}{extra}"
+        "[sync]\nenabled = true\nhub_url = \"{url}\"\nallow_plain_http = true\ndevice_id = \"{DEVICE}\"\nkey = \"{KEY}\"\ntimeout_s = 2\nmax_kbps = 100000\n{retries}{extra}"
     ))
     .unwrap()
 }
@@ -317,7 +317,7 @@ fn a_box_killed_during_a_send_resends_and_the_hub_stores_once() {
         let p = tmp.path().join("sangdam.toml");
         std::fs::write(
             &p,
-            format!("[sync]\nenabled = true\nhub_url = \"{url}\"\ndevice_id = \"{DEVICE}\"\nkey = \"{KEY}\"\ntimeout_s = 30\n"),
+            format!("[sync]\nenabled = true\nhub_url = \"{url}\"\nallow_plain_http = true\ndevice_id = \"{DEVICE}\"\nkey = \"{KEY}\"\ntimeout_s = 30\n"),
         )
         .unwrap();
         // A config holding the key must not be readable by others (it is refused).
@@ -371,7 +371,7 @@ fn bad_keys_and_settings_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path()).unwrap();
     let bad = Config::parse(&format!(
-        "[sync]\nenabled = true\nhub_url = \"http://127.0.0.1:1\"\ndevice_id = \"{DEVICE}\"\nkey = \"abcd\"\n"
+        "[sync]\nenabled = true\nhub_url = \"http://127.0.0.1:1\"\nallow_plain_http = true\ndevice_id = \"{DEVICE}\"\nkey = \"abcd\"\n"
     ))
     .unwrap();
     let e = Syncer::new(&bad, store.clone()).err().unwrap().to_string();
@@ -381,7 +381,7 @@ fn bad_keys_and_settings_are_clear_errors() {
     let boxed = Store::open(&tmp.path().join("box")).unwrap();
     let (h, storage) = hub(&tmp.path().join("hub"));
     let wrong = Config::parse(&format!(
-        "[sync]\nenabled = true\nhub_url = \"{}\"\ndevice_id = \"{DEVICE}\"\nkey = \"{}\"\n",
+        "[sync]\nenabled = true\nhub_url = \"{}\"\nallow_plain_http = true\ndevice_id = \"{DEVICE}\"\nkey = \"{}\"\n",
         h.url(),
         "11".repeat(32)
     ))
@@ -801,4 +801,42 @@ fn a_far_future_hub_time_never_stops_the_box_building() {
         sangdam::sync::plausible_hub_time(NOW + 2 * 86_400, NOW),
         None
     );
+}
+
+#[test]
+fn plain_http_is_refused_unless_allowed() {
+    let section = |url: &str, extra: &str| {
+        Config::parse(&format!(
+            "[sync]\nenabled = true\nhub_url = \"{url}\"\ndevice_id = \"{DEVICE}\"\nkey = \"{KEY}\"\n{extra}"
+        ))
+        .unwrap()
+    };
+    // The default: https only.
+    assert!(!sangdam::sync::SyncConfig::default().allow_plain_http);
+    let e = section("http://hub.example.co.kr:8470", "")
+        .validate()
+        .unwrap_err();
+    assert!(e.contains("sync.allow_plain_http"), "{e}");
+    assert!(e.contains("https://"), "{e}");
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let e = Syncer::new(&section("http://127.0.0.1:1", ""), store.clone())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("sync.allow_plain_http"), "{e}");
+    // https needs no opt-in; http with it is accepted (and warned about at start).
+    let ok = section("https://hub.example.co.kr:8470", "").validate();
+    assert!(ok.is_ok(), "{ok:?}");
+    let ok = section("http://127.0.0.1:1", "allow_plain_http = true").validate();
+    assert!(ok.is_ok(), "{ok:?}");
+    assert!(Syncer::new(
+        &section("http://127.0.0.1:1", "allow_plain_http = true"),
+        store
+    )
+    .is_ok());
+    // Documented.
+    assert!(sangdam::sync::FIELD_DOCS
+        .iter()
+        .any(|(k, d)| *k == "sync.allow_plain_http" && d.contains("default false")));
 }
