@@ -17,5 +17,13 @@ fuzz_target!(|data: &[u8]| {
         let sig = sangdam_wire::sign(b"k", data);
         assert!(sangdam_wire::verify(b"k", data, &sig));
     }
-    let _ = Ack::decode(data);
+    // Any Ack bytes: an Ack or an error; checking it never panics, and never passes
+    // unless it really is signed for that batch (a version-1 Ack never is).
+    if let Ok((ack, version)) = Ack::decode_versioned(data) {
+        let key = [7u8; 32];
+        let ok = ack.check(version, &key, &ack.device, ack.seq, data).is_ok();
+        assert!(!ok || version >= 2);
+        let signed = Ack::signed(&key, &ack.device, ack.seq, data, ack.duplicate, ack.hub_unix);
+        assert!(signed.check(2, &key, &ack.device, ack.seq, data).is_ok());
+    }
 });
