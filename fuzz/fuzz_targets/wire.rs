@@ -23,7 +23,14 @@ fuzz_target!(|data: &[u8]| {
         let key = [7u8; 32];
         let ok = ack.check(version, &key, &ack.device, ack.seq, data).is_ok();
         assert!(!ok || version >= 2);
-        let signed = Ack::signed(&key, &ack.device, ack.seq, data, ack.duplicate, ack.hub_unix);
+        let signed = Ack::signed(
+            &key,
+            &ack.device,
+            ack.seq,
+            data,
+            ack.duplicate,
+            ack.hub_unix,
+        );
         assert!(signed.check(2, &key, &ack.device, ack.seq, data).is_ok());
     }
 });
