@@ -61,25 +61,8 @@ use crate::corpus::numbers::{month, sino};
 use crate::corpus::synth::Rng;
 use crate::data::shuffle;
 
-/// The sentiment an utterance expresses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Polarity {
-    Negative,
-    Neutral,
-    Positive,
-}
-
-impl Polarity {
-    pub const ALL: [Polarity; 3] = [Polarity::Negative, Polarity::Neutral, Polarity::Positive];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Polarity::Negative => "negative",
-            Polarity::Neutral => "neutral",
-            Polarity::Positive => "positive",
-        }
-    }
-}
+/// The sentiment an utterance expresses: the in-domain set's own three labels.
+pub use super::calls::Polarity;
 
 /// One generated utterance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1960,7 +1943,12 @@ mod tests {
         assert_eq!(distinct.len(), a.len());
         for label in Polarity::ALL {
             let n = a.iter().filter(|s| s.label == label).count();
-            assert!((900..=1100).contains(&n), "{} rows of {}", n, label.name());
+            assert!(
+                (900..=1100).contains(&n),
+                "{} rows of {}",
+                n,
+                label.as_str()
+            );
         }
         for name in DOMAINS {
             let n = a.iter().filter(|s| s.domain == name).count();
