@@ -275,6 +275,28 @@ fn short_training_run_learns_and_exports() {
     );
 }
 
+/// The shipped sentiment model (models/sentiment-ko, int8) through the firmware's
+/// engine without its band, and its manifest's neutral band.
+fn shipped_with_band() -> (sangdam::sentiment::SentimentEngine, [f32; 2]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = sangdam::models::Manifest::load(&root.join("models")).unwrap();
+    let entry = manifest
+        .models
+        .iter()
+        .find(|m| m.name == "sentiment-ko")
+        .unwrap();
+    let band = entry
+        .neutral_band
+        .expect("the shipped model has a neutral band");
+    let tok = Tokenizer::load(&root.join("models/sentiment-ko/tokenizer.json")).unwrap();
+    let engine = sangdam::sentiment::SentimentEngine::load_with(
+        &root.join("models/sentiment-ko/model.int8.onnx"),
+        tok,
+    )
+    .unwrap();
+    (engine, band)
+}
+
 /// The shipped model on the in-domain call-centre set (tests/data/sentiment-calls) and
 /// on the real read-speech sentences: floors just under what it scored when it was
 /// packaged (BENCHMARKS.md, manifest scores), so a model whose labels break fails here.
@@ -284,12 +306,7 @@ fn short_training_run_learns_and_exports() {
 fn the_shipped_model_on_the_in_domain_call_set() {
     use sangdam_host::sentiment::calls;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let tok = Tokenizer::load(&root.join("models/sentiment-ko/tokenizer.json")).unwrap();
-    let engine = sangdam::sentiment::SentimentEngine::load_with(
-        &root.join("models/sentiment-ko/model.int8.onnx"),
-        tok,
-    )
-    .unwrap();
+    let (engine, [lo, hi]) = shipped_with_band();
     let items = calls::read_calls(&root.join("tests/data/sentiment-calls/calls.tsv")).unwrap();
     let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
     let p = calls::probabilities(&engine, &texts).unwrap();
@@ -307,15 +324,6 @@ fn the_shipped_model_on_the_in_domain_call_set() {
     assert_eq!(real.polar_items, 96);
     assert!(real.polar_accuracy >= 0.97, "{}", real.polar_accuracy);
     assert!(real.macro_f1 >= 0.75, "{}", real.macro_f1);
-    let manifest = sangdam::models::Manifest::load(&root.join("models")).unwrap();
-    let entry = manifest
-        .models
-        .iter()
-        .find(|m| m.name == "sentiment-ko")
-        .unwrap();
-    let [lo, hi] = entry
-        .neutral_band
-        .expect("the shipped model has a neutral band");
     assert!(
         (lo - r.test.band.0).abs() < 1e-4 && (hi - r.test.band.1).abs() < 1e-4,
         "manifest band [{lo}, {hi}] is not the dev split's {:?}",
@@ -384,19 +392,8 @@ fn a_pinned_sample_of_call_lines_keeps_its_labels() {
         ]
     };
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let manifest = sangdam::models::Manifest::load(&root.join("models")).unwrap();
-    let entry = manifest
-        .models
-        .iter()
-        .find(|m| m.name == "sentiment-ko")
-        .unwrap();
-    let tok = Tokenizer::load(&root.join("models/sentiment-ko/tokenizer.json")).unwrap();
-    let engine = sangdam::sentiment::SentimentEngine::load_with(
-        &root.join("models/sentiment-ko/model.int8.onnx"),
-        tok,
-    )
-    .unwrap()
-    .with_neutral_band(entry.neutral_band);
+    let (engine, band) = shipped_with_band();
+    let engine = engine.with_neutral_band(Some(band));
     let items = sangdam_host::sentiment::calls::read_calls(
         &root.join("tests/data/sentiment-calls/calls.tsv"),
     )
