@@ -190,7 +190,7 @@ pub struct BenchConfig {
     /// Client threads; box `i` is simulated by thread `i % client_threads`, over that
     /// thread's own keep-alive connection.
     pub client_threads: usize,
-    /// The hub's connection threads (at least `client_threads`).
+    /// The hub's store threads: uploads waiting for their fsync at once (at least `client_threads`).
     pub hub_threads: usize,
     /// After every `duplicate_every`-th upload the thread sends the same batch again, as a
     /// box does when an acknowledgement was lost. 0: no duplicates.
@@ -249,7 +249,7 @@ impl BenchReport {
             .peak_rss_kib
             .map_or("?".into(), |k| format!("{:.0}", k as f64 / 1024.0));
         let mut s = String::new();
-        s.push_str("| boxes | batches | client threads | hub threads | seconds | accepted/s | p50 ms | p99 ms | max ms | duplicates → 409 | rejections | fsyncs | peak RSS MiB |\n");
+        s.push_str("| boxes | batches | client threads | store threads | seconds | accepted/s | p50 ms | p99 ms | max ms | duplicates → 409 | rejections | fsyncs | peak RSS MiB |\n");
         s.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         s.push_str(&format!(
             "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {}/{} | {} | {} | {} |\n",
@@ -475,7 +475,7 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let batches = config.boxes as u64 * config.batches_per_box;
     let hub_threads = config.hub_threads.max(config.client_threads + 4);
     let hub_config = HubConfig {
-        threads: hub_threads,
+        store_threads: hub_threads,
         ..HubConfig::new("127.0.0.1:0".parse()?)
     };
     let hub = serve(hub_config, registry, storage.clone())?;

@@ -17,12 +17,15 @@
 //! would scale past one machine.
 
 pub mod bench;
+pub mod dashboard;
 pub mod fleet;
 pub mod http;
 pub mod registry;
 pub mod server;
 pub mod storage;
+pub mod viewers;
 
 pub use registry::{add_device, Device, Registry, RegistryError};
 pub use server::{serve, HubConfig, HubError, HubStats, RunningHub};
 pub use storage::{Record, SledStorage, Storage, StorageError, Stored};
+pub use viewers::{add_viewer, ViewerError, Viewers};

@@ -1,4 +1,4 @@
-//! `sangdam-hub serve | add-device | bench`.
+//! `sangdam-hub serve | add-device | add-viewer | bench`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sangdam_hub::bench::{self, BenchConfig};
-use sangdam_hub::{serve, HubConfig, Registry, SledStorage, Storage};
+use sangdam_hub::{serve, HubConfig, Registry, SledStorage, Storage, ViewerError, Viewers};
 
 #[derive(Parser)]
 #[command(
@@ -23,11 +23,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve uploads (POST /v1/batches), the fleet page (GET /) and /healthz.
+    /// Serve uploads from boxes (POST /v1/batches on --listen) and the fleet page for
+    /// people (on --dashboard-listen, behind a login).
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8470", env = "SANGDAM_HUB_ADDR")]
-        addr: SocketAddr,
+        /// Address boxes upload to (their sync.hub_url).
+        #[arg(
+            long,
+            visible_alias = "addr",
+            default_value = "127.0.0.1:8470",
+            env = "SANGDAM_HUB_ADDR"
+        )]
+        listen: SocketAddr,
+        /// Address of the dashboard (fleet page, /v1/summary, /v1/stats), for people.
+        /// Firewall it separately from --listen; put TLS in front of it (its session
+        /// cookie is Secure: browsers send it over https, or to localhost).
+        #[arg(long, default_value = "127.0.0.1:8471", env = "SANGDAM_HUB_DASHBOARD")]
+        dashboard_listen: SocketAddr,
+        /// Serve no dashboard at all.
+        #[arg(long, conflicts_with = "dashboard_listen")]
+        no_dashboard: bool,
+        /// A host name the dashboard answers to (repeatable), besides localhost and IP
+        /// addresses: the name analysts type, e.g. hub.example.co.kr. Others get 421.
+        #[arg(long = "dashboard-host", value_name = "NAME")]
+        dashboard_hosts: Vec<String>,
+        /// Dashboard accounts (written by `sangdam-hub add-viewer`).
+        #[arg(long, default_value = "viewers.toml", env = "SANGDAM_HUB_VIEWERS")]
+        viewers: PathBuf,
         /// Folder of the batch store (sled); created if missing.
         #[arg(long, env = "SANGDAM_HUB_DATA")]
         data: PathBuf,
@@ -35,9 +56,23 @@ enum Command {
         /// after adding a device.
         #[arg(long, default_value = "registry.toml", env = "SANGDAM_HUB_REGISTRY")]
         registry: PathBuf,
-        /// Connection threads (connections served at once).
-        #[arg(long, default_value_t = 128)]
-        threads: usize,
+        /// Connections served at once per listener; more are answered 503.
+        #[arg(long, default_value_t = 4096)]
+        max_connections: usize,
+        /// Uploads that may wait for the store at once (one thread each).
+        #[arg(long, default_value_t = 256)]
+        store_threads: usize,
+    },
+    /// Create a dashboard account (or change its password with --replace). The password
+    /// is read from the terminal without echo, or as one line from standard input.
+    AddViewer {
+        /// The viewer's login name, e.g. kim.analyst.
+        name: String,
+        #[arg(long, default_value = "viewers.toml", env = "SANGDAM_HUB_VIEWERS")]
+        viewers: PathBuf,
+        /// Set a new password for an existing viewer.
+        #[arg(long)]
+        replace: bool,
     },
     /// Register a box: generates its key, appends it to the registry and prints the key
     /// once (put it in the box's sync.key), or writes it to --key-out.
@@ -64,7 +99,7 @@ enum Command {
         /// Client threads (each with its own keep-alive connection).
         #[arg(long, default_value_t = 32)]
         threads: usize,
-        /// The hub's connection threads (at least --threads + 4).
+        /// The hub's store threads: uploads that may wait for their fsync at once (at least --threads + 4).
         #[arg(long, default_value_t = 128)]
         hub_threads: usize,
         /// Send a duplicate after every N-th upload (0: none).
@@ -91,14 +126,31 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve {
-            addr,
+            listen,
+            dashboard_listen,
+            no_dashboard,
+            dashboard_hosts,
+            viewers,
             data,
             registry,
-            threads,
+            max_connections,
+            store_threads,
         } => {
             init_logging("info");
-            run_serve(addr, data, registry, threads)
+            let config = HubConfig {
+                dashboard: (!no_dashboard).then_some(dashboard_listen),
+                dashboard_hosts,
+                max_connections,
+                store_threads,
+                ..HubConfig::new(listen)
+            };
+            run_serve(config, data, registry, viewers)
         }
+        Command::AddViewer {
+            name,
+            viewers,
+            replace,
+        } => add_viewer(&name, &viewers, replace),
         Command::AddDevice {
             id,
             branch,
@@ -134,10 +186,10 @@ fn main() -> ExitCode {
 }
 
 fn run_serve(
-    addr: SocketAddr,
+    mut config: HubConfig,
     data: PathBuf,
     registry_path: PathBuf,
-    threads: usize,
+    viewers_path: PathBuf,
 ) -> anyhow::Result<ExitCode> {
     let registry = Registry::load(&registry_path)?;
     if registry.is_empty() {
@@ -146,29 +198,68 @@ fn run_serve(
             "the registry has no devices: every upload will be refused (add one with `sangdam-hub add-device ID --branch NAME`)"
         );
     }
+    if config.dashboard.is_some() {
+        config.viewers = match Viewers::load(&viewers_path) {
+            Ok(v) => v,
+            Err(ViewerError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                tracing::warn!(
+                    viewers = %viewers_path.display(),
+                    "no viewer accounts: the dashboard refuses every login (add one with `sangdam-hub add-viewer NAME --viewers {}`)",
+                    viewers_path.display()
+                );
+                Viewers::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+    }
     std::fs::create_dir_all(&data)
         .with_context(|| format!("cannot create the data folder {}", data.display()))?;
     let storage = Arc::new(SledStorage::open(&data)?);
     let stored = storage.count()?;
-    let hub = serve(
-        HubConfig {
-            threads,
-            ..HubConfig::new(addr)
-        },
-        registry,
-        storage,
-    )?;
-    println!(
-        "sangdam-hub listening on {} ({} batches stored in {}); fleet page at {}/",
-        hub.addr(),
-        stored,
-        data.display(),
-        hub.url()
-    );
+    let viewers = config.viewers.len();
+    let hub = serve(config, registry, storage)?;
+    match hub.dashboard_url() {
+        Some(url) => println!(
+            "sangdam-hub listening on {} ({} batches stored in {}); dashboard at {url}/ ({viewers} viewers)",
+            hub.addr(),
+            stored,
+            data.display(),
+        ),
+        None => println!(
+            "sangdam-hub listening on {} ({} batches stored in {}); no dashboard",
+            hub.addr(),
+            stored,
+            data.display(),
+        ),
+    }
     // Serve until killed: every acknowledged batch is already on disk.
     loop {
         std::thread::park();
     }
+}
+
+fn add_viewer(name: &str, viewers: &std::path::Path, replace: bool) -> anyhow::Result<ExitCode> {
+    let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let first = rpassword::prompt_password(format!("password for {name}: "))?;
+        let again = rpassword::prompt_password("again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ: nothing changed");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    sangdam_hub::add_viewer(viewers, name, &password, replace)?;
+    println!(
+        "viewer {name} {} in {} (restart the hub to load it)",
+        if replace { "updated" } else { "added" },
+        viewers.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn add_device(

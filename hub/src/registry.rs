@@ -179,31 +179,37 @@ impl Registry {
 /// `$CREDENTIALS_DIRECTORY` (systemd's `LoadCredential=`) is trusted as it is: systemd
 /// makes it readable by the hub alone, with an ACL that shows as mode 0440.
 fn check_private(path: &Path) -> Result<(), RegistryError> {
+    match exposed_mode(path) {
+        Ok(None) => Ok(()),
+        Ok(Some(mode)) => Err(RegistryError::Exposed {
+            path: path.to_owned(),
+            mode,
+        }),
+        Err(source) => Err(RegistryError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// The file's mode when group or others have any permission on it (None: private, or
+/// inside `$CREDENTIALS_DIRECTORY`, or not on Unix).
+pub(crate) fn exposed_mode(path: &Path) -> std::io::Result<Option<u32>> {
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
     if credentials.is_some_and(|d| !d.is_empty() && path.starts_with(d)) {
-        return Ok(());
+        return Ok(None);
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(|source| RegistryError::Read {
-                path: path.to_owned(),
-                source,
-            })?
-            .permissions()
-            .mode()
-            & 0o7777;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
         if mode & 0o077 != 0 {
-            return Err(RegistryError::Exposed {
-                path: path.to_owned(),
-                mode,
-            });
+            return Ok(Some(mode));
         }
     }
     #[cfg(not(unix))]
     let _ = path;
-    Ok(())
+    Ok(None)
 }
 
 fn check_id(id: &str) -> Result<(), String> {

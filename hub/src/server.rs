@@ -1,58 +1,112 @@
-//! The hub's HTTP server: an acceptor thread, a fixed pool of connection threads, and the
-//! batch checks in the order the README's contract gives.
+//! The hub's HTTP side on hyper 1 and axum (tokio): two listeners, each with its own
+//! router, so that each can be firewalled on its own.
+//!
+//! - **Ingest** ([`HubConfig::listen`]): `POST /v1/batches` from boxes and `GET /healthz`.
+//!   The batch checks run in the order the README's contract gives (see
+//!   `receive_batch`).
+//! - **Dashboard** ([`HubConfig::dashboard`]): the fleet page and its JSON for people,
+//!   behind a login and a `Host` check (`crate::dashboard`).
+//!
+//! Limits on both: a connection limit per listener (beyond it the hub answers 503 at
+//! once and closes), hyper's header-read timeout (which also closes idle keep-alive
+//! connections) and header size limits, a body limit checked on `Content-Length` before
+//! any body byte is read (tower-http's `RequestBodyLimitLayer`, which also stops a chunked
+//! body at the limit), a body timeout between frames and a deadline for the whole body.
+//! Routing happens on the request head: a body is read only by the handler of its path.
+//! A panic in a handler is answered 500 (tower-http's `CatchPanicLayer`) and the hub
+//! keeps serving.
 
-use std::io::{BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use sangdam_wire::{
     Ack, Batch, WireError, BATCH_PATH, DEVICE_HEADER, MAX_BODY_BYTES, SCHEMA_VERSION,
     SIGNATURE_HEADER,
 };
 use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{watch, Semaphore};
+use tower::ServiceExt;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
-use crate::http::{self, HeadError, Response};
+use crate::dashboard::{self, Dashboard};
+use crate::http::{self, Response};
 use crate::storage::now_unix;
+use crate::viewers::Viewers;
 use crate::{Registry, Storage, Stored};
 
-/// How often an idle connection thread looks up from its socket.
-const POLL: Duration = Duration::from_millis(50);
+/// Largest body the dashboard reads (a login form).
+const DASHBOARD_BODY_BYTES: usize = 8 * 1024;
+/// Largest request head (request line and headers) hyper buffers.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Header lines per request.
+const MAX_HEADERS: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// Where to listen; port 0 picks a free port (see [`RunningHub::addr`]).
-    pub addr: SocketAddr,
-    /// Connection threads: how many connections are served at once. Each upload holds its
-    /// thread until its batch is durable, so this also bounds how many batches one group
-    /// commit can gather.
-    pub threads: usize,
-    /// Accepted connections that may wait for a thread; beyond that the hub answers 503.
-    pub queue: usize,
-    /// An idle keep-alive connection is closed after this long (at once when other
-    /// connections are waiting for a thread).
-    pub idle_timeout: Duration,
-    /// The whole request (head and body) must arrive within this.
-    pub request_timeout: Duration,
+    /// Where boxes upload; port 0 picks a free port (see [`RunningHub::addr`]).
+    pub listen: SocketAddr,
+    /// Where people read the dashboard (`None`: no dashboard is served).
+    pub dashboard: Option<SocketAddr>,
+    /// Connections served at once per listener; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// The request head must arrive within this, and an idle keep-alive connection is
+    /// closed after it.
+    pub header_timeout: Duration,
+    /// The whole body must arrive within this (and no gap between its parts may be
+    /// longer).
+    pub body_timeout: Duration,
+    /// Threads that run the HTTP side (tokio workers).
+    pub workers: usize,
+    /// Threads that may wait for the store at once: each upload waits on one until its
+    /// batch is durable, so this also bounds how many batches one group commit gathers.
+    pub store_threads: usize,
+    /// Host names the dashboard answers to, besides localhost and IP addresses (`"*"`:
+    /// any).
+    pub dashboard_hosts: Vec<String>,
+    /// Who may log in to the dashboard.
+    pub viewers: Viewers,
+    /// A dashboard session lasts this long.
+    pub session_ttl: Duration,
+    /// The fleet summary is recomputed when a batch arrives, or when it is older than
+    /// this (its "last seen" ages move on).
+    pub summary_max_age: Duration,
 }
 
 impl HubConfig {
-    pub fn new(addr: SocketAddr) -> HubConfig {
+    /// Ingest on `listen`, no dashboard, default limits.
+    pub fn new(listen: SocketAddr) -> HubConfig {
         HubConfig {
-            addr,
-            threads: 128,
-            queue: 1024,
-            idle_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(15),
+            listen,
+            dashboard: None,
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(15),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
+            store_threads: 256,
+            dashboard_hosts: Vec::new(),
+            viewers: Viewers::new(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            summary_max_age: Duration::from_secs(30),
         }
     }
 }
 
 impl Default for HubConfig {
-    /// 127.0.0.1:8470.
+    /// Ingest on 127.0.0.1:8470, no dashboard.
     fn default() -> HubConfig {
         HubConfig::new(SocketAddr::from(([127, 0, 0, 1], 8470)))
     }
@@ -60,7 +114,7 @@ impl Default for HubConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
-    #[error("cannot listen on {addr}: the address is already in use (another sangdam-hub, or another program, is listening there): stop it or choose another --addr")]
+    #[error("cannot listen on {addr}: the address is already in use (another sangdam-hub, or another program, is listening there): stop it or choose another address")]
     AddrInUse { addr: SocketAddr },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -94,14 +148,23 @@ pub struct HubStats {
     pub malformed: u64,
     /// 400: the frame's device is not the header's.
     pub device_mismatch: u64,
-    /// Malformed HTTP, a wrong method on the batch path, chunked uploads.
+    /// A wrong method on the batch path. (HTTP that does not parse is answered by hyper
+    /// and not counted here.)
     pub bad_request: u64,
     /// The request stopped arriving: timeout or connection closed mid-request.
     pub incomplete: u64,
-    /// 503: every thread busy and the queue full.
+    /// 503: the listener's connection limit was reached.
     pub busy: u64,
     /// 503: the store failed.
     pub storage_failed: u64,
+    /// Dashboard: logins that succeeded.
+    pub logins: u64,
+    /// Dashboard: logins refused (wrong name or password).
+    pub login_failures: u64,
+    /// Dashboard: data requests without a live session (not counted in `rejected`).
+    pub unauthenticated: u64,
+    /// Dashboard: requests for a host name not in the list (421).
+    pub wrong_host: u64,
 }
 
 impl HubStats {
@@ -152,15 +215,19 @@ impl Reason {
 }
 
 #[derive(Default)]
-struct Counters {
+pub(crate) struct Counters {
     accepted: AtomicU64,
     accepted_v1: AtomicU64,
     duplicates: AtomicU64,
     rejected: [AtomicU64; 10],
+    pub(crate) logins: AtomicU64,
+    pub(crate) login_failures: AtomicU64,
+    pub(crate) unauthenticated: AtomicU64,
+    pub(crate) wrong_host: AtomicU64,
 }
 
 impl Counters {
-    fn snapshot(&self) -> HubStats {
+    pub(crate) fn snapshot(&self) -> HubStats {
         let r = |reason: Reason| self.rejected[reason as usize].load(Ordering::Relaxed);
         HubStats {
             accepted: self.accepted.load(Ordering::Relaxed),
@@ -176,18 +243,20 @@ impl Counters {
             incomplete: r(Reason::Incomplete),
             busy: r(Reason::Busy),
             storage_failed: r(Reason::StorageFailed),
+            logins: self.logins.load(Ordering::Relaxed),
+            login_failures: self.login_failures.load(Ordering::Relaxed),
+            unauthenticated: self.unauthenticated.load(Ordering::Relaxed),
+            wrong_host: self.wrong_host.load(Ordering::Relaxed),
         }
     }
 }
 
-struct Shared {
-    config: HubConfig,
-    registry: Registry,
-    storage: Arc<dyn Storage>,
-    counters: Counters,
-    stop: AtomicBool,
-    /// Connections accepted and not yet picked up by a thread.
-    queued: AtomicUsize,
+pub(crate) struct Shared {
+    pub(crate) registry: Registry,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) counters: Counters,
+    /// Batches stored since start: the dashboard's cached summary is of one generation.
+    pub(crate) generation: AtomicU64,
 }
 
 /// A device id as a header gave it, safe to log (an attacker chooses it).
@@ -216,28 +285,47 @@ impl Shared {
             "request rejected: {detail}"
         );
     }
+}
 
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-    }
+/// The peer of a connection, put in each of its requests.
+#[derive(Debug, Clone, Copy)]
+struct Peer(SocketAddr);
+
+/// A listener and what limits its connections.
+struct Listening {
+    addr: SocketAddr,
+    slots: Arc<Semaphore>,
 }
 
 /// A hub serving on its own threads. Dropping it stops it too.
 pub struct RunningHub {
-    addr: SocketAddr,
+    ingest: Listening,
+    dashboard: Option<Listening>,
     shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+    max_connections: usize,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl RunningHub {
-    /// The address it listens on (with the real port when port 0 was asked for).
+    /// The ingest address (with the real port when port 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.ingest.addr
     }
 
-    /// `http://ADDR`.
+    /// `http://ADDR` of the ingest listener: the boxes' `sync.hub_url`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.ingest.addr)
+    }
+
+    /// The dashboard's address, when one is served.
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        self.dashboard.as_ref().map(|l| l.addr)
+    }
+
+    /// `http://ADDR` of the dashboard, when one is served.
+    pub fn dashboard_url(&self) -> Option<String> {
+        self.dashboard_addr().map(|a| format!("http://{a}"))
     }
 
     pub fn stats(&self) -> HubStats {
@@ -248,31 +336,30 @@ impl RunningHub {
         self.shared.storage.clone()
     }
 
-    /// Stops accepting, lets the requests in progress finish, closes idle connections and
-    /// joins every thread. When it returns the hub holds no reference to the storage.
+    /// Stops accepting, lets the requests in progress finish (up to 5 s), closes idle
+    /// connections and stops every thread. When it returns the hub holds no reference to
+    /// the storage.
     pub fn stop(mut self) {
         self.shutdown();
     }
 
     fn shutdown(&mut self) {
-        if self.threads.is_empty() {
+        let Some(runtime) = self.runtime.take() else {
             return;
-        }
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the acceptor, blocked in accept().
-        let wake = match self.addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => {
-                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.addr.port())
-            }
-            IpAddr::V6(ip) if ip.is_unspecified() => {
-                SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), self.addr.port())
-            }
-            _ => self.addr,
         };
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
-        for handle in self.threads.drain(..) {
-            let _ = handle.join();
-        }
+        let _ = self.stop.send(true);
+        let n = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
+        let slots: Vec<_> = std::iter::once(&self.ingest)
+            .chain(self.dashboard.as_ref())
+            .map(|l| l.slots.clone())
+            .collect();
+        runtime.block_on(async move {
+            for s in slots {
+                // Every connection gives its slot back when it ends.
+                let _ = tokio::time::timeout(Duration::from_secs(5), s.acquire_many(n)).await;
+            }
+        });
+        runtime.shutdown_timeout(Duration::from_secs(5));
     }
 }
 
@@ -282,312 +369,394 @@ impl Drop for RunningHub {
     }
 }
 
-/// Binds `config.addr`, starts the acceptor and `config.threads` connection threads, and
-/// returns at once.
+fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, HubError> {
+    let listener = std::net::TcpListener::bind(addr).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            HubError::AddrInUse { addr }
+        } else {
+            HubError::Bind { addr, source }
+        }
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| HubError::Bind { addr, source })?;
+    Ok(listener)
+}
+
+/// Binds the listeners, starts the HTTP threads, and returns at once.
 pub fn serve(
     config: HubConfig,
     registry: Registry,
     storage: Arc<dyn Storage>,
 ) -> Result<RunningHub, HubError> {
-    let listener = TcpListener::bind(config.addr).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::AddrInUse {
-            HubError::AddrInUse { addr: config.addr }
-        } else {
-            HubError::Bind {
-                addr: config.addr,
-                source,
-            }
-        }
-    })?;
-    let addr = listener.local_addr().map_err(|source| HubError::Bind {
-        addr: config.addr,
-        source,
-    })?;
-    let threads = config.threads.max(1);
-    let (tx, rx) = sync_channel::<(TcpStream, SocketAddr)>(config.queue.max(1));
-    let rx = Arc::new(Mutex::new(rx));
+    let ingest_listener = bind(config.listen)?;
+    let dashboard_listener = config.dashboard.map(bind).transpose()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers.max(1))
+        .max_blocking_threads(config.store_threads.max(1))
+        .thread_name("hub-http")
+        .enable_all()
+        .build()
+        .map_err(HubError::Spawn)?;
     let shared = Arc::new(Shared {
-        config,
         registry,
         storage,
         counters: Counters::default(),
-        stop: AtomicBool::new(false),
-        queued: AtomicUsize::new(0),
+        generation: AtomicU64::new(0),
     });
-    let mut hub = RunningHub {
-        addr,
-        shared: shared.clone(),
-        threads: Vec::with_capacity(threads + 1),
+    let (stop, stopped) = watch::channel(false);
+    let max_connections = config.max_connections.max(1);
+    let limits = Limits {
+        header_timeout: config.header_timeout,
+        slots: max_connections,
     };
-    for i in 0..threads {
-        let (shared, rx) = (shared.clone(), rx.clone());
-        let handle = std::thread::Builder::new()
-            .name(format!("hub-conn-{i}"))
-            .stack_size(512 * 1024)
-            .spawn(move || connection_thread(&shared, &rx))
-            .map_err(HubError::Spawn)?;
-        hub.threads.push(handle);
-    }
-    let acceptor = {
-        let shared = shared.clone();
-        std::thread::Builder::new()
-            .name("hub-accept".into())
-            .spawn(move || {
-                accept_loop(&shared, listener, tx);
-            })
-            .map_err(HubError::Spawn)?
+    let _entered = runtime.enter();
+    let start = |listener: std::net::TcpListener,
+                 router: Router,
+                 what: &'static str|
+     -> Result<Listening, HubError> {
+        let addr = listener.local_addr().map_err(HubError::Spawn)?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(HubError::Spawn)?;
+        let slots = Arc::new(Semaphore::new(limits.slots));
+        runtime.spawn(accept_loop(
+            listener,
+            router,
+            shared.clone(),
+            slots.clone(),
+            limits,
+            stopped.clone(),
+            what,
+        ));
+        Ok(Listening { addr, slots })
     };
-    hub.threads.push(acceptor);
-    tracing::info!(addr = %addr, threads, devices = shared.registry.len(), "hub listening");
-    Ok(hub)
+    let ingest = start(
+        ingest_listener,
+        ingest_router(shared.clone(), config.body_timeout),
+        "ingest",
+    )?;
+    let dashboard = match dashboard_listener {
+        Some(listener) => {
+            let dash = Arc::new(Dashboard::new(
+                shared.clone(),
+                sangdam_wire::host::AllowedHosts::new(&config.dashboard_hosts),
+                config.viewers.clone(),
+                config.session_ttl,
+                config.summary_max_age,
+            ));
+            Some(start(
+                listener,
+                dashboard_router(dash, config.body_timeout),
+                "dashboard",
+            )?)
+        }
+        None => None,
+    };
+    tracing::info!(
+        ingest = %ingest.addr,
+        dashboard = ?dashboard.as_ref().map(|d| d.addr),
+        devices = shared.registry.len(),
+        viewers = config.viewers.len(),
+        "hub listening"
+    );
+    drop(_entered);
+    Ok(RunningHub {
+        ingest,
+        dashboard,
+        shared,
+        stop,
+        max_connections,
+        runtime: Some(runtime),
+    })
 }
 
-fn accept_loop(
-    shared: &Shared,
-    listener: TcpListener,
-    tx: std::sync::mpsc::SyncSender<(TcpStream, SocketAddr)>,
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    header_timeout: Duration,
+    slots: usize,
+}
+
+/// Accepts until stopped; each connection holds one of `slots` while it lives.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shared: Arc<Shared>,
+    slots: Arc<Semaphore>,
+    limits: Limits,
+    mut stopped: watch::Receiver<bool>,
+    what: &'static str,
 ) {
     loop {
-        let accepted = listener.accept();
-        if shared.stopping() {
-            break;
-        }
-        match accepted {
-            Ok((stream, peer)) => {
-                shared.queued.fetch_add(1, Ordering::SeqCst);
-                if let Err(
-                    TrySendError::Full((stream, peer)) | TrySendError::Disconnected((stream, peer)),
-                ) = tx.try_send((stream, peer))
-                {
-                    shared.queued.fetch_sub(1, Ordering::SeqCst);
-                    shared.reject(
-                        Reason::Busy,
-                        peer,
-                        None,
-                        "every connection thread is busy and the queue is full",
-                    );
-                    let _ = stream.set_nonblocking(true);
-                    let _ = Response::text(503, "the hub is busy: retry later\n")
-                        .header("Retry-After", "5")
-                        .close()
-                        .write_to(&mut &stream, false);
+        let (mut stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::error!(error = %e, listener = what, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
                 }
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: wait rather than spin.
-                tracing::error!(error = %e, "accept failed");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-    // Dropping `tx` lets idle connection threads see the end.
-}
-
-fn connection_thread(shared: &Shared, rx: &Mutex<Receiver<(TcpStream, SocketAddr)>>) {
-    loop {
-        let next = {
-            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
-            rx.recv()
+            },
+            () = stopped_signal(&mut stopped) => return,
         };
-        let Ok((stream, peer)) = next else { return };
-        shared.queued.fetch_sub(1, Ordering::SeqCst);
-        if shared.stopping() {
-            continue; // drain the queue, closing each connection
-        }
-        serve_connection(shared, stream, peer);
-    }
-}
-
-fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(shared.config.request_timeout));
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::with_capacity(16 * 1024, read_half);
-    let mut writer = stream;
-    loop {
-        let keep_waiting =
-            http::await_request(&mut reader, shared.config.idle_timeout, POLL, |waited| {
-                shared.stopping() || (waited >= POLL && shared.queued.load(Ordering::Relaxed) > 0)
-            });
-        if !keep_waiting {
-            return;
-        }
-        let deadline = Instant::now() + shared.config.request_timeout;
-        let (response, head_only) = match http::read_head(&mut reader, deadline) {
-            Ok(head) => {
-                let Some(mut response) =
-                    handle_request(shared, &head, &mut reader, &mut writer, peer, deadline)
-                else {
-                    return;
-                };
-                if !head.keep_alive() || shared.stopping() {
-                    response.close = true;
-                }
-                (response, head.method == "HEAD")
-            }
-            Err(HeadError::Reject(response)) => {
-                shared.reject(
-                    Reason::BadRequest,
-                    peer,
-                    None,
-                    &format!(
-                        "malformed HTTP request ({} {})",
-                        response.status,
-                        String::from_utf8_lossy(&response.body).trim()
-                    ),
-                );
-                (response, false)
-            }
-            Err(HeadError::Timeout) => {
-                shared.reject(
-                    Reason::Incomplete,
-                    peer,
-                    None,
-                    "the request head did not arrive in time",
-                );
-                let _ = Response::text(408, "request timeout\n")
-                    .close()
-                    .write_to(&mut writer, false);
-                return;
-            }
-            Err(HeadError::Closed | HeadError::Io(_)) => return,
-        };
-        if response.write_to(&mut writer, head_only).is_err() || response.close {
-            return;
-        }
-    }
-}
-
-/// Reads the body (when it is within the limit) and answers. None: the connection broke.
-fn handle_request(
-    shared: &Shared,
-    head: &http::Head,
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut TcpStream,
-    peer: SocketAddr,
-    deadline: Instant,
-) -> Option<Response> {
-    let device = head.get(DEVICE_HEADER);
-    let len = match head.body_length() {
-        Ok(n) => n,
-        Err(response) => {
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
             shared.reject(
-                Reason::BadRequest,
+                Reason::Busy,
                 peer,
-                device,
+                None,
                 &format!(
-                    "{} {}: {}",
-                    head.method,
-                    head.path,
-                    String::from_utf8_lossy(&response.body).trim()
+                    "the {what} listener is at its limit of {} connections",
+                    limits.slots
                 ),
             );
-            return Some(response);
-        }
-    };
-    if len > MAX_BODY_BYTES as u64 {
-        // Refused from the header alone: the body is never read, so the connection closes.
-        shared.reject(
-            Reason::TooLarge,
-            peer,
-            device,
-            &format!("Content-Length {len} is over the {MAX_BODY_BYTES}-byte limit"),
-        );
-        return Some(
-            Response::text(
-                413,
-                &format!("body of {len} bytes is larger than the {MAX_BODY_BYTES}-byte limit\n"),
-            )
-            .close(),
-        );
+            tokio::spawn(async move {
+                let body = "the hub is busy: retry later\n";
+                let answer = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    stream.write_all(answer.as_bytes()),
+                )
+                .await;
+            });
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let service =
+                hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(Peer(peer));
+                    let router = router.clone();
+                    async move {
+                        Ok::<_, Infallible>(
+                            router
+                                .oneshot(request.map(Body::new))
+                                .await
+                                .unwrap_or_else(|never| match never {}),
+                        )
+                    }
+                });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .keep_alive(true)
+                .max_header_size(MAX_HEAD_BYTES)
+                .max_headers(MAX_HEADERS);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = stopped_signal(&mut stopped) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+                }
+            }
+        });
     }
-    if head.expects_continue() && len > 0 {
-        if writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
-            return None;
+}
+
+/// Resolves once the hub is stopping (at once when it already is).
+async fn stopped_signal(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}
+
+fn panic_answer(what: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let text = what
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| what.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %text, "a request handler panicked; answered 500");
+    Response::text(500, "internal error: the hub logged it\n").into_response()
+}
+
+type PanicAnswer = fn(Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response;
+
+fn catch_panics() -> CatchPanicLayer<PanicAnswer> {
+    CatchPanicLayer::custom(panic_answer as PanicAnswer)
+}
+
+fn ingest_router(shared: Arc<Shared>, body_timeout: Duration) -> Router {
+    Router::new()
+        .route(BATCH_PATH, post(upload).fallback(batch_wrong_method))
+        .route("/healthz", get(healthz))
+        .fallback(ingest_not_found)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            (shared.clone(), body_timeout),
+            refuse_oversized,
+        ))
+        .layer(catch_panics())
+        .with_state((shared, body_timeout))
+}
+
+fn dashboard_router(dash: Arc<Dashboard>, body_timeout: Duration) -> Router {
+    Router::new()
+        .route("/", get(dashboard::fleet_page))
+        .route("/v1/summary", get(dashboard::summary_json))
+        .route("/v1/stats", get(dashboard::stats_json))
+        .route("/login", get(dashboard::login_form).post(dashboard::login))
+        .route("/logout", post(dashboard::logout))
+        .route("/healthz", get(healthz))
+        .fallback(dashboard_not_found)
+        .layer(RequestBodyLimitLayer::new(DASHBOARD_BODY_BYTES))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            dash.clone(),
+            dashboard::check_host,
+        ))
+        .layer(catch_panics())
+        .with_state(dash)
+}
+
+type Ingest = (Arc<Shared>, Duration);
+
+/// Counts and answers 413 for an upload whose `Content-Length` is over the limit, before
+/// any of its body is read (the body limit layer behind it refuses the same, uncounted,
+/// and stops chunked bodies at the limit).
+async fn refuse_oversized(
+    State((shared, _)): State<Ingest>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let length = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().parse::<u64>().unwrap_or(u64::MAX));
+    if let Some(len) = length.filter(|&n| n > MAX_BODY_BYTES as u64) {
+        let peer = request.extensions().get::<Peer>().map(|p| p.0);
+        let device = request
+            .headers()
+            .get(DEVICE_HEADER)
+            .and_then(|v| v.to_str().ok());
+        if let Some(peer) = peer {
+            shared.reject(
+                Reason::TooLarge,
+                peer,
+                device,
+                &format!("Content-Length {len} is over the {MAX_BODY_BYTES}-byte limit"),
+            );
         }
-        let _ = writer.flush();
+        return too_large(Some(len)).into_response();
     }
-    let body = match http::read_body(reader, len as usize, deadline) {
-        Ok(body) => body,
-        Err(e) => {
-            let timed_out = matches!(e, HeadError::Timeout);
+    next.run(request).await
+}
+
+fn too_large(len: Option<u64>) -> Response {
+    let what = len.map_or("the body".to_owned(), |n| format!("body of {n} bytes"));
+    Response::text(
+        413,
+        &format!("{what} is larger than the {MAX_BODY_BYTES}-byte limit\n"),
+    )
+    .close()
+}
+
+async fn healthz() -> Response {
+    Response::text(200, "ok\n")
+}
+
+async fn ingest_not_found() -> Response {
+    Response::text(
+        404,
+        "not found (this is the hub's ingest listener: the fleet page is on the dashboard listener)\n",
+    )
+}
+
+async fn dashboard_not_found() -> Response {
+    Response::text(404, "not found\n")
+}
+
+async fn batch_wrong_method(
+    State((shared, _)): State<Ingest>,
+    Extension(Peer(peer)): Extension<Peer>,
+    request: Request,
+) -> Response {
+    let device = request
+        .headers()
+        .get(DEVICE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    shared.reject(
+        Reason::BadRequest,
+        peer,
+        device,
+        &format!("{} on {BATCH_PATH}", request.method()),
+    );
+    Response::text(405, "batches are POSTed\n").header("Allow", "POST")
+}
+
+/// Whether `e` or one of its sources is a `T`.
+fn caused_by<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<T>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// `POST /v1/batches`: the body is read here (within the limits), then checked and
+/// stored on a store thread.
+async fn upload(
+    State((shared, body_timeout)): State<Ingest>,
+    Extension(Peer(peer)): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let head = http::Head::new(headers);
+    let read = tokio::time::timeout(body_timeout, body.collect()).await;
+    let body = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) => {
+            let device = head.get(DEVICE_HEADER);
+            if caused_by::<http_body_util::LengthLimitError>(&e) {
+                shared.reject(
+                    Reason::TooLarge,
+                    peer,
+                    device,
+                    &format!("the body went past the {MAX_BODY_BYTES}-byte limit"),
+                );
+                return too_large(None);
+            }
+            let timed_out = caused_by::<tower_http::timeout::TimeoutError>(&e);
             shared.reject(
                 Reason::Incomplete,
                 peer,
                 device,
-                &format!(
-                    "{} of the announced {len} body bytes: {}",
-                    if timed_out {
-                        "timed out before"
-                    } else {
-                        "connection closed before"
-                    },
-                    if timed_out {
-                        "too slow"
-                    } else {
-                        "truncated upload"
-                    }
-                ),
+                if timed_out {
+                    "the body stopped arriving: too slow"
+                } else {
+                    "the connection closed before the whole body arrived: truncated upload"
+                },
             );
-            return timed_out.then(|| Response::text(408, "request timeout\n").close());
+            return Response::text(408, "request timeout\n").close();
         }
-    };
-    let get = matches!(head.method.as_str(), "GET" | "HEAD");
-    Some(match head.path.as_str() {
-        BATCH_PATH if head.method == "POST" => receive_batch(shared, head, &body, peer),
-        BATCH_PATH => {
+        Err(_) => {
             shared.reject(
-                Reason::BadRequest,
+                Reason::Incomplete,
                 peer,
-                device,
-                &format!("{} on {BATCH_PATH}", head.method),
+                head.get(DEVICE_HEADER),
+                &format!("the body did not arrive within {body_timeout:?}: too slow"),
             );
-            Response::text(405, "batches are POSTed\n").header("Allow", "POST")
-        }
-        "/healthz" if get => Response::text(200, "ok\n"),
-        "/" if get => page(shared, false),
-        "/v1/summary" if get => page(shared, true),
-        "/v1/stats" if get => json(&shared.counters.snapshot()),
-        "/" | "/healthz" | "/v1/summary" | "/v1/stats" => {
-            Response::text(405, "method not allowed\n").header("Allow", "GET, HEAD")
-        }
-        _ => Response::text(404, "not found\n"),
-    })
-}
-
-fn json<T: Serialize>(value: &T) -> Response {
-    match serde_json::to_vec_pretty(value) {
-        Ok(body) => Response::new(200, "application/json", body),
-        Err(e) => Response::text(500, &format!("cannot encode JSON: {e}\n")),
-    }
-}
-
-/// The fleet page (HTML) or its data (JSON).
-fn page(shared: &Shared, as_json: bool) -> Response {
-    let records = match shared.storage.records() {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the batch store for the fleet page");
-            return Response::text(500, &format!("cannot read the batch store: {e}\n"));
+            return Response::text(408, "request timeout\n").close();
         }
     };
-    let summary = crate::fleet::summarize(&shared.registry, &records, now_unix());
-    if as_json {
-        return json(&summary);
+    let worker = shared.clone();
+    match tokio::task::spawn_blocking(move || receive_batch(&worker, &head, &body, peer)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(peer = %peer, error = %e, "the batch handler failed; answered 500");
+            Response::text(500, "internal error: the hub logged it\n")
+        }
     }
-    Response::new(
-        200,
-        "text/html; charset=utf-8",
-        crate::fleet::render_html(&summary).into_bytes(),
-    )
-    // The page is self-contained: nothing may be fetched, no script may run.
-    .header(
-        "Content-Security-Policy",
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
-    )
-    .header("Cache-Control", "no-store")
 }
 
 /// The checks, in order: device known (403), signature (401), frame decodes (400),
@@ -673,6 +842,7 @@ fn receive_batch(shared: &Shared, head: &http::Head, body: &[u8], peer: SocketAd
         tracing::info!(peer = %peer, device = %id, seq, "duplicate batch: stored before, acknowledged again");
     } else {
         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        shared.generation.fetch_add(1, Ordering::SeqCst);
         if version == 1 {
             shared.counters.accepted_v1.fetch_add(1, Ordering::Relaxed);
         }

@@ -26,7 +26,7 @@ fn hub(dir: &Path) -> (RunningHub, Arc<SledStorage>) {
     let mut reg = Registry::new();
     reg.insert(DEVICE, sangdam_wire::parse_key(KEY).unwrap(), "부산 3지점");
     let cfg = HubConfig {
-        threads: 8,
+        store_threads: 8,
         ..HubConfig::new("127.0.0.1:0".parse().unwrap())
     };
     let h = serve(cfg, reg, storage.clone()).unwrap();

@@ -53,6 +53,8 @@
 //! Numbers in the golden-bytes tests pin this layout; changing a field means a new
 //! [`WIRE_VERSION`].
 
+pub mod host;
+
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;

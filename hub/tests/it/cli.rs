@@ -47,7 +47,16 @@ fn spawn_serve(dir: &Path) -> (Child, SocketAddr) {
 
 fn spawn_serve_logging(dir: &Path, stderr: Stdio) -> (Child, SocketAddr) {
     let mut child = hub_bin()
-        .args(["serve", "--addr", "127.0.0.1:0", "--threads", "8", "--data"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--store-threads",
+            "8",
+            "--dashboard-listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
         .arg(dir.join("data"))
         .arg("--registry")
         .arg(dir.join("registry.toml"))

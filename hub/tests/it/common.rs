@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sangdam_hub::bench::sample_batch;
-use sangdam_hub::{serve, HubConfig, Registry, RunningHub, SledStorage};
+use sangdam_hub::{serve, HubConfig, Registry, RunningHub, SledStorage, Viewers};
 use sangdam_wire::{Ack, Batch, BATCH_PATH, DEVICE_HEADER, SIGNATURE_HEADER};
 
 /// Registered devices: (id, branch).
@@ -55,15 +55,83 @@ impl TestHub {
     pub fn addr(&self) -> SocketAddr {
         self.hub.addr()
     }
+
+    pub fn dashboard(&self) -> SocketAddr {
+        self.hub
+            .dashboard_addr()
+            .expect("the test hub serves a dashboard")
+    }
+
+    /// GET on the dashboard as the test viewer (logged in for this request).
+    pub fn view(&self, path: &str) -> Reply {
+        let token =
+            login(self.dashboard(), VIEWER, VIEWER_PASSWORD).expect("the test viewer logs in");
+        get_with(
+            self.dashboard(),
+            path,
+            &[("Authorization", &format!("Bearer {token}"))],
+        )
+    }
+}
+
+/// The dashboard account every test hub has.
+pub const VIEWER: &str = "kim.analyst";
+pub const VIEWER_PASSWORD: &str = "correct horse battery staple";
+
+pub fn viewers() -> Viewers {
+    let mut v = Viewers::new();
+    v.insert(VIEWER, VIEWER_PASSWORD).unwrap();
+    v
+}
+
+/// Test-sized config: ingest and dashboard on free loopback ports, one viewer.
+pub fn test_config() -> HubConfig {
+    HubConfig {
+        store_threads: 16,
+        dashboard: Some("127.0.0.1:0".parse().unwrap()),
+        viewers: viewers(),
+        ..HubConfig::new("127.0.0.1:0".parse().unwrap())
+    }
+}
+
+/// POSTs the login form asking for JSON; the session token, or the status on refusal.
+pub fn login(dashboard: SocketAddr, name: &str, password: &str) -> Result<String, u16> {
+    let mut response = agent()
+        .post(format!("http://{dashboard}/login"))
+        .header("Accept", "application/json")
+        .send_form([("name", name), ("password", password)])
+        .unwrap();
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Err(status);
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&response.body_mut().read_to_vec().unwrap()).unwrap();
+    Ok(v["token"].as_str().unwrap().to_owned())
+}
+
+/// GET with extra headers, redirects not followed.
+pub fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut request = agent.get(format!("http://{addr}{path}"));
+    for (n, v) in headers {
+        request = request.header(*n, *v);
+    }
+    let mut response = request.call().unwrap();
+    Reply {
+        status: response.status().as_u16(),
+        body: response.body_mut().read_to_vec().unwrap(),
+    }
 }
 
 pub fn start_in(dir: &Path) -> (RunningHub, Arc<SledStorage>) {
     let storage = Arc::new(SledStorage::open(dir).unwrap());
-    let config = HubConfig {
-        threads: 16,
-        ..HubConfig::new("127.0.0.1:0".parse().unwrap())
-    };
-    let hub = serve(config, registry(), storage.clone()).unwrap();
+    let hub = serve(test_config(), registry(), storage.clone()).unwrap();
     (hub, storage)
 }
 

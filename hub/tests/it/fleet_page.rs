@@ -125,7 +125,7 @@ fn stored_fleet() -> TestHub {
 #[test]
 fn summary_numbers() {
     let t = stored_fleet();
-    let reply = get(t.addr(), "/v1/summary");
+    let reply = t.view("/v1/summary");
     assert_eq!(reply.status, 200);
     let s: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(s["batches"], 4);
@@ -191,7 +191,7 @@ fn neutral_calls_in_the_summary_and_on_the_page() {
         .status,
         200
     );
-    let page = get(t.addr(), "/").text();
+    let page = t.view("/").text();
     assert!(page.contains("중립 0%"), "{page}");
     assert!(!page.contains("class=\"neutral\""));
     // 부산: 100 calls = 50 positive + 30 neutral + 20 negative, then 40 = 10 + 20 + 10.
@@ -201,7 +201,7 @@ fn neutral_calls_in_the_summary_and_on_the_page() {
         b.report.counters.negative_calls = calls - positive - neutral;
         assert_eq!(upload(t.addr(), &b).status, 200);
     }
-    let s: serde_json::Value = serde_json::from_slice(&get(t.addr(), "/v1/summary").body).unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&t.view("/v1/summary").body).unwrap();
     let busan = &s["branches"][0];
     assert_eq!(busan["branch"], "부산 3지점");
     assert_eq!(
@@ -218,7 +218,7 @@ fn neutral_calls_in_the_summary_and_on_the_page() {
     assert!((trend[0]["neutral_share"].as_f64().unwrap() - 0.3).abs() < 1e-9);
     assert!((trend[1]["neutral_share"].as_f64().unwrap() - 0.5).abs() < 1e-9);
     assert!((trend[1]["positive_share"].as_f64().unwrap() - 0.25).abs() < 1e-9);
-    let page = get(t.addr(), "/").text();
+    let page = t.view("/").text();
     assert!(
         page.contains("통화 140건 · 긍정 43% · 중립 36% · 부정 21%"),
         "{page}"
@@ -235,7 +235,7 @@ fn neutral_calls_in_the_summary_and_on_the_page() {
 #[test]
 fn page_is_self_contained_and_escaped() {
     let t = TestHub::start();
-    let empty = get(t.addr(), "/");
+    let empty = t.view("/");
     assert_eq!(empty.status, 200);
     assert!(empty.text().contains("아직 받은 배치가 없습니다"));
     let mut b = made(
@@ -250,7 +250,7 @@ fn page_is_self_contained_and_escaped() {
     );
     b.report.recommendations.push(rec(1, "\"따옴표\" & <b>"));
     assert_eq!(upload(t.addr(), &b).status, 200);
-    let page = get(t.addr(), "/").text();
+    let page = t.view("/").text();
     assert!(!page.contains("<script"), "box text must be escaped");
     assert!(page.contains("&lt;script&gt;"));
     assert!(page.contains("&quot;따옴표&quot; &amp; &lt;b&gt;"));
@@ -309,8 +309,14 @@ fn fleet_page_in_headless_chromium() {
         return;
     };
     let t = stored_fleet();
-    let url = format!("{}/", t.hub.url());
     let work = tempfile::tempdir().unwrap();
+    // The page as a logged-in viewer gets it, opened from a file: a browser cannot be
+    // handed the session cookie on its command line.
+    let page = t.view("/");
+    assert_eq!(page.status, 200);
+    let file = work.path().join("fleet.html");
+    std::fs::write(&file, &page.body).unwrap();
+    let url = format!("file://{}", file.display());
     let shot = work.path().join("fleet.png");
     // The DOM and a screenshot, side by side (Chromium is slow to start).
     let (dom, _) = std::thread::scope(|s| {
