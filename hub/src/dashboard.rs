@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::Form;
-use sangdam_wire::host::{host_name, AllowedHosts};
+use sangdam_wire::headers::{host_name, request_token, AllowedHosts};
 use serde::Deserialize;
 
 use crate::http::Response;
@@ -99,6 +99,7 @@ impl Dashboard {
     /// The viewer whose live session the request carries.
     fn viewer(&self, headers: &HeaderMap) -> Option<String> {
         let token = request_token(
+            SESSION_COOKIE,
             headers
                 .get(axum::http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok()),
@@ -149,6 +150,7 @@ impl Dashboard {
 
     fn end_session(&self, headers: &HeaderMap) {
         let token = request_token(
+            SESSION_COOKIE,
             headers
                 .get(axum::http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok()),
@@ -201,50 +203,6 @@ impl Dashboard {
         *cache = Some(c.clone());
         Ok(c)
     }
-}
-
-/// The session token a request carries: `Authorization: Bearer TOKEN` first, else the
-/// [`SESSION_COOKIE`] cookie. Only well-formed tokens (64 hex digits) are returned.
-pub fn request_token<'a>(
-    authorization: Option<&'a str>,
-    cookie_headers: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
-    if let Some(auth) = authorization {
-        let auth = auth.trim();
-        let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
-        if scheme.eq_ignore_ascii_case("bearer") {
-            let t = rest.trim();
-            return valid_token(t).then_some(t);
-        }
-    }
-    for header in cookie_headers {
-        if let Some(v) = cookie_value(header, SESSION_COOKIE) {
-            if valid_token(v) {
-                return Some(v);
-            }
-        }
-    }
-    None
-}
-
-/// The value of cookie `name` in a `Cookie` header (`a=1; b=2`), without quotes.
-pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|pair| {
-        let (n, v) = pair.split_once('=')?;
-        if n.trim() != name {
-            return None;
-        }
-        let v = v.trim();
-        Some(
-            v.strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v),
-        )
-    })
-}
-
-fn valid_token(t: &str) -> bool {
-    t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn page(status: u16, body: String) -> Response {
@@ -473,28 +431,53 @@ pub(crate) async fn logout(State(dash): State<Arc<Dashboard>>, headers: HeaderMa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sangdam_wire::headers::cookie_value;
 
     const T: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     #[test]
     fn tokens_come_from_bearer_or_the_cookie_and_must_be_well_formed() {
         assert_eq!(
-            request_token(Some(&format!("Bearer {T}")), std::iter::empty()),
+            request_token(
+                SESSION_COOKIE,
+                Some(&format!("Bearer {T}")),
+                std::iter::empty()
+            ),
             Some(T)
         );
         assert_eq!(
-            request_token(Some(&format!("bearer  {T} ")), std::iter::empty()),
+            request_token(
+                SESSION_COOKIE,
+                Some(&format!("bearer  {T} ")),
+                std::iter::empty()
+            ),
             Some(T)
         );
-        assert_eq!(request_token(Some("Bearer abc"), std::iter::empty()), None);
+        assert_eq!(
+            request_token(SESSION_COOKIE, Some("Bearer abc"), std::iter::empty()),
+            None
+        );
         let cookie = format!("theme=dark; {SESSION_COOKIE}={T}; x=1");
-        assert_eq!(request_token(None, [cookie.as_str()].into_iter()), Some(T));
-        let quoted = format!("{SESSION_COOKIE}=\"{T}\"");
-        assert_eq!(request_token(None, [quoted.as_str()].into_iter()), Some(T));
-        let other = format!("not_{SESSION_COOKIE}={T}");
-        assert_eq!(request_token(None, [other.as_str()].into_iter()), None);
         assert_eq!(
-            request_token(Some("Basic Zm9vOmJhcg=="), [cookie.as_str()].into_iter()),
+            request_token(SESSION_COOKIE, None, [cookie.as_str()].into_iter()),
+            Some(T)
+        );
+        let quoted = format!("{SESSION_COOKIE}=\"{T}\"");
+        assert_eq!(
+            request_token(SESSION_COOKIE, None, [quoted.as_str()].into_iter()),
+            Some(T)
+        );
+        let other = format!("not_{SESSION_COOKIE}={T}");
+        assert_eq!(
+            request_token(SESSION_COOKIE, None, [other.as_str()].into_iter()),
+            None
+        );
+        assert_eq!(
+            request_token(
+                SESSION_COOKIE,
+                Some("Basic Zm9vOmJhcg=="),
+                [cookie.as_str()].into_iter()
+            ),
             Some(T)
         );
         assert_eq!(cookie_value("a", "a"), None);

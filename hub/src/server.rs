@@ -438,7 +438,7 @@ pub fn serve(
         Some(listener) => {
             let dash = Arc::new(Dashboard::new(
                 shared.clone(),
-                sangdam_wire::host::AllowedHosts::new(&config.dashboard_hosts),
+                sangdam_wire::headers::AllowedHosts::new(&config.dashboard_hosts),
                 config.viewers.clone(),
                 config.session_ttl,
                 config.summary_max_age,

@@ -126,7 +126,7 @@ pub fn render(page: &ReportPage) -> String {
     o + "</body></html>\n"
 }
 
-pub use sangdam_wire::host::{host_name, AllowedHosts, HostName};
+pub use sangdam_wire::headers::{host_name, AllowedHosts, HostName};
 
 /// The request's `Host` header: `Ok(None)` without one, `Err` for more than one.
 fn host_header(head: &[u8]) -> Result<Option<String>, ()> {

@@ -53,7 +53,7 @@
 //! Numbers in the golden-bytes tests pin this layout; changing a field means a new
 //! [`WIRE_VERSION`].
 
-pub mod host;
+pub mod headers;
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};

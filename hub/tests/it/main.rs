@@ -3,6 +3,7 @@
 mod bench_smoke;
 mod cli;
 mod common;
+mod dashboard;
 mod fleet_page;
 mod http;
 mod registry;

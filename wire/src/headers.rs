@@ -1,7 +1,11 @@
-//! `Host` header names, and the list a server answers to: the box's report page and the
-//! hub's dashboard both refuse names they were not configured for, so that a web page on
-//! some other name that resolves to them (DNS rebinding) cannot read them through a
-//! browser.
+//! The HTTP header values the project parses itself, for the box's report page and the
+//! hub's dashboard (hyper parses the rest):
+//!
+//! - `Host`: [`host_name`], and [`AllowedHosts`], the list a server answers to. Both
+//!   servers refuse names they were not configured for, so that a web page on some other
+//!   name that resolves to them (DNS rebinding) cannot read them through a browser.
+//! - The dashboard's session token from `Authorization: Bearer` or a `Cookie` header:
+//!   [`request_token`], [`cookie_value`].
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -89,4 +93,50 @@ pub fn host_name(value: &str) -> Option<HostName> {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     (name.len() <= 253 && name.split('.').all(label_ok)).then_some(HostName::Name(name))
+}
+
+/// The session token a request carries: `Authorization: Bearer TOKEN` first, else the
+/// cookie `cookie_name`. Only well-formed tokens (64 hex digits) are returned.
+pub fn request_token<'a>(
+    cookie_name: &str,
+    authorization: Option<&'a str>,
+    cookie_headers: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    if let Some(auth) = authorization {
+        let auth = auth.trim();
+        let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
+        if scheme.eq_ignore_ascii_case("bearer") {
+            let t = rest.trim();
+            return valid_token(t).then_some(t);
+        }
+    }
+    for header in cookie_headers {
+        if let Some(v) = cookie_value(header, cookie_name) {
+            if valid_token(v) {
+                return Some(v);
+            }
+        }
+    }
+    None
+}
+
+/// The value of cookie `name` in a `Cookie` header (`a=1; b=2`), without quotes.
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (n, v) = pair.split_once('=')?;
+        if n.trim() != name {
+            return None;
+        }
+        let v = v.trim();
+        Some(
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v),
+        )
+    })
+}
+
+/// A session token: 64 hex digits (32 random bytes).
+pub fn valid_token(t: &str) -> bool {
+    t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())
 }
