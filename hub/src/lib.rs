@@ -20,11 +20,13 @@ pub mod bench;
 pub mod dashboard;
 pub mod fleet;
 pub mod http;
+pub mod pg;
 pub mod registry;
 pub mod server;
 pub mod storage;
 pub mod viewers;
 
+pub use pg::PgStorage;
 pub use registry::{add_device, Device, Registry, RegistryError};
 pub use server::{serve, HubConfig, HubError, HubStats, RunningHub};
 pub use storage::{Record, SledStorage, Storage, StorageError, Stored};

@@ -1,4 +1,4 @@
-//! `sangdam-hub serve | add-device | add-viewer | bench`.
+//! `sangdam-hub serve | migrate | add-device | add-viewer | bench`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sangdam_hub::bench::{self, BenchConfig};
-use sangdam_hub::{serve, HubConfig, Registry, SledStorage, Storage, ViewerError, Viewers};
+use sangdam_hub::{
+    serve, HubConfig, PgStorage, Registry, SledStorage, Storage, StorageError, ViewerError, Viewers,
+};
 
 #[derive(Parser)]
 #[command(
@@ -49,9 +51,21 @@ enum Command {
         /// Dashboard accounts (written by `sangdam-hub add-viewer`).
         #[arg(long, default_value = "viewers.toml", env = "SANGDAM_HUB_VIEWERS")]
         viewers: PathBuf,
-        /// Folder of the batch store (sled); created if missing.
-        #[arg(long, env = "SANGDAM_HUB_DATA")]
-        data: PathBuf,
+        /// Folder of the embedded batch store (sled); created if missing.
+        #[arg(
+            long,
+            env = "SANGDAM_HUB_DATA",
+            required_unless_present = "database",
+            conflicts_with = "database"
+        )]
+        data: Option<PathBuf>,
+        /// Keep the batches in PostgreSQL instead: postgres://USER:PASSWORD@HOST:PORT/DB.
+        /// Prefer the environment variable: a command line is visible to other users.
+        #[arg(long, env = "SANGDAM_HUB_DATABASE", hide_env_values = true)]
+        database: Option<String>,
+        /// Connections to PostgreSQL at most (per hub process).
+        #[arg(long, default_value_t = 32)]
+        database_connections: u32,
         /// Device registry (TOML, [[device]] id/key/branch). Read at start: restart the hub
         /// after adding a device.
         #[arg(long, default_value = "registry.toml", env = "SANGDAM_HUB_REGISTRY")]
@@ -62,6 +76,11 @@ enum Command {
         /// Uploads that may wait for the store at once (one thread each).
         #[arg(long, default_value_t = 256)]
         store_threads: usize,
+    },
+    /// Apply the PostgreSQL schema's migrations and exit (`serve` applies them too).
+    Migrate {
+        #[arg(long, env = "SANGDAM_HUB_DATABASE", hide_env_values = true)]
+        database: String,
     },
     /// Create a dashboard account (or change its password with --replace). The password
     /// is read from the terminal without echo, or as one line from standard input.
@@ -132,6 +151,8 @@ fn main() -> ExitCode {
             dashboard_hosts,
             viewers,
             data,
+            database,
+            database_connections,
             registry,
             max_connections,
             store_threads,
@@ -144,8 +165,14 @@ fn main() -> ExitCode {
                 store_threads,
                 ..HubConfig::new(listen)
             };
-            run_serve(config, data, registry, viewers)
+            let store = match (data, database) {
+                (_, Some(url)) => Store::Postgres(url, database_connections),
+                (Some(dir), None) => Store::Sled(dir),
+                (None, None) => unreachable!("clap requires --data or --database"),
+            };
+            run_serve(config, store, registry, viewers)
         }
+        Command::Migrate { database } => migrate(&database),
         Command::AddViewer {
             name,
             viewers,
@@ -185,9 +212,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where `serve` keeps the batches.
+enum Store {
+    Sled(PathBuf),
+    /// URL, pool size.
+    Postgres(String, u32),
+}
+
+fn migrate(url: &str) -> anyhow::Result<ExitCode> {
+    init_logging("info");
+    let storage = PgStorage::connect(url, 1)?;
+    let applied = storage.migrate()?;
+    println!(
+        "{}: schema up to date ({applied} migrations applied now)",
+        storage.url()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_serve(
     mut config: HubConfig,
-    data: PathBuf,
+    store: Store,
     registry_path: PathBuf,
     viewers_path: PathBuf,
 ) -> anyhow::Result<ExitCode> {
@@ -214,24 +259,43 @@ fn run_serve(
             Err(e) => return Err(e.into()),
         };
     }
-    std::fs::create_dir_all(&data)
-        .with_context(|| format!("cannot create the data folder {}", data.display()))?;
-    let storage = Arc::new(SledStorage::open(&data)?);
-    let stored = storage.count()?;
+    let (storage, place): (Arc<dyn Storage>, String) = match store {
+        Store::Sled(data) => {
+            std::fs::create_dir_all(&data)
+                .with_context(|| format!("cannot create the data folder {}", data.display()))?;
+            (
+                Arc::new(SledStorage::open(&data)?),
+                data.display().to_string(),
+            )
+        }
+        Store::Postgres(url, connections) => {
+            let pg = PgStorage::connect(&url, connections)?;
+            match pg.ensure_ready() {
+                Ok(()) => {}
+                // Unreachable now: serve anyway, answering 503 until it is back.
+                Err(StorageError::Backend(e)) => tracing::error!(
+                    "{e}; serving anyway: boxes get 503 and keep their batches until the database answers"
+                ),
+                Err(e) => return Err(e.into()),
+            }
+            let place = pg.url().to_owned();
+            (Arc::new(pg), place)
+        }
+    };
+    let stored = match storage.count() {
+        Ok(n) => n.to_string(),
+        Err(_) => "?".into(),
+    };
     let viewers = config.viewers.len();
     let hub = serve(config, registry, storage)?;
     match hub.dashboard_url() {
         Some(url) => println!(
-            "sangdam-hub listening on {} ({} batches stored in {}); dashboard at {url}/ ({viewers} viewers)",
+            "sangdam-hub listening on {} ({stored} batches stored in {place}); dashboard at {url}/ ({viewers} viewers)",
             hub.addr(),
-            stored,
-            data.display(),
         ),
         None => println!(
-            "sangdam-hub listening on {} ({} batches stored in {}); no dashboard",
+            "sangdam-hub listening on {} ({stored} batches stored in {place}); no dashboard",
             hub.addr(),
-            stored,
-            data.display(),
         ),
     }
     // Serve until killed: every acknowledged batch is already on disk.

@@ -10,7 +10,7 @@ use sangdam_hub::{Registry, SledStorage, Storage};
 
 use crate::common::*;
 
-fn hub_bin() -> Command {
+pub fn hub_bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sangdam-hub"));
     c.env("RUST_LOG", "warn");
     c
@@ -27,7 +27,7 @@ fn output(cmd: &mut Command) -> (Output, String) {
 }
 
 /// Writes the test devices' registry.
-fn write_registry(path: &Path) {
+pub fn write_registry(path: &Path) {
     let mut text = String::new();
     for (id, branch) in DEVICES {
         text.push_str(&format!(

@@ -6,5 +6,7 @@ mod common;
 mod dashboard;
 mod fleet_page;
 mod http;
+mod pgserver;
+mod postgres;
 mod registry;
 mod restart;

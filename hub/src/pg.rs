@@ -1,0 +1,338 @@
+//! Batches in PostgreSQL (`sangdam-hub serve --database postgres://…`), for a fleet that
+//! has outgrown one machine's sled store, or a company that runs its data on its own
+//! database. Several hub processes may share one database: `(device, seq)` is the
+//! primary key, so of two copies of a batch arriving at two hubs at once exactly one is
+//! inserted, and the other waits for that insert's commit before it answers.
+//!
+//! - **Client.** The synchronous `postgres` crate (on tokio-postgres), pooled by r2d2:
+//!   the hub calls its store from its store threads, never from async code.
+//! - **Schema.** Versioned migrations in the table `sangdam_hub_migrations`, applied at
+//!   start (`sangdam-hub migrate`, also run by `serve`) inside one transaction each,
+//!   under an advisory lock so that two hubs starting together do not race.
+//! - **Durability.** Every insert is its own transaction; the answer is given after its
+//!   commit returned, with the server's `synchronous_commit` (on by default): the same
+//!   promise as the sled backend's group commit. The hub refuses to start on a server
+//!   where `fsync` or `synchronous_commit` is off.
+//! - **Unreachable database.** Each error names the URL without its password; the hub
+//!   keeps running, answers 503 to boxes (they keep their batches and retry), and
+//!   reconnects through the pool on the next request.
+
+use std::time::Duration;
+
+use postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
+use sangdam_wire::Batch;
+
+use crate::storage::{now_unix, Record, Storage, StorageError, Stored};
+
+/// The schema, one step per entry; a step is never edited once released, only appended.
+pub const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "CREATE TABLE batches (
+        device        text   NOT NULL,
+        seq           bigint NOT NULL CHECK (seq >= 0),
+        digest        bytea  NOT NULL,
+        body          bytea  NOT NULL,
+        received_unix bigint NOT NULL,
+        PRIMARY KEY (device, seq)
+    )",
+)];
+
+/// Key of the advisory lock migrations hold (any constant the hub alone uses).
+const MIGRATION_LOCK: i64 = 0x5341_4e47_4441_4d31;
+
+/// The URL with its password replaced by `***`, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    // postgres://user:password@host/db — and key=value strings with password=…
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((auth, host)) = rest.rsplit_once('@') {
+            if let Some((user, _)) = auth.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+        return url.to_owned();
+    }
+    url.split_whitespace()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => kv.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A pool of connections to one database.
+pub struct PgStorage {
+    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    shown: String,
+    /// Migrations applied and durability checked (done once, on first success).
+    ready: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for PgStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStorage")
+            .field("url", &self.shown)
+            .finish()
+    }
+}
+
+impl PgStorage {
+    /// [`connect`](PgStorage::connect), then [`ensure_ready`](PgStorage::ensure_ready):
+    /// fails when the database cannot be reached now.
+    pub fn open(url: &str, connections: u32) -> Result<PgStorage, StorageError> {
+        let storage = PgStorage::connect(url, connections)?;
+        storage.ensure_ready()?;
+        Ok(storage)
+    }
+
+    /// A pool of up to `connections` connections to `url`, each made when first needed;
+    /// nothing is sent to the server yet. Every later call first applies the migrations
+    /// and checks that the server makes commits durable, until that has succeeded once.
+    pub fn connect(url: &str, connections: u32) -> Result<PgStorage, StorageError> {
+        let shown = redacted(url);
+        let config: postgres::Config = url.parse().map_err(|e| StorageError::Open {
+            path: shown.clone().into(),
+            reason: format!(
+                "not a PostgreSQL URL ({e}); expected postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+            ),
+        })?;
+        let mut config = config;
+        config.connect_timeout(Duration::from_secs(5));
+        config.application_name("sangdam-hub");
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(connections.max(1))
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_secs(5))
+            .build_unchecked(manager);
+        Ok(PgStorage {
+            pool,
+            shown,
+            ready: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Applies the migrations and checks durability, once.
+    pub fn ensure_ready(&self) -> Result<(), StorageError> {
+        use std::sync::atomic::Ordering;
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.migrate()?;
+        self.check_durability()?;
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// The URL this store uses, password hidden.
+    pub fn url(&self) -> &str {
+        &self.shown
+    }
+
+    fn client(
+        &self,
+    ) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StorageError> {
+        self.pool.get().map_err(|e| {
+            StorageError::Backend(format!(
+                "cannot reach the database {}: {e} (is PostgreSQL running and the URL right?)",
+                self.shown
+            ))
+        })
+    }
+
+    fn backend(&self, what: &str, e: postgres::Error) -> StorageError {
+        StorageError::Backend(format!("{what} in {}: {e}", self.shown))
+    }
+
+    /// Applies the migrations this database lacks; returns how many it applied.
+    pub fn migrate(&self) -> Result<usize, StorageError> {
+        let mut client = self.client()?;
+        let mut tx = client
+            .transaction()
+            .map_err(|e| self.backend("cannot start the migration", e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(|e| self.backend("cannot take the migration lock", e))?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS sangdam_hub_migrations (
+                version    integer PRIMARY KEY,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )",
+        )
+        .map_err(|e| self.backend("cannot create the migrations table", e))?;
+        let newest: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM sangdam_hub_migrations",
+                &[],
+            )
+            .map_err(|e| self.backend("cannot read the schema version", e))?
+            .get(0);
+        let known = MIGRATIONS.last().map_or(0, |m| m.0);
+        if newest > known {
+            return Err(StorageError::Open {
+                path: self.shown.clone().into(),
+                reason: format!(
+                    "the database has schema version {newest}, newer than this hub's {known}: update sangdam-hub"
+                ),
+            });
+        }
+        let mut applied = 0;
+        for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > newest) {
+            tx.batch_execute(sql)
+                .map_err(|e| self.backend(&format!("migration {version} failed"), e))?;
+            tx.execute(
+                "INSERT INTO sangdam_hub_migrations (version) VALUES ($1)",
+                &[version],
+            )
+            .map_err(|e| self.backend("cannot record the migration", e))?;
+            applied += 1;
+        }
+        tx.commit()
+            .map_err(|e| self.backend("cannot commit the migrations", e))?;
+        if applied > 0 {
+            tracing::info!(database = %self.shown, applied, version = known, "database schema migrated");
+        }
+        Ok(applied)
+    }
+
+    fn check_durability(&self) -> Result<(), StorageError> {
+        let mut client = self.client()?;
+        for setting in ["fsync", "synchronous_commit"] {
+            let value: String = client
+                .query_one(&format!("SHOW {setting}"), &[])
+                .map_err(|e| self.backend("cannot read the server's settings", e))?
+                .get(0);
+            if value == "off" {
+                return Err(StorageError::Open {
+                    path: self.shown.clone().into(),
+                    reason: format!(
+                        "the server runs with {setting} = off: an acknowledged batch could be lost in a crash. Turn it on (postgresql.conf) or use another server"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every batch (tests and benches on a scratch database).
+    pub fn clear(&self) -> Result<(), StorageError> {
+        self.client()?
+            .batch_execute("TRUNCATE batches")
+            .map_err(|e| self.backend("cannot empty the batch table", e))
+    }
+}
+
+fn seq_param(seq: u64) -> Result<i64, StorageError> {
+    i64::try_from(seq).map_err(|_| StorageError::Backend(format!("seq {seq} is beyond bigint")))
+}
+
+impl Storage for PgStorage {
+    fn insert(&self, batch: &Batch, body: &[u8]) -> Result<Stored, StorageError> {
+        self.ensure_ready()?;
+        let device = batch.header.device.as_str();
+        let seq = seq_param(batch.header.seq)?;
+        let digest = sangdam_wire::body_digest(body).to_vec();
+        let received = i64::try_from(now_unix()).unwrap_or(i64::MAX);
+        let mut client = self.client()?;
+        // Autocommit: the row is durable when execute returns. A concurrent insert of the
+        // same key blocks here until the other commits (then finds the row) or rolls back
+        // (then inserts).
+        let inserted = client
+            .execute(
+                "INSERT INTO batches (device, seq, digest, body, received_unix)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device, seq) DO NOTHING",
+                &[&device, &seq, &digest, &body, &received],
+            )
+            .map_err(|e| self.backend(&format!("cannot store {device} #{seq}"), e))?;
+        if inserted == 1 {
+            return Ok(Stored::New);
+        }
+        Ok(Stored::Duplicate)
+    }
+
+    fn batches(&self) -> Result<Vec<Batch>, StorageError> {
+        Ok(self.records()?.into_iter().map(|r| r.batch).collect())
+    }
+
+    fn count(&self) -> Result<usize, StorageError> {
+        self.ensure_ready()?;
+        let n: i64 = self
+            .client()?
+            .query_one("SELECT count(*) FROM batches", &[])
+            .map_err(|e| self.backend("cannot count batches", e))?
+            .get(0);
+        Ok(n.max(0) as usize)
+    }
+
+    fn contains(&self, device: &str, seq: u64) -> Result<bool, StorageError> {
+        self.ensure_ready()?;
+        let seq = seq_param(seq)?;
+        Ok(self
+            .client()?
+            .query_opt(
+                "SELECT 1 FROM batches WHERE device = $1 AND seq = $2",
+                &[&device, &seq],
+            )
+            .map_err(|e| self.backend("cannot look up a batch", e))?
+            .is_some())
+    }
+
+    fn records(&self) -> Result<Vec<Record>, StorageError> {
+        self.ensure_ready()?;
+        let rows = self
+            .client()?
+            .query(
+                "SELECT device, seq, body, received_unix FROM batches ORDER BY device, seq",
+                &[],
+            )
+            .map_err(|e| self.backend("cannot read the batches", e))?;
+        rows.iter()
+            .map(|row| {
+                let device: String = row.get(0);
+                let seq: i64 = row.get(1);
+                let body: Vec<u8> = row.get(2);
+                let received: i64 = row.get(3);
+                let batch = Batch::decode(&body).map_err(|e| StorageError::Corrupt {
+                    device: device.clone(),
+                    seq: seq as u64,
+                    reason: e.to_string(),
+                })?;
+                Ok(Record {
+                    batch,
+                    received_unix: u64::try_from(received).ok(),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redacted("postgres://hub:s3cret@db.example:5432/sangdam"),
+            "postgres://hub:***@db.example:5432/sangdam"
+        );
+        assert_eq!(
+            redacted("postgresql://hub@db/sangdam"),
+            "postgresql://hub@db/sangdam"
+        );
+        assert_eq!(
+            redacted("host=db user=hub password=s3cret dbname=x"),
+            "host=db user=hub password=*** dbname=x"
+        );
+        assert_eq!(
+            redacted("postgres://hub:p@ss@word@db/x"),
+            "postgres://hub:***@db/x"
+        );
+    }
+
+    #[test]
+    fn migrations_are_numbered_in_order() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[1].0 == w[0].0 + 1));
+        assert_eq!(MIGRATIONS[0].0, 1);
+    }
+}
