@@ -198,6 +198,9 @@ pub struct BenchConfig {
     /// Where the temporary store goes (a fresh folder inside it); default the system's
     /// temporary folder.
     pub data_parent: Option<PathBuf>,
+    /// Store in this PostgreSQL database instead of a temporary sled store. It must hold
+    /// no batches (a scratch database); the bench empties it again at the end.
+    pub database: Option<String>,
 }
 
 impl Default for BenchConfig {
@@ -209,12 +212,15 @@ impl Default for BenchConfig {
             hub_threads: 128,
             duplicate_every: 50,
             data_parent: None,
+            database: None,
         }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct BenchReport {
+    /// `sled` or `postgres`.
+    pub backend: &'static str,
     pub boxes: usize,
     pub batches: u64,
     pub client_threads: usize,
@@ -249,10 +255,11 @@ impl BenchReport {
             .peak_rss_kib
             .map_or("?".into(), |k| format!("{:.0}", k as f64 / 1024.0));
         let mut s = String::new();
-        s.push_str("| boxes | batches | client threads | store threads | seconds | accepted/s | p50 ms | p99 ms | max ms | duplicates → 409 | rejections | fsyncs | peak RSS MiB |\n");
-        s.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        s.push_str("| store | boxes | batches | client threads | store threads | seconds | accepted/s | p50 ms | p99 ms | max ms | duplicates → 409 | rejections | fsyncs | peak RSS MiB |\n");
+        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {}/{} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {}/{} | {} | {} | {} |\n",
+            self.backend,
             self.boxes,
             self.batches,
             self.client_threads,
@@ -265,12 +272,16 @@ impl BenchReport {
             self.duplicates_409,
             self.duplicates_sent,
             self.rejections,
-            self.flushes,
+            if self.backend == "sled" {
+                self.flushes.to_string()
+            } else {
+                "server".into()
+            },
             rss
         ));
         s.push_str(&format!(
             "\nbodies {} B on average; latency is per accepted upload (send to acknowledgement read), \
-             duplicates' p99 {:.2} ms; every 200 waited for an fsync of the store ({} batches per fsync on average); \
+             duplicates' p99 {:.2} ms; every 200 waited until its batch was durable ({} batches per fsync on average); \
              store {} on {}; peak RSS is the whole process (hub and clients).\n",
             self.body_bytes_mean,
             self.duplicate_p99_ms,
@@ -445,7 +456,26 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         .prefix("sangdam-hub-bench-")
         .tempdir_in(&parent)
         .with_context(|| format!("cannot make a store folder in {}", parent.display()))?;
-    let storage = Arc::new(SledStorage::open(dir.path())?);
+    let (storage, sled): (Arc<dyn Storage>, Option<Arc<SledStorage>>) = match &config.database {
+        None => {
+            let s = Arc::new(SledStorage::open(dir.path())?);
+            (s.clone(), Some(s))
+        }
+        Some(url) => {
+            let connections = u32::try_from(config.hub_threads.max(config.client_threads + 4))
+                .unwrap_or(u32::MAX)
+                .min(90);
+            let pg = crate::PgStorage::open(url, connections)?;
+            let held = pg.count()?;
+            if held > 0 {
+                bail!(
+                    "the database {} already holds {held} batches: the bench needs an empty scratch database",
+                    pg.url()
+                );
+            }
+            (Arc::new(pg), None)
+        }
+    };
 
     // Boxes, keys and every upload, built before the clock starts.
     let mut seed = Rng::new(u64::from_le_bytes(
@@ -553,11 +583,29 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
             stats.rejected()
         ));
     }
-    let store_dir = dir.path().to_owned();
-    let store_fs = filesystem_of(&store_dir);
-    let flushes = storage.flushes();
+    let (store_dir, store_fs) = match &config.database {
+        None => {
+            let d = dir.path().to_owned();
+            let fs = filesystem_of(&d);
+            (d, fs)
+        }
+        Some(url) => (
+            PathBuf::from(crate::pg::redacted(url)),
+            "a PostgreSQL server (its memory not in the RSS)".into(),
+        ),
+    };
+    let flushes = sled.as_ref().map_or(0, |s| s.flushes());
+    drop(sled);
+    if let Some(url) = &config.database {
+        crate::PgStorage::open(url, 1)?.clear()?;
+    }
     drop(storage);
     Ok(BenchReport {
+        backend: if config.database.is_some() {
+            "postgres"
+        } else {
+            "sled"
+        },
         boxes: config.boxes,
         batches,
         client_threads: config.client_threads,

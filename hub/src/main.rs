@@ -127,6 +127,10 @@ enum Command {
         /// Folder to make the temporary store in (default: the system's temp folder).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Store in this PostgreSQL database instead of sled: an empty scratch database
+        /// (the bench refuses one holding batches, and empties it at the end).
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
     },
 }
 
@@ -191,6 +195,7 @@ fn main() -> ExitCode {
             hub_threads,
             duplicate_every,
             data,
+            database,
         } => {
             init_logging("error");
             run_bench(BenchConfig {
@@ -200,6 +205,7 @@ fn main() -> ExitCode {
                 hub_threads,
                 duplicate_every,
                 data_parent: data,
+                database,
             })
         }
     };

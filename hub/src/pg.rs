@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use postgres::NoTls;
+use postgres::{Client, NoTls, Statement};
 use r2d2_postgres::PostgresConnectionManager;
 use sangdam_wire::Batch;
 
@@ -61,9 +61,42 @@ pub fn redacted(url: &str) -> String {
         .join(" ")
 }
 
+const INSERT: &str = "INSERT INTO batches (device, seq, digest, body, received_unix)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device, seq) DO NOTHING";
+
+/// A pooled connection and its prepared insert (prepared once per connection, so that an
+/// insert is one round trip).
+pub struct Conn {
+    client: Client,
+    insert: Option<Statement>,
+}
+
+/// r2d2's manager for [`Conn`]s, on r2d2_postgres's.
+pub struct Manager(PostgresConnectionManager<NoTls>);
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Conn, postgres::Error> {
+        Ok(Conn {
+            client: self.0.connect()?,
+            insert: None,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), postgres::Error> {
+        self.0.is_valid(&mut conn.client)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
 /// A pool of connections to one database.
 pub struct PgStorage {
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    pool: r2d2::Pool<Manager>,
     shown: String,
     /// Migrations applied and durability checked (done once, on first success).
     ready: std::sync::atomic::AtomicBool,
@@ -100,7 +133,7 @@ impl PgStorage {
         let mut config = config;
         config.connect_timeout(Duration::from_secs(5));
         config.application_name("sangdam-hub");
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = Manager(PostgresConnectionManager::new(config, NoTls));
         let pool = r2d2::Pool::builder()
             .max_size(connections.max(1))
             .min_idle(Some(0))
@@ -130,9 +163,7 @@ impl PgStorage {
         &self.shown
     }
 
-    fn client(
-        &self,
-    ) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StorageError> {
+    fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, StorageError> {
         self.pool.get().map_err(|e| {
             StorageError::Backend(format!(
                 "cannot reach the database {}: {e} (is PostgreSQL running and the URL right?)",
@@ -147,7 +178,8 @@ impl PgStorage {
 
     /// Applies the migrations this database lacks; returns how many it applied.
     pub fn migrate(&self) -> Result<usize, StorageError> {
-        let mut client = self.client()?;
+        let mut conn = self.conn()?;
+        let client = &mut conn.client;
         let mut tx = client
             .transaction()
             .map_err(|e| self.backend("cannot start the migration", e))?;
@@ -196,7 +228,8 @@ impl PgStorage {
     }
 
     fn check_durability(&self) -> Result<(), StorageError> {
-        let mut client = self.client()?;
+        let mut conn = self.conn()?;
+        let client = &mut conn.client;
         for setting in ["fsync", "synchronous_commit"] {
             let value: String = client
                 .query_one(&format!("SHOW {setting}"), &[])
@@ -216,7 +249,8 @@ impl PgStorage {
 
     /// Deletes every batch (tests and benches on a scratch database).
     pub fn clear(&self) -> Result<(), StorageError> {
-        self.client()?
+        self.conn()?
+            .client
             .batch_execute("TRUNCATE batches")
             .map_err(|e| self.backend("cannot empty the batch table", e))
     }
@@ -233,16 +267,24 @@ impl Storage for PgStorage {
         let seq = seq_param(batch.header.seq)?;
         let digest = sangdam_wire::body_digest(body).to_vec();
         let received = i64::try_from(now_unix()).unwrap_or(i64::MAX);
-        let mut client = self.client()?;
+        let mut conn = self.conn()?;
         // Autocommit: the row is durable when execute returns. A concurrent insert of the
         // same key blocks here until the other commits (then finds the row) or rolls back
         // (then inserts).
-        let inserted = client
-            .execute(
-                "INSERT INTO batches (device, seq, digest, body, received_unix)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device, seq) DO NOTHING",
-                &[&device, &seq, &digest, &body, &received],
-            )
+        let insert = match &conn.insert {
+            Some(st) => st.clone(),
+            None => {
+                let st = conn
+                    .client
+                    .prepare(INSERT)
+                    .map_err(|e| self.backend("cannot prepare the insert", e))?;
+                conn.insert = Some(st.clone());
+                st
+            }
+        };
+        let inserted = conn
+            .client
+            .execute(&insert, &[&device, &seq, &digest, &body, &received])
             .map_err(|e| self.backend(&format!("cannot store {device} #{seq}"), e))?;
         if inserted == 1 {
             return Ok(Stored::New);
@@ -257,7 +299,8 @@ impl Storage for PgStorage {
     fn count(&self) -> Result<usize, StorageError> {
         self.ensure_ready()?;
         let n: i64 = self
-            .client()?
+            .conn()?
+            .client
             .query_one("SELECT count(*) FROM batches", &[])
             .map_err(|e| self.backend("cannot count batches", e))?
             .get(0);
@@ -268,7 +311,8 @@ impl Storage for PgStorage {
         self.ensure_ready()?;
         let seq = seq_param(seq)?;
         Ok(self
-            .client()?
+            .conn()?
+            .client
             .query_opt(
                 "SELECT 1 FROM batches WHERE device = $1 AND seq = $2",
                 &[&device, &seq],
@@ -280,7 +324,8 @@ impl Storage for PgStorage {
     fn records(&self) -> Result<Vec<Record>, StorageError> {
         self.ensure_ready()?;
         let rows = self
-            .client()?
+            .conn()?
+            .client
             .query(
                 "SELECT device, seq, body, received_unix FROM batches ORDER BY device, seq",
                 &[],

@@ -4,6 +4,37 @@
 use sangdam_hub::bench::{run, sample_report, BenchConfig};
 
 #[test]
+fn small_bench_on_postgres_checks_pass_and_leaves_the_database_empty() {
+    let pg = crate::pgserver::PgServer::start();
+    let url = pg.new_database();
+    let config = BenchConfig {
+        boxes: 24,
+        batches_per_box: 3,
+        client_threads: 4,
+        hub_threads: 8,
+        duplicate_every: 5,
+        data_parent: None,
+        database: Some(url.clone()),
+    };
+    let report = run(&config).unwrap();
+    let table = report.table();
+    eprintln!("{table}");
+    assert!(report.problems.is_empty(), "{table}");
+    assert_eq!(
+        (report.backend, report.accepted, report.stored),
+        ("postgres", 72, 72)
+    );
+    assert_eq!(report.duplicates_409, report.duplicates_sent);
+    let pg_store = sangdam_hub::PgStorage::open(&url, 1).unwrap();
+    assert_eq!(sangdam_hub::Storage::count(&pg_store).unwrap(), 0);
+    // A database holding batches is refused (the bench is for scratch databases).
+    let b = crate::common::batch("busan-03", 1);
+    sangdam_hub::Storage::insert(&pg_store, &b, &b.encode().unwrap()).unwrap();
+    let e = run(&config).unwrap_err().to_string();
+    assert!(e.contains("empty scratch database"), "{e}");
+}
+
+#[test]
 fn small_bench_checks_pass() {
     let report = run(&BenchConfig {
         boxes: 24,
@@ -12,6 +43,7 @@ fn small_bench_checks_pass() {
         hub_threads: 8,
         duplicate_every: 5,
         data_parent: None,
+        database: None,
     })
     .unwrap();
     let table = report.table();
