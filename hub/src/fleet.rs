@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::storage::Record;
 use crate::Registry;
@@ -136,16 +136,101 @@ pub fn datetime(unix: u64) -> String {
     )
 }
 
-#[derive(Default)]
-struct DeviceAcc {
-    batches: u64,
-    last_seq: u64,
-    last_seen: Option<u64>,
-    /// (end_day, seq, index of the record) of its newest period.
-    newest: Option<(u32, u64, usize)>,
-    calls: u64,
-    merged: u64,
-    lost: u64,
+/// Complaint terms kept per device (the most-called ones): bounds an aggregate's size.
+pub const TERMS_PER_DEVICE: usize = 200;
+
+/// The newest period a device reported and what it recommended then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewestPeriod {
+    pub period: sangdam_wire::Period,
+    pub seq: u64,
+    pub recommendations: Vec<sangdam_wire::Recommendation>,
+}
+
+/// Everything the fleet page needs of one device, kept up to date batch by batch (in the
+/// same transaction as the batch's insert), so that a page reads one bounded record per
+/// device instead of decoding every batch: at most [`TREND_DAYS`] days of trend and
+/// [`TERMS_PER_DEVICE`] complaint terms, whatever the store holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceAggregate {
+    pub batches: u64,
+    pub last_seq: u64,
+    pub last_seen: Option<u64>,
+    pub newest: Option<NewestPeriod>,
+    pub calls: u64,
+    pub positive: u64,
+    pub negative: u64,
+    pub neutral: u64,
+    pub merged: u64,
+    pub lost: u64,
+    /// Complaint term → calls.
+    pub complaints: BTreeMap<String, u64>,
+    /// Day → [calls, positive, negative, neutral]; a batch spanning several days counts
+    /// evenly on each. Only the last [`TREND_DAYS`] days up to the device's newest.
+    pub days: BTreeMap<u32, [f64; 4]>,
+}
+
+impl DeviceAggregate {
+    /// Adds one stored batch (its arrival time where the store keeps it).
+    pub fn add(&mut self, batch: &sangdam_wire::Batch, received_unix: Option<u64>) {
+        let (h, r) = (&batch.header, &batch.report);
+        self.batches += 1;
+        self.last_seq = self.last_seq.max(h.seq);
+        if let Some(t) = received_unix {
+            self.last_seen = Some(self.last_seen.map_or(t, |s| s.max(t)));
+        }
+        let newer = self
+            .newest
+            .as_ref()
+            .is_none_or(|n| (n.period.end_day(), n.seq) < (h.period.end_day(), h.seq));
+        if newer {
+            self.newest = Some(NewestPeriod {
+                period: h.period,
+                seq: h.seq,
+                recommendations: r.recommendations.clone(),
+            });
+        }
+        self.calls += r.counters.calls;
+        self.positive += r.counters.positive_calls;
+        self.negative += r.counters.negative_calls;
+        self.neutral += r.counters.neutral_calls;
+        self.merged += u64::from(r.merged);
+        self.lost += u64::from(r.lost);
+        for k in &r.complaints {
+            *self.complaints.entry(k.term.clone()).or_default() += u64::from(k.calls);
+        }
+        if self.complaints.len() > TERMS_PER_DEVICE {
+            let mut terms: Vec<(String, u64)> =
+                std::mem::take(&mut self.complaints).into_iter().collect();
+            terms.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            terms.truncate(TERMS_PER_DEVICE);
+            self.complaints = terms.into_iter().collect();
+        }
+        let span = f64::from(h.period.days.max(1));
+        for day in h.period.first_day..h.period.end_day() {
+            let d = self.days.entry(day).or_default();
+            d[0] += r.counters.calls as f64 / span;
+            d[1] += r.counters.positive_calls as f64 / span;
+            d[2] += r.counters.negative_calls as f64 / span;
+            d[3] += r.counters.neutral_calls as f64 / span;
+        }
+        if let Some(&last) = self.days.keys().next_back() {
+            let keep_from = last.saturating_sub(TREND_DAYS - 1);
+            self.days = self.days.split_off(&keep_from);
+        }
+    }
+}
+
+/// Folds stored records into one aggregate per device (what the stores keep
+/// incrementally; also the reference the incremental ones are tested against).
+pub fn aggregate(records: &[Record]) -> BTreeMap<String, DeviceAggregate> {
+    let mut out: BTreeMap<String, DeviceAggregate> = BTreeMap::new();
+    for r in records {
+        out.entry(r.batch.header.device.clone())
+            .or_default()
+            .add(&r.batch, r.received_unix);
+    }
+    out
 }
 
 #[derive(Default)]
@@ -161,7 +246,16 @@ struct BranchAcc {
 
 /// Aggregates the stored batches by branch (from the registry) and device.
 pub fn summarize(registry: &Registry, records: &[Record], now_unix: u64) -> Summary {
-    let mut devices: BTreeMap<&str, DeviceAcc> = BTreeMap::new();
+    summarize_devices(registry, &aggregate(records), now_unix)
+}
+
+/// The summary from per-device aggregates: reads nothing but them, so its cost is
+/// bounded by the number of devices, not of batches.
+pub fn summarize_devices(
+    registry: &Registry,
+    devices: &BTreeMap<String, DeviceAggregate>,
+    now_unix: u64,
+) -> Summary {
     let mut branches: BTreeMap<String, BranchAcc> = BTreeMap::new();
     let mut complaints: BTreeMap<&str, (u64, BTreeSet<String>)> = BTreeMap::new();
     let branch_of = |device: &str| {
@@ -169,41 +263,25 @@ pub fn summarize(registry: &Registry, records: &[Record], now_unix: u64) -> Summ
             .get(device)
             .map_or(UNREGISTERED.to_owned(), |d| d.branch.clone())
     };
-    for (i, record) in records.iter().enumerate() {
-        let (h, r) = (&record.batch.header, &record.batch.report);
-        let dev = devices.entry(h.device.as_str()).or_default();
-        dev.batches += 1;
-        dev.last_seq = dev.last_seq.max(h.seq);
-        if let Some(t) = record.received_unix {
-            dev.last_seen = Some(dev.last_seen.map_or(t, |s: u64| s.max(t)));
-        }
-        let rank = (h.period.end_day(), h.seq, i);
-        if dev.newest.is_none_or(|n| (n.0, n.1) < (rank.0, rank.1)) {
-            dev.newest = Some(rank);
-        }
-        dev.calls += r.counters.calls;
-        dev.merged += u64::from(r.merged);
-        dev.lost += u64::from(r.lost);
-
-        let branch = branch_of(&h.device);
-        for k in &r.complaints {
-            let entry = complaints.entry(k.term.as_str()).or_default();
-            entry.0 += u64::from(k.calls);
+    for (id, dev) in devices {
+        let branch = branch_of(id);
+        for (term, calls) in &dev.complaints {
+            let entry = complaints.entry(term.as_str()).or_default();
+            entry.0 += calls;
             entry.1.insert(branch.clone());
         }
         let acc = branches.entry(branch).or_default();
-        acc.devices.insert(h.device.clone());
-        acc.calls += r.counters.calls;
-        acc.positive += r.counters.positive_calls;
-        acc.negative += r.counters.negative_calls;
-        acc.neutral += r.counters.neutral_calls;
-        let span = f64::from(h.period.days.max(1));
-        for day in h.period.first_day..h.period.end_day() {
+        acc.devices.insert(id.clone());
+        acc.calls += dev.calls;
+        acc.positive += dev.positive;
+        acc.negative += dev.negative;
+        acc.neutral += dev.neutral;
+        for (&day, v) in &dev.days {
             let d = acc.days.entry(day).or_default();
-            d.0 += r.counters.calls as f64 / span;
-            d.1 += r.counters.positive_calls as f64 / span;
-            d.2 += r.counters.negative_calls as f64 / span;
-            d.3 += r.counters.neutral_calls as f64 / span;
+            d.0 += v[0];
+            d.1 += v[1];
+            d.2 += v[2];
+            d.3 += v[3];
         }
     }
 
@@ -218,30 +296,30 @@ pub fn summarize(registry: &Registry, records: &[Record], now_unix: u64) -> Summ
         .into_iter()
         .map(|(name, acc)| {
             // The newest period among the branch's devices, and what it recommends.
-            let newest: Vec<usize> = acc
+            let newest: Vec<(&str, &NewestPeriod)> = acc
                 .devices
                 .iter()
-                .filter_map(|d| devices.get(d.as_str()).and_then(|a| a.newest))
-                .map(|(_, _, i)| i)
+                .filter_map(|d| {
+                    devices
+                        .get(d)
+                        .and_then(|a| a.newest.as_ref())
+                        .map(|n| (d.as_str(), n))
+                })
                 .collect();
-            let newest_end = newest
-                .iter()
-                .map(|&i| records[i].batch.header.period.end_day())
-                .max();
+            let newest_end = newest.iter().map(|(_, n)| n.period.end_day()).max();
             let mut recs: BTreeMap<&str, (u8, BTreeSet<String>)> = BTreeMap::new();
             let mut newest_period = None;
-            for &i in &newest {
-                let b = &records[i].batch;
-                if Some(b.header.period.end_day()) != newest_end {
+            for (device, n) in &newest {
+                if Some(n.period.end_day()) != newest_end {
                     continue;
                 }
-                newest_period.get_or_insert_with(|| period_text(&b.header.period));
-                for rec in &b.report.recommendations {
+                newest_period.get_or_insert_with(|| period_text(&n.period));
+                for rec in &n.recommendations {
                     let e = recs
                         .entry(rec.text.as_str())
                         .or_insert((rec.priority, BTreeSet::new()));
                     e.0 = e.0.min(rec.priority);
-                    e.1.insert(b.header.device.clone());
+                    e.1.insert((*device).to_owned());
                 }
             }
             let mut recommendations: Vec<BranchRecommendation> = recs
@@ -294,9 +372,9 @@ pub fn summarize(registry: &Registry, records: &[Record], now_unix: u64) -> Summ
     top_complaints.truncate(TOP_COMPLAINTS);
 
     let device_list = devices
-        .into_iter()
+        .iter()
         .map(|(id, acc)| DeviceSummary {
-            device: id.to_owned(),
+            device: id.clone(),
             branch: branch_of(id),
             registered: registry.get(id).is_some(),
             batches: acc.batches,
@@ -305,7 +383,8 @@ pub fn summarize(registry: &Registry, records: &[Record], now_unix: u64) -> Summ
             last_seen_unix: acc.last_seen,
             newest_period: acc
                 .newest
-                .map(|(_, _, i)| period_text(&records[i].batch.header.period))
+                .as_ref()
+                .map(|n| period_text(&n.period))
                 .unwrap_or_default(),
             calls: acc.calls,
             merged: acc.merged,
@@ -315,7 +394,7 @@ pub fn summarize(registry: &Registry, records: &[Record], now_unix: u64) -> Summ
 
     Summary {
         generated_unix: now_unix,
-        batches: records.len(),
+        batches: devices.values().map(|d| d.batches as usize).sum(),
         branches: branch_list,
         top_complaints,
         devices: device_list,
