@@ -181,12 +181,12 @@ impl Dashboard {
         *cache = None;
         let shared = self.shared.clone();
         let made = tokio::task::spawn_blocking(move || {
-            let records = shared
+            let devices = shared
                 .storage
-                .records()
+                .aggregates()
                 .map_err(|e| format!("cannot read the batch store: {e}"))?;
-            let summary = crate::fleet::summarize(&shared.registry, &records, now_unix());
-            drop(records);
+            let summary = crate::fleet::summarize_devices(&shared.registry, &devices, now_unix());
+            drop(devices);
             let json = serde_json::to_vec_pretty(&summary)
                 .map_err(|e| format!("cannot encode JSON: {e}"))?;
             let html = crate::fleet::render_html(&summary);

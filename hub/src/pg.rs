@@ -26,17 +26,41 @@ use sangdam_wire::Batch;
 use crate::storage::{now_unix, Record, Storage, StorageError, Stored};
 
 /// The schema, one step per entry; a step is never edited once released, only appended.
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE batches (
-        device        text   NOT NULL,
-        seq           bigint NOT NULL CHECK (seq >= 0),
-        digest        bytea  NOT NULL,
-        body          bytea  NOT NULL,
-        received_unix bigint NOT NULL,
-        PRIMARY KEY (device, seq)
-    )",
-)];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE batches (
+            device        text   NOT NULL,
+            seq           bigint NOT NULL CHECK (seq >= 0),
+            digest        bytea  NOT NULL,
+            body          bytea  NOT NULL,
+            received_unix bigint NOT NULL,
+            PRIMARY KEY (device, seq)
+        )",
+    ),
+    // The fleet page's per-device aggregates (`fleet::DeviceAggregate` as JSON), updated
+    // in the insert's transaction; filled from the stored batches when it is created.
+    (
+        2,
+        "CREATE TABLE device_aggregates (
+            device    text PRIMARY KEY,
+            aggregate bytea
+        )",
+    ),
+];
+
+/// Inserts the batch, and (when it is new) makes sure its device has an aggregate row
+/// to lock: true when the batch was inserted.
+const INSERT: &str = "WITH ins AS (
+        INSERT INTO batches (device, seq, digest, body, received_unix)
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device, seq) DO NOTHING RETURNING 1),
+    agg AS (
+        INSERT INTO device_aggregates (device, aggregate)
+        SELECT $1, NULL WHERE EXISTS (SELECT 1 FROM ins) ON CONFLICT (device) DO NOTHING)
+    SELECT EXISTS (SELECT 1 FROM ins)";
+const LOCK_AGGREGATE: &str =
+    "SELECT aggregate FROM device_aggregates WHERE device = $1 FOR UPDATE";
+const UPDATE_AGGREGATE: &str = "UPDATE device_aggregates SET aggregate = $2 WHERE device = $1";
 
 /// Key of the advisory lock migrations hold (any constant the hub alone uses).
 const MIGRATION_LOCK: i64 = 0x5341_4e47_4441_4d31;
@@ -61,14 +85,10 @@ pub fn redacted(url: &str) -> String {
         .join(" ")
 }
 
-const INSERT: &str = "INSERT INTO batches (device, seq, digest, body, received_unix)
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device, seq) DO NOTHING";
-
-/// A pooled connection and its prepared insert (prepared once per connection, so that an
-/// insert is one round trip).
+/// A pooled connection and its prepared statements (prepared once per connection).
 pub struct Conn {
     client: Client,
-    insert: Option<Statement>,
+    prepared: Option<[Statement; 3]>,
 }
 
 /// r2d2's manager for [`Conn`]s, on r2d2_postgres's.
@@ -81,7 +101,7 @@ impl r2d2::ManageConnection for Manager {
     fn connect(&self) -> Result<Conn, postgres::Error> {
         Ok(Conn {
             client: self.0.connect()?,
-            insert: None,
+            prepared: None,
         })
     }
 
@@ -212,6 +232,9 @@ impl PgStorage {
         for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > newest) {
             tx.batch_execute(sql)
                 .map_err(|e| self.backend(&format!("migration {version} failed"), e))?;
+            if *version == 2 {
+                self.fill_aggregates(&mut tx)?;
+            }
             tx.execute(
                 "INSERT INTO sangdam_hub_migrations (version) VALUES ($1)",
                 &[version],
@@ -225,6 +248,43 @@ impl PgStorage {
             tracing::info!(database = %self.shown, applied, version = known, "database schema migrated");
         }
         Ok(applied)
+    }
+
+    /// Computes every device's aggregate from its stored batches (once, when the table is
+    /// created on a database that already holds batches).
+    fn fill_aggregates(&self, tx: &mut postgres::Transaction<'_>) -> Result<(), StorageError> {
+        let rows = tx
+            .query("SELECT device, seq, body, received_unix FROM batches", &[])
+            .map_err(|e| self.backend("cannot read the batches for the aggregates", e))?;
+        let records = rows
+            .iter()
+            .map(|row| self.record(row))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (device, agg) in crate::fleet::aggregate(&records) {
+            let json = serde_json::to_vec(&agg).map_err(|e| StorageError::Backend(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO device_aggregates (device, aggregate) VALUES ($1, $2)",
+                &[&device, &json],
+            )
+            .map_err(|e| self.backend("cannot write an aggregate", e))?;
+        }
+        Ok(())
+    }
+
+    fn record(&self, row: &postgres::Row) -> Result<Record, StorageError> {
+        let device: String = row.get(0);
+        let seq: i64 = row.get(1);
+        let body: Vec<u8> = row.get(2);
+        let received: i64 = row.get(3);
+        let batch = Batch::decode(&body).map_err(|e| StorageError::Corrupt {
+            device: device.clone(),
+            seq: seq as u64,
+            reason: e.to_string(),
+        })?;
+        Ok(Record {
+            batch,
+            received_unix: u64::try_from(received).ok(),
+        })
     }
 
     fn check_durability(&self) -> Result<(), StorageError> {
@@ -268,28 +328,81 @@ impl Storage for PgStorage {
         let digest = sangdam_wire::body_digest(body).to_vec();
         let received = i64::try_from(now_unix()).unwrap_or(i64::MAX);
         let mut conn = self.conn()?;
-        // Autocommit: the row is durable when execute returns. A concurrent insert of the
-        // same key blocks here until the other commits (then finds the row) or rolls back
-        // (then inserts).
-        let insert = match &conn.insert {
-            Some(st) => st.clone(),
-            None => {
-                let st = conn
-                    .client
-                    .prepare(INSERT)
-                    .map_err(|e| self.backend("cannot prepare the insert", e))?;
-                conn.insert = Some(st.clone());
-                st
-            }
-        };
-        let inserted = conn
-            .client
-            .execute(&insert, &[&device, &seq, &digest, &body, &received])
-            .map_err(|e| self.backend(&format!("cannot store {device} #{seq}"), e))?;
-        if inserted == 1 {
-            return Ok(Stored::New);
+        if conn.prepared.is_none() {
+            let mut prepare = |sql: &str| {
+                conn.client
+                    .prepare(sql)
+                    .map_err(|e| self.backend("cannot prepare the insert", e))
+            };
+            let statements = [
+                prepare(INSERT)?,
+                prepare(LOCK_AGGREGATE)?,
+                prepare(UPDATE_AGGREGATE)?,
+            ];
+            conn.prepared = Some(statements);
         }
-        Ok(Stored::Duplicate)
+        let [insert, lock, update] = conn.prepared.clone().expect("prepared above");
+        let fail = |what: &str, e| self.backend(&format!("{what} {device} #{seq}"), e);
+        // One transaction: the batch and its device's aggregate commit together, and the
+        // answer follows the commit. A concurrent insert of the same key waits on the
+        // row's lock until the other commits (then finds the row) or rolls back; two new
+        // batches of one device take turns on the aggregate row's lock.
+        let mut tx = conn
+            .client
+            .transaction()
+            .map_err(|e| fail("cannot begin storing", e))?;
+        let inserted: bool = tx
+            .query_one(&insert, &[&device, &seq, &digest, &body, &received])
+            .map_err(|e| fail("cannot store", e))?
+            .get(0);
+        if !inserted {
+            tx.rollback().map_err(|e| fail("cannot end storing", e))?;
+            return Ok(Stored::Duplicate);
+        }
+        let current: Option<Vec<u8>> = tx
+            .query_one(&lock, &[&device])
+            .map_err(|e| fail("cannot lock the aggregate of", e))?
+            .get(0);
+        let mut agg: crate::fleet::DeviceAggregate = match current {
+            Some(json) => serde_json::from_slice(&json).map_err(|e| StorageError::Corrupt {
+                device: device.to_owned(),
+                seq: batch.header.seq,
+                reason: format!("its device's aggregate does not decode: {e}"),
+            })?,
+            None => Default::default(),
+        };
+        agg.add(batch, u64::try_from(received).ok());
+        let json = serde_json::to_vec(&agg).map_err(|e| StorageError::Backend(e.to_string()))?;
+        tx.execute(&update, &[&device, &json])
+            .map_err(|e| fail("cannot update the aggregate of", e))?;
+        tx.commit().map_err(|e| fail("cannot commit", e))?;
+        Ok(Stored::New)
+    }
+
+    fn aggregates(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, crate::fleet::DeviceAggregate>, StorageError> {
+        self.ensure_ready()?;
+        let rows = self
+            .conn()?
+            .client
+            .query(
+                "SELECT device, aggregate FROM device_aggregates WHERE aggregate IS NOT NULL",
+                &[],
+            )
+            .map_err(|e| self.backend("cannot read the aggregates", e))?;
+        rows.iter()
+            .map(|row| {
+                let device: String = row.get(0);
+                let json: Vec<u8> = row.get(1);
+                let agg = serde_json::from_slice(&json).map_err(|e| StorageError::Corrupt {
+                    device: device.clone(),
+                    seq: 0,
+                    reason: format!("its aggregate does not decode: {e}"),
+                })?;
+                Ok((device, agg))
+            })
+            .collect()
     }
 
     fn batches(&self) -> Result<Vec<Batch>, StorageError> {
@@ -331,23 +444,7 @@ impl Storage for PgStorage {
                 &[],
             )
             .map_err(|e| self.backend("cannot read the batches", e))?;
-        rows.iter()
-            .map(|row| {
-                let device: String = row.get(0);
-                let seq: i64 = row.get(1);
-                let body: Vec<u8> = row.get(2);
-                let received: i64 = row.get(3);
-                let batch = Batch::decode(&body).map_err(|e| StorageError::Corrupt {
-                    device: device.clone(),
-                    seq: seq as u64,
-                    reason: e.to_string(),
-                })?;
-                Ok(Record {
-                    batch,
-                    received_unix: u64::try_from(received).ok(),
-                })
-            })
-            .collect()
+        rows.iter().map(|row| self.record(row)).collect()
     }
 }
 

@@ -62,6 +62,16 @@ pub trait Storage: Send + Sync {
 
     fn contains(&self, device: &str, seq: u64) -> Result<bool, StorageError>;
 
+    /// Every device's fleet-page aggregate. Backends keep them up to date in the insert's
+    /// transaction, so that a page reads one bounded record per device; the default folds
+    /// every stored record (as a backend without its own aggregates must).
+    fn aggregates(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, crate::fleet::DeviceAggregate>, StorageError>
+    {
+        Ok(crate::fleet::aggregate(&self.records()?))
+    }
+
     /// Every stored batch with its arrival time. The default has no times.
     fn records(&self) -> Result<Vec<Record>, StorageError> {
         Ok(self

@@ -290,3 +290,65 @@ fn two_hub_processes_on_one_database_store_each_batch_once_and_agree() {
     two.kill().unwrap();
     two.wait().unwrap();
 }
+
+#[test]
+fn postgres_aggregates_match_the_batches_including_concurrent_ones() {
+    let pg = PgServer::start();
+    let url = pg.new_database();
+    let store = Arc::new(PgStorage::open(&url, 16).unwrap());
+    // 8 threads × 10 new batches of the same two devices at once: no lost update.
+    std::thread::scope(|s| {
+        for t in 0..8u64 {
+            let store = store.clone();
+            s.spawn(move || {
+                for i in 0..10u64 {
+                    let seq = t * 10 + i + 1;
+                    let b = batch(if seq % 2 == 0 { "busan-03" } else { "seoul-01" }, seq);
+                    assert_eq!(store.insert(&b, &b.encode().unwrap()).unwrap(), Stored::New);
+                    // Duplicates change nothing.
+                    assert_eq!(store.insert(&b, &b.encode().unwrap()).unwrap(), Stored::Duplicate);
+                }
+            });
+        }
+    });
+    let kept = store.aggregates().unwrap();
+    let folded = sangdam_hub::fleet::aggregate(&store.records().unwrap());
+    assert_eq!(kept.len(), 2);
+    for (device, agg) in &folded {
+        let k = &kept[device];
+        assert_eq!((k.batches, k.calls, k.last_seq), (agg.batches, agg.calls, agg.last_seq), "{device}");
+        assert_eq!(k.complaints, agg.complaints);
+        assert_eq!(k.newest, agg.newest);
+        assert_eq!(k.days.len(), agg.days.len());
+        for ((d1, v1), (d2, v2)) in k.days.iter().zip(&agg.days) {
+            assert_eq!(d1, d2);
+            assert!(v1.iter().zip(v2).all(|(a, b)| (a - b).abs() < 1e-9));
+        }
+    }
+}
+
+#[test]
+fn a_database_of_the_first_schema_gets_its_aggregates_filled() {
+    let pg = PgServer::start();
+    let url = pg.new_database();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!(
+        "CREATE TABLE sangdam_hub_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+         {}; INSERT INTO sangdam_hub_migrations (version) VALUES (1);",
+        sangdam_hub::pg::MIGRATIONS[0].1
+    ))
+    .unwrap();
+    for seq in 1..=5u64 {
+        let b = batch("busan-03", seq);
+        let body = b.encode().unwrap();
+        c.execute(
+            "INSERT INTO batches VALUES ($1, $2, $3, $4, 1700000000)",
+            &[&"busan-03", &(seq as i64), &sangdam_wire::body_digest(&body).to_vec(), &body],
+        )
+        .unwrap();
+    }
+    let store = PgStorage::open(&url, 2).unwrap();
+    let kept = store.aggregates().unwrap();
+    assert_eq!(kept["busan-03"].batches, 5);
+    assert_eq!(kept, sangdam_hub::fleet::aggregate(&store.records().unwrap()));
+}
