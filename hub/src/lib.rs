@@ -16,6 +16,7 @@
 //! See the README for the HTTP contract (which status for which failure) and how the hub
 //! would scale past one machine.
 
+pub mod answer;
 pub mod bench;
 pub mod dashboard;
 pub mod fleet;
@@ -26,6 +27,7 @@ pub mod server;
 pub mod storage;
 pub mod viewers;
 
+pub use answer::{answer, Answer};
 pub use pg::PgStorage;
 pub use registry::{add_device, Device, Registry, RegistryError};
 pub use server::{serve, HubConfig, HubError, HubStats, RunningHub};

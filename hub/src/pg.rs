@@ -61,6 +61,8 @@ const INSERT: &str = "WITH ins AS (
 const LOCK_AGGREGATE: &str =
     "SELECT aggregate FROM device_aggregates WHERE device = $1 FOR UPDATE";
 const UPDATE_AGGREGATE: &str = "UPDATE device_aggregates SET aggregate = $2 WHERE device = $1";
+const STORED_BODY: &str = "SELECT body FROM batches WHERE device = $1 AND seq = $2";
+const HIGHEST_SEQ: &str = "SELECT coalesce(max(seq), 0) FROM batches WHERE device = $1";
 
 /// Key of the advisory lock migrations hold (any constant the hub alone uses).
 const MIGRATION_LOCK: i64 = 0x5341_4e47_4441_4d31;
@@ -88,7 +90,7 @@ pub fn redacted(url: &str) -> String {
 /// A pooled connection and its prepared statements (prepared once per connection).
 pub struct Conn {
     client: Client,
-    prepared: Option<[Statement; 3]>,
+    prepared: Option<[Statement; 5]>,
 }
 
 /// r2d2's manager for [`Conn`]s, on r2d2_postgres's.
@@ -338,10 +340,12 @@ impl Storage for PgStorage {
                 prepare(INSERT)?,
                 prepare(LOCK_AGGREGATE)?,
                 prepare(UPDATE_AGGREGATE)?,
+                prepare(STORED_BODY)?,
+                prepare(HIGHEST_SEQ)?,
             ];
             conn.prepared = Some(statements);
         }
-        let [insert, lock, update] = conn.prepared.clone().expect("prepared above");
+        let [insert, lock, update, stored_body, highest] = conn.prepared.clone().expect("prepared above");
         let fail = |what: &str, e| self.backend(&format!("{what} {device} #{seq}"), e);
         // One transaction: the batch and its device's aggregate commit together, and the
         // answer follows the commit. A concurrent insert of the same key waits on the
@@ -356,8 +360,28 @@ impl Storage for PgStorage {
             .map_err(|e| fail("cannot store", e))?
             .get(0);
         if !inserted {
+            // The row is there and committed (ON CONFLICT waited for the other copy's
+            // transaction): the same batch is a duplicate, another one a conflict.
+            let stored: Option<Vec<u8>> = tx
+                .query_opt(&stored_body, &[&device, &seq])
+                .map_err(|e| fail("cannot read the stored copy of", e))?
+                .map(|row| row.get(0));
+            let answer = if crate::storage::same_batch(batch, body, stored.as_deref()) {
+                Stored::Duplicate
+            } else {
+                let highest: i64 = tx
+                    .query_one(&highest, &[&device])
+                    .map_err(|e| fail("cannot find the next seq after", e))?
+                    .get(0);
+                Stored::Conflict {
+                    next_seq: u64::try_from(highest)
+                        .unwrap_or(0)
+                        .max(batch.header.seq)
+                        .saturating_add(1),
+                }
+            };
             tx.rollback().map_err(|e| fail("cannot end storing", e))?;
-            return Ok(Stored::Duplicate);
+            return Ok(answer);
         }
         let current: Option<Vec<u8>> = tx
             .query_one(&lock, &[&device])

@@ -31,8 +31,7 @@ use axum::{Extension, Router};
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use sangdam_wire::{
-    Ack, Batch, WireError, BATCH_PATH, DEVICE_HEADER, MAX_BODY_BYTES, SCHEMA_VERSION,
-    SIGNATURE_HEADER,
+    Batch, WireError, BATCH_PATH, DEVICE_HEADER, MAX_BODY_BYTES, SCHEMA_VERSION, SIGNATURE_HEADER,
 };
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
@@ -136,6 +135,10 @@ pub struct HubStats {
     pub accepted_v1: u64,
     /// Batches whose (device, seq) was stored before (409 with an Ack).
     pub duplicates: u64,
+    /// Batches whose (device, seq) was stored before with another batch (a rebuilt or
+    /// re-imaged box): 409 with a signed Conflict (a version-1/2 box: text), nothing
+    /// stored.
+    pub conflicts: u64,
     /// 413: the body is over [`MAX_BODY_BYTES`].
     pub too_large: u64,
     /// 403: no device header, or a device the registry does not know.
@@ -219,6 +222,7 @@ pub(crate) struct Counters {
     accepted: AtomicU64,
     accepted_v1: AtomicU64,
     duplicates: AtomicU64,
+    conflicts: AtomicU64,
     rejected: [AtomicU64; 10],
     pub(crate) logins: AtomicU64,
     pub(crate) login_failures: AtomicU64,
@@ -233,6 +237,7 @@ impl Counters {
             accepted: self.accepted.load(Ordering::Relaxed),
             accepted_v1: self.accepted_v1.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
+            conflicts: self.conflicts.load(Ordering::Relaxed),
             too_large: r(Reason::TooLarge),
             unknown_device: r(Reason::UnknownDevice),
             bad_signature: r(Reason::BadSignature),
@@ -760,7 +765,7 @@ async fn upload(
 }
 
 /// The checks, in order: device known (403), signature (401), frame decodes (400),
-/// frame's device = header's (400), then store (409 duplicate / 200).
+/// frame's device = header's (400), then store (200 / 409 duplicate / 409 conflict).
 fn receive_batch(shared: &Shared, head: &http::Head, body: &[u8], peer: SocketAddr) -> Response {
     let header_device = head.get(DEVICE_HEADER);
     let Some(device) = header_device.and_then(|id| shared.registry.get(id.trim())) else {
@@ -836,28 +841,26 @@ fn receive_batch(shared: &Shared, head: &http::Head, body: &[u8], peer: SocketAd
                 .header("Retry-After", "60");
         }
     };
-    let duplicate = stored == Stored::Duplicate;
-    if duplicate {
-        shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(peer = %peer, device = %id, seq, "duplicate batch: stored before, acknowledged again");
-    } else {
-        shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
-        shared.generation.fetch_add(1, Ordering::SeqCst);
-        if version == 1 {
-            shared.counters.accepted_v1.fetch_add(1, Ordering::Relaxed);
+    match stored {
+        Stored::Duplicate => {
+            shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(peer = %peer, device = %id, seq, "duplicate batch: stored before, acknowledged again");
         }
-        tracing::info!(peer = %peer, device = %id, seq, bytes = body.len(), wire = version, "batch stored");
+        Stored::Conflict { next_seq } => {
+            shared.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(peer = %peer, device = %id, seq, next_seq, wire = version, "conflict: this seq is stored with another batch (a rebuilt or re-imaged box?); not stored, the box is told the next free seq");
+        }
+        Stored::New => {
+            shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+            shared.generation.fetch_add(1, Ordering::SeqCst);
+            if version == 1 {
+                shared.counters.accepted_v1.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::info!(peer = %peer, device = %id, seq, bytes = body.len(), wire = version, "batch stored");
+        }
     }
-    // Signed under the device's key over the body received, so that the box deletes the
-    // batch only on this hub's word (a version-1 answer drops the signature: those boxes
-    // cannot read it).
-    let ack = Ack::signed(&device.key, id, seq, body, duplicate, now_unix());
-    match ack.encode_as(version) {
-        Ok(frame) => Response::new(
-            if duplicate { 409 } else { 200 },
-            "application/octet-stream",
-            frame,
-        ),
-        Err(e) => Response::text(500, &format!("cannot encode the acknowledgement: {e}\n")),
-    }
+    // Signed under the device's key over the body received, so that the box acts only on
+    // this hub's word (see crate::answer for each outcome's status and body).
+    let a = crate::answer(stored, &device.key, id, seq, body, version, now_unix());
+    Response::new(a.status, a.content_type, a.body)
 }

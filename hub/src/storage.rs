@@ -14,9 +14,18 @@ use sangdam_wire::Batch;
 pub enum Stored {
     /// The batch was not there before and is now durable.
     New,
-    /// A batch with this (device, seq) was stored before (and is durable); nothing was
-    /// written.
+    /// The same batch was stored before under this (device, seq) (and is durable);
+    /// nothing was written. "The same" is the same body, or (a box that re-encoded its
+    /// outbox after an update) a body of another wire version that decodes to the same
+    /// batch.
     Duplicate,
+    /// Another batch was stored before under this (device, seq): a box whose store was
+    /// rebuilt, or that was re-imaged with the same key, numbering from 1 again. Nothing
+    /// was written; the box's batch is new and must be sent again under a free number.
+    Conflict {
+        /// The device's highest stored seq + 1 (always above the batch's seq).
+        next_seq: u64,
+    },
 }
 
 /// A stored batch and, where the backend keeps it, the hub's clock when it arrived.
@@ -45,13 +54,18 @@ pub enum StorageError {
 /// The hub's batch store.
 ///
 /// Implementations must make `(device, seq)` unique even when two copies of the same batch
-/// arrive at once: exactly one caller gets [`Stored::New`].
+/// arrive at once: exactly one caller gets [`Stored::New`]. A batch is identified by
+/// (device, seq) and its content: the SHA-256 of its body ([`sangdam_wire::body_digest`])
+/// tells a resend (the same body: [`Stored::Duplicate`]) from another batch under a
+/// reused number ([`Stored::Conflict`]).
 pub trait Storage: Send + Sync {
     /// Stores `body` (the frame `batch` was decoded from) under `(device, seq)`.
     ///
-    /// Durable before it returns Ok. Duplicate (device, seq) → Ok(Stored::Duplicate),
-    /// nothing written; that answer too waits until the earlier copy is durable, so that a
-    /// box never drops a batch the hub could still lose.
+    /// Durable before it returns Ok. Same (device, seq) and the same batch →
+    /// Ok(Stored::Duplicate), nothing written; that answer too waits until the earlier copy
+    /// is durable, so that a box never drops a batch the hub could still lose. Same
+    /// (device, seq) and another batch → Ok(Stored::Conflict) with the device's next free
+    /// seq, nothing written.
     fn insert(&self, batch: &Batch, body: &[u8]) -> Result<Stored, StorageError>;
 
     /// Every stored batch, for the fleet page and tests.
@@ -116,7 +130,9 @@ pub(crate) fn now_unix() -> u64 {
 }
 
 /// Batches in a sled database: tree `batches` maps [`key`] to the raw body, tree
-/// `received` maps the same key to the hub's clock at arrival (u64 big-endian).
+/// `received` maps the same key to the hub's clock at arrival (u64 big-endian). The
+/// batch's digest is not stored apart: it is the SHA-256 of the stored body, so batches
+/// stored before digests mattered compare the same way as new ones.
 ///
 /// Durability uses group commit: a request inserts, then waits for an fsync that *started
 /// after* its insert. One flusher thread runs those fsyncs back to back, each covering
@@ -300,6 +316,20 @@ impl SledStorage {
         &self.path
     }
 
+    /// [`Stored::Conflict`] naming the device's highest stored seq + 1 (at least
+    /// `seq + 1`: `seq` itself is stored).
+    fn next_seq(&self, device: &str, seq: u64) -> Result<Stored, StorageError> {
+        let mut prefix = device.as_bytes().to_vec();
+        prefix.push(0);
+        let highest = match self.batches.scan_prefix(&prefix).next_back() {
+            Some(item) => parse_key(&item.map_err(backend)?.0).map_or(seq, |(_, s)| s),
+            None => seq,
+        };
+        Ok(Stored::Conflict {
+            next_seq: highest.max(seq).saturating_add(1),
+        })
+    }
+
     /// How many fsyncs the group commit has run (each covers every batch waiting then).
     pub fn flushes(&self) -> u64 {
         lock(&self.commit.state).flushes
@@ -314,6 +344,19 @@ impl Drop for SledStorage {
             let _ = handle.join();
         }
     }
+}
+
+/// Whether `body` (decoded: `batch`) is the batch already stored as `current` (a
+/// duplicate), or another one (a conflict). The same bytes (the same digest) are the
+/// same batch; so is a body of another wire version that decodes to an equal batch (a
+/// box re-encodes its outbox in the newest version after an update, and may resend a
+/// batch the hub stored before in the old one). A stored body that no longer decodes is
+/// a conflict: the box's batch then goes in under a new number, and nothing is lost.
+pub(crate) fn same_batch(batch: &Batch, body: &[u8], current: Option<&[u8]>) -> bool {
+    current.is_some_and(|current| {
+        sangdam_wire::body_digest(current) == sangdam_wire::body_digest(body)
+            || Batch::decode(current).is_ok_and(|stored| &stored == batch)
+    })
 }
 
 fn backend(e: sled::Error) -> StorageError {
@@ -335,7 +378,8 @@ impl Storage for SledStorage {
                     .map_err(backend)?;
                 Stored::New
             }
-            Err(_) => Stored::Duplicate,
+            Err(e) if same_batch(batch, body, e.current.as_deref()) => Stored::Duplicate,
+            Err(_) => self.next_seq(&batch.header.device, batch.header.seq)?,
         };
         // Also for a duplicate: the first copy may still be waiting for its fsync.
         self.commit.wait_durable()?;

@@ -3,7 +3,7 @@
 //! # Frame
 //!
 //! ```text
-//! [version: u8 = 2] [postcard(Batch)]
+//! [version: u8 = 3] [postcard(Batch)]
 //! ```
 //!
 //! The version byte comes first so that a hub can refuse a frame it does not understand
@@ -17,6 +17,7 @@
 //! |---------|--------------|
 //! | 1 | the first layout |
 //! | 2 | [`Counters`] ends with `neutral_calls` and `neutral_utterances` (the neutral sentiment class); the [`Ack`] ends with `body_sha256` and `mac`: it is signed (see Acknowledgement). Version 2 was not yet released when the signature was added, so no unsigned version-2 Ack was ever sent |
+//! | 3 | the [`Batch`] is laid out as in version 2; the hub's answer is an [`Answer`]: a variant byte (0 an [`Ack`], 1 a [`Conflict`]) before the Ack or the Conflict. A box that sends version 3 understands conflict answers (see Conflict) |
 //!
 //! This crate writes version [`WIRE_VERSION`] and reads every version from
 //! [`OLDEST_WIRE_VERSION`] on: postcard is not self-describing, so an older frame is
@@ -41,6 +42,18 @@
 //! number it stored before with `409` and an [`Ack`] with `duplicate` set (the box may drop
 //! it: it is safe at the hub). Anything else is not an acknowledgement.
 //!
+//! # Conflict
+//!
+//! A sequence number the hub stored before with *another* batch (a box whose store was
+//! rebuilt, or that was re-imaged with the same key, starts again at 1) is not a
+//! duplicate: the box's batch is new and must not be dropped. The hub answers a
+//! version-3 batch with `409` and a signed [`Conflict`] naming the next sequence number
+//! free for that device; the box checks it ([`Conflict::check`]), renumbers its outbox
+//! from there and sends again. A box of an older version cannot read a Conflict and would
+//! drop its batch on a duplicate Ack, so the hub answers it `409` with a plain-text body
+//! that is no frame (it starts with a letter, never with a version byte): the box treats
+//! it as a failed send and keeps the batch until it is updated.
+//!
 //! A version-2 [`Ack`] is signed by the hub with HMAC-SHA256 under the device's key, over
 //! a domain-separation tag ([`ACK_MAC_TAG`]), the device id, the sequence number, the
 //! SHA-256 of the body the hub received, the duplicate flag and the hub's clock. A box
@@ -60,7 +73,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 /// The layout version this crate writes.
-pub const WIRE_VERSION: u8 = 2;
+pub const WIRE_VERSION: u8 = 3;
+/// The first version whose boxes read a [`Conflict`] answer.
+pub const CONFLICT_WIRE_VERSION: u8 = 3;
 /// The oldest layout version this crate still reads (see the table above).
 pub const OLDEST_WIRE_VERSION: u8 = 1;
 /// Version of the report's content (what the fields mean), carried in the header.
@@ -250,11 +265,50 @@ pub struct Ack {
 /// valid Ack signature and the other way round.
 pub const ACK_MAC_TAG: &[u8] = b"sangdam-ack-v2\0";
 
+/// Domain separation for the [`Conflict`]'s MAC, distinct from [`ACK_MAC_TAG`] and from
+/// every batch body (those start with a version byte): a signed Ack is never a valid
+/// Conflict, nor the other way round.
+pub const CONFLICT_MAC_TAG: &[u8] = b"sangdam-conflict-v3\0";
+
+/// The hub's answer to a batch whose (device, seq) it stored before with a different
+/// batch (version 3 on; see the crate's Conflict section).
+///
+/// `mac` is the HMAC-SHA256, under the device's key, of [`CONFLICT_MAC_TAG`], the device
+/// id (length byte, then its bytes), `seq` (8 bytes big-endian), `body_sha256` (of the
+/// HTTP body the hub received) and `next_seq` (8 bytes big-endian). A box acts on it only
+/// after [`Conflict::check`] passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub device: String,
+    /// The sequence number the box sent, which the hub holds with another batch.
+    pub seq: u64,
+    /// SHA-256 of the batch body the hub received (the box's, not the stored one).
+    pub body_sha256: [u8; 32],
+    /// The first sequence number free for this device at the hub: its highest stored
+    /// sequence number + 1, so always above `seq`.
+    pub next_seq: u64,
+    pub mac: [u8; 32],
+}
+
+/// What the hub answers to a version-3 batch: the frame `[3] [postcard(Answer)]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub enum Answer {
+    Ack(Ack),
+    Conflict(Conflict),
+}
+
+/// [`Answer`] by reference, for encoding (the same variant order, so the same bytes).
+#[derive(Serialize)]
+enum AnswerRef<'a> {
+    Ack(&'a Ack),
+    Conflict(&'a Conflict),
+}
+
 /// Why a box does not accept an answer as the hub's acknowledgement of its batch. The
 /// messages say what the box does (keeps the batch) and what to check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AckError {
-    #[error("hub answer not signed (a wire version {0} acknowledgement for a version-2 batch): check sync.hub_url points at the hub, and that the hub is updated; the batch is kept")]
+    #[error("hub answer not signed (a wire version {0} answer to a batch of a newer version): check sync.hub_url points at the hub, and that the hub is updated; the batch is kept")]
     Unsigned(u8),
     #[error("hub answer not signed with this box's key: check sync.hub_url points at the hub (and sync.key is the hub's key for this box); the batch is kept")]
     BadSignature,
@@ -266,6 +320,8 @@ pub enum AckError {
     },
     #[error("the hub's answer acknowledges batch {0} with a different body than the one sent: the batch is kept and sent again")]
     OtherBody(u64),
+    #[error("the hub's conflict answer for batch {seq} names {next_seq} as the next free sequence number, which is not above it: check sync.hub_url; the batch is kept")]
+    BadNextSeq { seq: u64, next_seq: u64 },
 }
 
 /// SHA-256 of a body, as signed in an [`Ack`].
@@ -292,6 +348,23 @@ fn ack_mac(
     mac.update(digest);
     mac.update(&[u8::from(duplicate)]);
     mac.update(&hub_unix.to_be_bytes());
+    mac
+}
+
+fn conflict_mac(
+    key: &[u8],
+    device: &str,
+    seq: u64,
+    digest: &[u8; 32],
+    next_seq: u64,
+) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(CONFLICT_MAC_TAG);
+    mac.update(&[device.len().min(255) as u8]);
+    mac.update(device.as_bytes());
+    mac.update(&seq.to_be_bytes());
+    mac.update(digest);
+    mac.update(&next_seq.to_be_bytes());
     mac
 }
 
@@ -538,7 +611,8 @@ impl Ack {
     }
 
     /// The frame in `version` (any this side knows), so that a hub answers a box in the
-    /// version the box sent. Version 1 leaves out the digest and the MAC.
+    /// version the box sent. Version 1 leaves out the digest and the MAC; version 3 puts
+    /// the Ack in an [`Answer`] (one variant byte, 0, before the version-2 layout).
     pub fn encode_as(&self, version: u8) -> Result<Vec<u8>, WireError> {
         match version {
             1 => encode_frame(
@@ -551,6 +625,7 @@ impl Ack {
                 },
             ),
             2 => encode_frame(version, self),
+            3 => encode_frame(version, &AnswerRef::Ack(self)),
             _ => Err(WireError::UnknownVersion(version)),
         }
     }
@@ -576,7 +651,15 @@ impl Ack {
                     mac: [0; 32],
                 }
             }
-            _ => decode_payload(rest)?,
+            2 => decode_payload(rest)?,
+            _ => match decode_payload(rest)? {
+                Answer::Ack(a) => a,
+                Answer::Conflict(_) => {
+                    return Err(WireError::Malformed(
+                        "a conflict answer, not an acknowledgement".into(),
+                    ))
+                }
+            },
         };
         Ok((ack, version))
     }
@@ -618,6 +701,86 @@ impl Ack {
             return Err(AckError::OtherBody(seq));
         }
         Ok(())
+    }
+}
+
+impl Answer {
+    /// Reads the hub's answer in any version this side knows: versions 1 and 2 hold only
+    /// an [`Ack`]. Decoding checks no signature.
+    pub fn decode_versioned(bytes: &[u8]) -> Result<(Answer, u8), WireError> {
+        let (version, rest) = split_frame(bytes)?;
+        if version < CONFLICT_WIRE_VERSION {
+            return Ack::decode_versioned(bytes).map(|(a, v)| (Answer::Ack(a), v));
+        }
+        Ok((decode_payload(rest)?, version))
+    }
+}
+
+impl Conflict {
+    /// The hub's signed conflict answer to `body` (the HTTP body it received) from
+    /// `device` under `seq`, naming `next_seq`.
+    pub fn signed(key: &[u8], device: &str, seq: u64, body: &[u8], next_seq: u64) -> Conflict {
+        let body_sha256 = body_digest(body);
+        let mac = conflict_mac(key, device, seq, &body_sha256, next_seq)
+            .finalize()
+            .into_bytes()
+            .into();
+        Conflict {
+            device: device.to_owned(),
+            seq,
+            body_sha256,
+            next_seq,
+            mac,
+        }
+    }
+
+    /// The frame in version [`WIRE_VERSION`] (no older version has a Conflict).
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        encode_frame(WIRE_VERSION, &AnswerRef::Conflict(self))
+    }
+
+    /// Whether this answer, read from a frame of wire `version`, is the hub's conflict
+    /// answer to the box's batch `seq` with HTTP body `body`, signed under the box's
+    /// `key`; if so, the next free sequence number (always above `seq`). Only then may
+    /// the box renumber its batches.
+    pub fn check(
+        &self,
+        version: u8,
+        key: &[u8],
+        device: &str,
+        seq: u64,
+        body: &[u8],
+    ) -> Result<u64, AckError> {
+        if version < CONFLICT_WIRE_VERSION {
+            return Err(AckError::Unsigned(version));
+        }
+        let mac = conflict_mac(
+            key,
+            &self.device,
+            self.seq,
+            &self.body_sha256,
+            self.next_seq,
+        );
+        if mac.verify_slice(&self.mac).is_err() {
+            return Err(AckError::BadSignature);
+        }
+        if self.device != device || self.seq != seq {
+            return Err(AckError::OtherBatch {
+                device: self.device.clone(),
+                seq: self.seq,
+                expected: seq,
+            });
+        }
+        if self.body_sha256 != body_digest(body) {
+            return Err(AckError::OtherBody(seq));
+        }
+        if self.next_seq <= seq {
+            return Err(AckError::BadNextSeq {
+                seq,
+                next_seq: self.next_seq,
+            });
+        }
+        Ok(self.next_seq)
     }
 }
 

@@ -57,10 +57,19 @@ const GOLDEN_V1: &str = concat!(
 );
 
 /// The exact version-2 bytes of `sample()` with 4 neutral calls and 9 neutral
-/// utterances. If this test fails, the wire format changed: bump WIRE_VERSION and keep a
-/// decoder for the old one, or revert the change.
-const GOLDEN: &str = concat!(
+/// utterances, as the version-2 code wrote them (boxes' outboxes and hubs' stores hold
+/// such frames: they must keep decoding).
+const GOLDEN_V2: &str = concat!(
     "0208627573616e2d3033ac02c09f01010180c08ec906e0f48bc9060205c2de03010102030001040900",
+    "0100000000000001000106ed9998ebb688010000c03f000106ed9998ebb6880000003fff01010ded99",
+    "98ebb68820eca088ecb0a8000000"
+);
+
+/// The exact version-3 bytes of the same batch: version 3 changed the hub's answer, not
+/// the batch, so only the version byte differs. If this test fails, the wire format
+/// changed: bump WIRE_VERSION and keep a decoder for the old one, or revert the change.
+const GOLDEN: &str = concat!(
+    "0308627573616e2d3033ac02c09f01010180c08ec906e0f48bc9060205c2de03010102030001040900",
     "0100000000000001000106ed9998ebb688010000c03f000106ed9998ebb6880000003fff01010ded99",
     "98ebb68820eca088ecb0a8000000"
 );
@@ -76,14 +85,19 @@ fn sample_v2() -> Batch {
 fn golden_bytes() {
     let bytes = sample_v2().encode().unwrap();
     assert_eq!(hex(&bytes), GOLDEN, "the wire format changed");
-    // Read by hand: version 2, then the device id as a length-prefixed string, then the
+    // Read by hand: version 3, then the device id as a length-prefixed string, then the
     // sequence number 300 as a varint (0xac 0x02).
-    assert_eq!(bytes[0], 2);
+    assert_eq!(bytes[0], 3);
     assert_eq!(bytes[1], 8);
     assert_eq!(&bytes[2..10], b"busan-03");
     assert_eq!(&bytes[10..12], &[0xac, 0x02]);
     assert_eq!(
         Batch::decode_versioned(&unhex(GOLDEN).unwrap()).unwrap(),
+        (sample_v2(), 3)
+    );
+    // A version-2 frame (what the version-2 code wrote) decodes to the same batch.
+    assert_eq!(
+        Batch::decode_versioned(&unhex(GOLDEN_V2).unwrap()).unwrap(),
         (sample_v2(), 2)
     );
 }
@@ -165,11 +179,24 @@ const GOLDEN_ACK: &str = concat!(
     "c56aa0765aef11835725783f1f6376f28a15bce21c573eb0e05fcf8b1463c724"
 );
 
+/// The exact version-3 bytes of a signed Conflict: device "d1", seq 7, body b"body",
+/// next_seq 300, key [7; 32]. Computed independently with Python's hashlib and hmac.
+const GOLDEN_CONFLICT: &str = concat!(
+    // version 3, Answer variant 1 (Conflict), "d1", seq 7
+    "030102643107",
+    // SHA-256 of b"body"
+    "230d8358dc8e8890b4c58deeb62912ee2f20357ae92a5cc861b98e68fe31acb5",
+    // next_seq 300 as a varint
+    "ac02",
+    // HMAC-SHA256 under [7; 32] of the conflict tag, device, seq, digest, next_seq
+    "40e0a5d7703c267dbaea575638cd32345494d6cb6d9e1c3d1005d5f1edac3a6d"
+);
+
 #[test]
 fn golden_ack() {
     let key = [7u8; 32];
     let ack = Ack::signed(&key, "d1", 7, b"body", true, 1);
-    let bytes = ack.encode().unwrap();
+    let bytes = ack.encode_as(2).unwrap();
     assert_eq!(
         hex(&bytes),
         GOLDEN_ACK,
@@ -177,6 +204,20 @@ fn golden_ack() {
     );
     assert_eq!(Ack::decode_versioned(&bytes).unwrap(), (ack.clone(), 2));
     assert_eq!(ack.check(2, &key, "d1", 7, b"body"), Ok(()));
+    // Version 3: the same Ack behind variant byte 0 of an Answer.
+    let v3 = ack.encode().unwrap();
+    assert_eq!(hex(&v3), format!("0300{}", &GOLDEN_ACK[2..]));
+    assert_eq!(Ack::decode_versioned(&v3).unwrap(), (ack.clone(), 3));
+    assert_eq!(
+        Answer::decode_versioned(&v3).unwrap(),
+        (Answer::Ack(ack.clone()), 3)
+    );
+    assert_eq!(ack.check(3, &key, "d1", 7, b"body"), Ok(()));
+    // Older versions read as an Answer too (an Ack is all they hold).
+    assert_eq!(
+        Answer::decode_versioned(&bytes).unwrap(),
+        (Answer::Ack(ack.clone()), 2)
+    );
     // The version-1 bytes (what a version-1 hub sent, and what a hub sends a version-1
     // box): the first four fields behind a 1, unsigned.
     let v1 = ack.encode_as(1).unwrap();
@@ -195,6 +236,103 @@ fn golden_ack() {
     assert_eq!(
         Ack::decode(&[0, 2, 0x64, 0x31, 7, 1, 1]),
         Err(WireError::UnknownVersion(0))
+    );
+}
+
+#[test]
+fn golden_conflict() {
+    let key = [7u8; 32];
+    let c = Conflict::signed(&key, "d1", 7, b"body", 300);
+    let bytes = c.encode().unwrap();
+    assert_eq!(
+        hex(&bytes),
+        GOLDEN_CONFLICT,
+        "the Conflict's layout or signature changed"
+    );
+    assert_eq!(
+        Answer::decode_versioned(&bytes).unwrap(),
+        (Answer::Conflict(c.clone()), 3)
+    );
+    assert_eq!(c.check(3, &key, "d1", 7, b"body"), Ok(300));
+    // A Conflict is never read as an Ack, so a box that looks for an Ack drops nothing.
+    assert!(matches!(Ack::decode(&bytes), Err(WireError::Malformed(_))));
+    // Behind an older version byte it is no answer at all (no v1/v2 layout has it).
+    for v in [1, 2] {
+        let mut old = bytes.clone();
+        old[0] = v;
+        assert!(
+            !matches!(Answer::decode_versioned(&old), Ok((Answer::Conflict(_), _))),
+            "version {v}"
+        );
+        assert_eq!(
+            c.check(v, &key, "d1", 7, b"body"),
+            Err(AckError::Unsigned(v))
+        );
+    }
+    // Truncated anywhere: an error, never a panic.
+    for n in 1..bytes.len() {
+        assert!(Answer::decode_versioned(&bytes[..n]).is_err(), "{n}");
+    }
+}
+
+#[test]
+fn forged_conflicts_fail_the_check() {
+    let key = [7u8; 32];
+    let good = Conflict::signed(&key, "d1", 7, b"body", 42);
+    assert_eq!(good.check(3, &key, "d1", 7, b"body"), Ok(42));
+    assert_eq!(
+        Conflict::signed(&[8u8; 32], "d1", 7, b"body", 42).check(3, &key, "d1", 7, b"body"),
+        Err(AckError::BadSignature)
+    );
+    let e = Conflict::signed(&key, "d1", 8, b"body", 42).check(3, &key, "d1", 7, b"body");
+    assert!(
+        matches!(e, Err(AckError::OtherBatch { seq: 8, .. })),
+        "{e:?}"
+    );
+    let e = Conflict::signed(&key, "d2", 7, b"body", 42).check(3, &key, "d1", 7, b"body");
+    assert!(matches!(e, Err(AckError::OtherBatch { .. })), "{e:?}");
+    assert_eq!(
+        Conflict::signed(&key, "d1", 7, b"other", 42).check(3, &key, "d1", 7, b"body"),
+        Err(AckError::OtherBody(7))
+    );
+    // Signed, but a next number not above the batch's would renumber nothing forward.
+    for next in [0, 7] {
+        assert_eq!(
+            Conflict::signed(&key, "d1", 7, b"body", next).check(3, &key, "d1", 7, b"body"),
+            Err(AckError::BadNextSeq {
+                seq: 7,
+                next_seq: next
+            })
+        );
+    }
+    for change in 0..4 {
+        let mut c = good.clone();
+        match change {
+            0 => c.next_seq += 1,
+            1 => c.seq += 1,
+            2 => c.body_sha256[0] ^= 1,
+            _ => c.mac[0] ^= 1,
+        }
+        assert_eq!(
+            c.check(3, &key, "d1", c.seq, b"body"),
+            Err(AckError::BadSignature),
+            "change {change}"
+        );
+    }
+    // The Ack's MAC over the same key is never a Conflict's (distinct tags), and the
+    // other way round.
+    let ack = Ack::signed(&key, "d1", 7, b"body", false, 42);
+    let mut c = good.clone();
+    c.mac = ack.mac;
+    assert_eq!(
+        c.check(3, &key, "d1", 7, b"body"),
+        Err(AckError::BadSignature)
+    );
+    let mut a = ack.clone();
+    a.mac = good.mac;
+    assert_eq!(
+        a.check(3, &key, "d1", 7, b"body"),
+        Err(AckError::BadSignature)
     );
 }
 

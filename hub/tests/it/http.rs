@@ -4,7 +4,7 @@
 use std::sync::{Arc, Barrier};
 
 use sangdam_hub::{HubStats, Storage};
-use sangdam_wire::{Batch, MAX_BODY_BYTES, SCHEMA_VERSION, WIRE_VERSION};
+use sangdam_wire::{Ack, AckError, Answer, Batch, MAX_BODY_BYTES, SCHEMA_VERSION, WIRE_VERSION};
 
 use crate::common::*;
 
@@ -73,20 +73,81 @@ fn duplicate_is_409_with_a_duplicate_ack_and_stored_once() {
         (ack.device.as_str(), ack.seq, ack.duplicate),
         ("seoul-01", 7, true)
     );
-    // A different batch body under the same seq (a replay with new content) is refused too
-    // and does not overwrite the first.
+    // A different batch body under the same seq (new content under a reused number) is
+    // refused too and does not overwrite the first; it is a conflict, not a duplicate.
     let mut other = batch("seoul-01", 7);
     other.report.counters.calls += 1;
     assert_ne!(other, b);
     let reply = upload(t.addr(), &other);
     assert_eq!(reply.status, 409);
+    assert!(
+        Ack::decode(&reply.body).is_err(),
+        "a conflict answered with an Ack"
+    );
     assert_eq!(t.storage.count().unwrap(), 1);
     assert_eq!(t.storage.batches().unwrap(), vec![b]);
     let stats = t.hub.stats();
-    assert_eq!((stats.accepted, stats.duplicates), (1, 2));
+    assert_eq!(
+        (stats.accepted, stats.duplicates, stats.conflicts),
+        (1, 1, 1)
+    );
     // The next seq is new.
     assert_eq!(upload(t.addr(), &batch("seoul-01", 8)).status, 200);
     assert_eq!(t.storage.count().unwrap(), 2);
+}
+
+#[test]
+fn a_reused_seq_with_another_batch_is_a_signed_conflict_naming_the_next_seq() {
+    let t = TestHub::start();
+    for seq in 1..=4 {
+        assert_eq!(upload(t.addr(), &batch("busan-03", seq)).status, 200);
+    }
+    // A rebuilt box starts at 1 again, with a new day's batch.
+    let mut fresh = batch("busan-03", 1);
+    fresh.header.period.first_day += 50;
+    let (body, sig) = signed(&fresh);
+    let reply = post(t.addr(), Some("busan-03"), Some(&sig), &body);
+    assert_eq!(reply.status, 409, "{}", reply.text());
+    let (answer, version) = Answer::decode_versioned(&reply.body).unwrap();
+    assert_eq!(version, WIRE_VERSION);
+    let Answer::Conflict(c) = answer else {
+        panic!("not a conflict: {answer:?}")
+    };
+    assert_eq!(
+        c.check(version, &key("busan-03"), "busan-03", 1, &body),
+        Ok(5)
+    );
+    assert_eq!(
+        c.check(version, &key("seoul-01"), "busan-03", 1, &body),
+        Err(AckError::BadSignature)
+    );
+    // The same batch under the number it was given is stored.
+    fresh.header.seq = 5;
+    assert_eq!(upload(t.addr(), &fresh).status, 200);
+    // A version-2 box (which would drop its batch on a duplicate Ack) gets a 409 whose
+    // body is no frame at all, so it keeps the batch.
+    let mut old = batch("busan-03", 2);
+    old.header.period.first_day += 60;
+    let mut body = old.encode().unwrap();
+    body[0] = 2;
+    let sig = sangdam_wire::sign(&key("busan-03"), &body);
+    let reply = post(t.addr(), Some("busan-03"), Some(&sig), &body);
+    assert_eq!(reply.status, 409);
+    assert!(Ack::decode(&reply.body).is_err(), "{:?}", reply.body);
+    assert!(reply.text().contains("update the box"), "{}", reply.text());
+    assert_eq!(t.storage.count().unwrap(), 5);
+    let stats = t.hub.stats();
+    assert_eq!(
+        (
+            stats.accepted,
+            stats.duplicates,
+            stats.conflicts,
+            stats.rejected()
+        ),
+        (5, 0, 2, 0)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&t.view("/v1/stats").body).unwrap();
+    assert_eq!(json["conflicts"], 2);
 }
 
 #[test]

@@ -10,3 +10,4 @@ mod pgserver;
 mod postgres;
 mod registry;
 mod restart;
+mod storage;

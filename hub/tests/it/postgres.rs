@@ -100,6 +100,16 @@ fn both_backends_keep_the_storage_contract() {
 }
 
 #[test]
+fn both_backends_tell_duplicates_from_conflicts() {
+    // The sled side runs in `storage::`; here the same checks on PostgreSQL.
+    let pg = PgServer::start();
+    let url = pg.new_database();
+    crate::storage::duplicates_and_conflicts(&PgStorage::open(&url, 4).unwrap());
+    let url = pg.new_database();
+    crate::storage::concurrent_copies(Arc::new(PgStorage::open(&url, 8).unwrap()));
+}
+
+#[test]
 fn migrations_are_applied_once_and_a_newer_schema_is_refused() {
     let pg = PgServer::start();
     let url = pg.new_database();
