@@ -57,6 +57,10 @@ pub const MIN_PLAUSIBLE_UNIX: u64 = 1_735_689_600;
 const MAX_DAYS_PER_RUN: u32 = 400;
 /// Keywords per list in a batch.
 const KEYWORDS: usize = 15;
+/// Renumberings one send run accepts. One is enough for a rebuilt or re-imaged box (the
+/// hub names its highest stored seq + 1); more means another box sends under the same
+/// device id, and the run stops instead of racing it.
+const MAX_RENUMBERS_PER_RUN: usize = 3;
 
 /// `[sync]` in the config. Its `Debug` never shows the key (`"<set>"` or `"<unset>"`).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -301,6 +305,10 @@ pub struct SyncState {
     /// Batches lost because they could not be merged (reported to the hub in the next).
     pub lost: u64,
     pub last_error: Option<String>,
+    /// Batches renumbered after the hub's signed conflict answers. (Absent in states
+    /// written before it existed.)
+    #[serde(default)]
+    pub renumbered: u64,
 }
 
 /// One run's outcome.
@@ -311,6 +319,9 @@ pub struct RunReport {
     pub delivered: usize,
     /// Of `delivered`, how many the hub had already (409).
     pub duplicates: usize,
+    /// Batches given new sequence numbers because the hub holds theirs with other
+    /// batches (a rebuilt or re-imaged box; see [`Syncer::send`]).
+    pub renumbered: usize,
     pub remaining: usize,
     pub bytes: u64,
     pub error: Option<String>,
@@ -323,6 +334,13 @@ impl std::fmt::Display for RunReport {
             "{} batches built, {} merged, {} delivered ({} already at the hub), {} waiting, {} bytes sent",
             self.built, self.merged, self.delivered, self.duplicates, self.remaining, self.bytes
         )?;
+        if self.renumbered > 0 {
+            write!(
+                f,
+                ", {} renumbered (the hub held their sequence numbers with other batches)",
+                self.renumbered
+            )?;
+        }
         if let Some(e) = &self.error {
             write!(f, "; stopped: {e}")?;
         }
@@ -746,8 +764,51 @@ impl Syncer {
         Ok(merges)
     }
 
+    /// Gives the outbox's batches, in their order, the sequence numbers from `from` on
+    /// (each re-encoded; the signature is made when it is sent) and raises the state's
+    /// next sequence number past them, in one transaction. Returns how many. A frame that
+    /// does not decode (a damaged store) cannot be renumbered: it is dropped and counted
+    /// as lost, as when merging.
+    fn renumber(&self, from: u64) -> Result<usize> {
+        let mut state = self.state()?;
+        let outbox = self.store.outbox()?;
+        let mut remove = Vec::with_capacity(outbox.len());
+        let mut add = Vec::with_capacity(outbox.len());
+        let mut next = from;
+        for (seq, frame) in outbox {
+            remove.push(seq);
+            match Batch::decode(&frame) {
+                Ok(mut batch) => {
+                    batch.header.seq = next;
+                    let frame = batch
+                        .encode()
+                        .with_context(|| format!("cannot renumber batch {seq} as {next}"))?;
+                    add.push((next, frame));
+                    next = next
+                        .checked_add(1)
+                        .context("the hub named a next sequence number at the end of the range")?;
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "sync: batch {seq} in the outbox does not decode ({e}); dropping it"
+                    );
+                    state.lost += 1;
+                }
+            }
+        }
+        state.next_seq = state.next_seq.max(next);
+        state.renumbered += add.len() as u64;
+        self.store.outbox_update(&remove, &add, &state)?;
+        Ok(add.len())
+    }
+
     /// Sends the outbox, oldest first, until it is empty, a batch fails after its
-    /// retries, or `stop` is set.
+    /// retries, or `stop` is set. A batch whose sequence number the hub holds with
+    /// another batch (a box whose store was rebuilt, or re-imaged with the same key,
+    /// numbers from 1 again) is answered with a signed conflict naming the hub's next
+    /// free number: the outbox is renumbered from there ([`Syncer::renumber`]) and sent
+    /// again; nothing is dropped. An unsigned or forged conflict answer is a failed send
+    /// that changes nothing.
     pub fn send(&self, now: &dyn Fn() -> u64, stop: &AtomicBool) -> Result<RunReport> {
         let mut report = RunReport::default();
         let url = format!(
@@ -757,117 +818,160 @@ impl Syncer {
         );
         let bytes_per_s = u64::from(self.cfg.max_kbps) * 1000 / 8;
         let started = Instant::now();
-        'batches: for (seq, frame) in self.store.outbox()? {
-            let frame = current_version(frame);
-            let signature = wire::sign(&self.key, &frame);
-            let mut attempt = 0;
-            loop {
-                if stop.load(Ordering::Acquire) {
-                    break 'batches;
-                }
-                let result = self
-                    .agent
-                    .post(&url)
-                    .header(wire::DEVICE_HEADER, &self.cfg.device_id)
-                    .header(wire::SIGNATURE_HEADER, &signature)
-                    .header("Content-Type", "application/octet-stream")
-                    .send(&frame[..]);
-                report.bytes += frame.len() as u64;
-                let failure = match result {
-                    Ok(mut resp) => {
-                        let status = resp.status().as_u16();
-                        let body = resp
-                            .body_mut()
-                            .with_config()
-                            .limit(64 * 1024)
-                            .read_to_vec()
-                            .unwrap_or_default();
-                        match status {
-                            200 | 409 => match wire::Ack::decode_versioned(&body) {
-                                Ok((ack, version)) => match ack.check(
-                                    version,
-                                    &self.key,
-                                    &self.cfg.device_id,
-                                    seq,
-                                    &frame,
-                                ) {
-                                    Ok(()) => {
-                                        let mut state = self.state()?;
-                                        let now = now();
-                                        state.delivered += 1;
-                                        state.last_sync_unix = Some(now);
-                                        if let Some(t) = plausible_hub_time(ack.hub_unix, now) {
-                                            state.last_good_unix = state.last_good_unix.max(t);
-                                        } else {
-                                            tracing::warn!(
+        let mut renumbers = 0;
+        loop {
+            // Set when the hub's signed conflict answer renumbered the outbox: send it again.
+            let mut again = false;
+            'batches: for (seq, frame) in self.store.outbox()? {
+                let frame = current_version(frame);
+                let signature = wire::sign(&self.key, &frame);
+                let mut attempt = 0;
+                loop {
+                    if stop.load(Ordering::Acquire) {
+                        break 'batches;
+                    }
+                    let result = self
+                        .agent
+                        .post(&url)
+                        .header(wire::DEVICE_HEADER, &self.cfg.device_id)
+                        .header(wire::SIGNATURE_HEADER, &signature)
+                        .header("Content-Type", "application/octet-stream")
+                        .send(&frame[..]);
+                    report.bytes += frame.len() as u64;
+                    let failure = match result {
+                        Ok(mut resp) => {
+                            let status = resp.status().as_u16();
+                            let body = resp
+                                .body_mut()
+                                .with_config()
+                                .limit(64 * 1024)
+                                .read_to_vec()
+                                .unwrap_or_default();
+                            match status {
+                                200 | 409 => match wire::Answer::decode_versioned(&body) {
+                                    Ok((wire::Answer::Conflict(c), version)) => {
+                                        match c.check(
+                                            version,
+                                            &self.key,
+                                            &self.cfg.device_id,
+                                            seq,
+                                            &frame,
+                                        ) {
+                                            Ok(next) if renumbers < MAX_RENUMBERS_PER_RUN => {
+                                                let n = self.renumber(next)?;
+                                                renumbers += 1;
+                                                report.renumbered += n;
+                                                tracing::warn!(
+                                                "sync: the hub holds batch {seq} of {} with another batch (was this box's store rebuilt, or the box re-imaged?): renumbered the {n} waiting batch(es) from {next} and sending again",
+                                                self.cfg.device_id
+                                            );
+                                                again = true;
+                                                break 'batches;
+                                            }
+                                            Ok(_) => {
+                                                report.error = Some(format!(
+                                                "batch {seq}: the hub answered {renumbers} times in one run that this box's sequence numbers are taken by other batches: is another box sending as sync.device_id = {:?}? The batches are kept",
+                                                self.cfg.device_id
+                                            ));
+                                                break 'batches;
+                                            }
+                                            Err(e) => {
+                                                // A forged conflict answer changes nothing.
+                                                report.error = Some(format!(
+                                                    "batch {seq}: conflict answer: {e}"
+                                                ));
+                                                break 'batches;
+                                            }
+                                        }
+                                    }
+                                    Ok((wire::Answer::Ack(ack), version)) => match ack.check(
+                                        version,
+                                        &self.key,
+                                        &self.cfg.device_id,
+                                        seq,
+                                        &frame,
+                                    ) {
+                                        Ok(()) => {
+                                            let mut state = self.state()?;
+                                            let now = now();
+                                            state.delivered += 1;
+                                            state.last_sync_unix = Some(now);
+                                            if let Some(t) = plausible_hub_time(ack.hub_unix, now) {
+                                                state.last_good_unix = state.last_good_unix.max(t);
+                                            } else {
+                                                tracing::warn!(
                                                 "sync: the hub's clock ({}) is more than a day from this box's ({}): not taken as a good time; check the clocks",
                                                 crate::store::format_unix(ack.hub_unix),
                                                 crate::store::format_unix(now)
                                             );
+                                            }
+                                            state.last_error = None;
+                                            self.store.outbox_update(&[seq], &[], &state)?;
+                                            report.delivered += 1;
+                                            report.duplicates += usize::from(ack.duplicate);
+                                            let wait = pace_delay(
+                                                report.bytes,
+                                                started.elapsed(),
+                                                bytes_per_s,
+                                            );
+                                            if !wait.is_zero() {
+                                                std::thread::sleep(wait);
+                                            }
+                                            continue 'batches;
                                         }
-                                        state.last_error = None;
-                                        self.store.outbox_update(&[seq], &[], &state)?;
-                                        report.delivered += 1;
-                                        report.duplicates += usize::from(ack.duplicate);
-                                        let wait = pace_delay(
-                                            report.bytes,
-                                            started.elapsed(),
-                                            bytes_per_s,
-                                        );
-                                        if !wait.is_zero() {
-                                            std::thread::sleep(wait);
+                                        Err(e) => {
+                                            // Not a hiccup to retry: whoever answered will answer
+                                            // the same way again.
+                                            report.error = Some(format!("batch {seq}: {e}"));
+                                            break 'batches;
                                         }
-                                        continue 'batches;
-                                    }
+                                    },
                                     Err(e) => {
-                                        // Not a hiccup to retry: whoever answered will answer
-                                        // the same way again.
-                                        report.error = Some(format!("batch {seq}: {e}"));
+                                        report.error = Some(format!(
+                                        "batch {seq}: HTTP {status} without a valid signed acknowledgement ({e}): hub answer not signed with this box's key: check sync.hub_url points at the hub; the batch is kept"
+                                    ));
                                         break 'batches;
                                     }
                                 },
-                                Err(e) => {
+                                401 | 403 => {
                                     report.error = Some(format!(
-                                        "batch {seq}: HTTP {status} without a valid signed acknowledgement ({e}): hub answer not signed with this box's key: check sync.hub_url points at the hub; the batch is kept"
-                                    ));
-                                    break 'batches;
-                                }
-                            },
-                            401 | 403 => {
-                                report.error = Some(format!(
                                     "the hub refused this box (HTTP {status}: {}): check sync.device_id and sync.key against the hub's registry (sangdam-hub add-device)",
                                     String::from_utf8_lossy(&body).trim()
                                 ));
-                                break 'batches;
-                            }
-                            400..=499 => {
-                                report.error = Some(format!(
+                                    break 'batches;
+                                }
+                                400..=499 => {
+                                    report.error = Some(format!(
                                     "the hub refused batch {seq} (HTTP {status}: {}): update the hub or the box so both speak the same version; the batch is kept",
                                     String::from_utf8_lossy(&body).trim()
                                 ));
-                                break 'batches;
+                                    break 'batches;
+                                }
+                                _ => format!("HTTP {status} from the hub"),
                             }
-                            _ => format!("HTTP {status} from the hub"),
                         }
-                    }
-                    Err(e) => format!("cannot reach the hub at {}: {e}", self.cfg.hub_url),
-                };
-                attempt += 1;
-                if attempt >= self.cfg.retries.max(1) {
-                    report.error = Some(format!(
+                        Err(e) => format!("cannot reach the hub at {}: {e}", self.cfg.hub_url),
+                    };
+                    attempt += 1;
+                    if attempt >= self.cfg.retries.max(1) {
+                        report.error = Some(format!(
                         "{failure} (after {attempt} attempts; batches are kept for the next run)"
                     ));
-                    break 'batches;
+                        break 'batches;
+                    }
+                    let wait = backoff(attempt - 1, self.unit());
+                    tracing::warn!(
+                        "sync: batch {seq}: {failure}; retrying in {:.1} s",
+                        wait.as_secs_f64()
+                    );
+                    let until = Instant::now() + wait;
+                    while Instant::now() < until && !stop.load(Ordering::Acquire) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
                 }
-                let wait = backoff(attempt - 1, self.unit());
-                tracing::warn!(
-                    "sync: batch {seq}: {failure}; retrying in {:.1} s",
-                    wait.as_secs_f64()
-                );
-                let until = Instant::now() + wait;
-                while Instant::now() < until && !stop.load(Ordering::Acquire) {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+            }
+            if !again {
+                break;
             }
         }
         report.remaining = self.store.outbox_len();

@@ -710,6 +710,17 @@ fn forged_answer_keeps_the_batch(answer: fn(&[u8]) -> (u16, Vec<u8>)) -> String 
         "a forged answer moved the good time"
     );
     assert_eq!(state.last_sync_unix, None);
+    assert_eq!(
+        state.next_seq, 42,
+        "a forged answer moved the sequence counter"
+    );
+    assert_eq!(state.renumbered, 0);
+    let seqs: Vec<u64> = store.outbox().unwrap().iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        seqs,
+        (1..=41).collect::<Vec<_>>(),
+        "a forged answer renumbered"
+    );
     let e = r.error.unwrap();
     assert_eq!(
         state.last_error.as_deref(),
@@ -765,6 +776,134 @@ fn an_unsigned_answer_deletes_nothing() {
         (200, ack.encode_as(1).unwrap())
     });
     assert!(e.contains("hub answer not signed"), "{e}");
+}
+
+#[test]
+fn a_forged_conflict_answer_renumbers_nothing() {
+    // Signed with another key: anyone on the path answering 409 "conflict, use 1000".
+    let e = forged_answer_keeps_the_batch(|body| {
+        let c = sangdam_wire::Conflict::signed(&[0x11; 32], DEVICE, seq_of(body), body, 1000);
+        (409, c.encode().unwrap())
+    });
+    assert!(
+        e.contains("conflict answer") && e.contains("not signed with this box's key"),
+        "{e}"
+    );
+    // Signed with the box's key but over another body (a replayed answer).
+    let e = forged_answer_keeps_the_batch(|body| {
+        let c = sangdam_wire::Conflict::signed(&box_key(), DEVICE, seq_of(body), b"x", 1000);
+        (409, c.encode().unwrap())
+    });
+    assert!(e.contains("different body"), "{e}");
+    // Signed, but naming a number that is not above the batch's.
+    let e = forged_answer_keeps_the_batch(|body| {
+        let seq = seq_of(body);
+        let c = sangdam_wire::Conflict::signed(&box_key(), DEVICE, seq, body, seq);
+        (409, c.encode().unwrap())
+    });
+    assert!(e.contains("not above it"), "{e}");
+}
+
+/// A call of no utterances analysed at `at` (what the day counters count).
+fn plain_call(k: u8, at: u64) -> sangdam::store::CallRecord {
+    sangdam::store::CallRecord {
+        id: sangdam::store::CallId([k; 16]),
+        source: format!("/rec/new-{k}.wav"),
+        duration_s: 3.0,
+        sample_rate: 8000,
+        channels: 2,
+        analysed_at: at,
+        utterance_count: 0,
+        asr_model: "asr-ko@test".into(),
+        sentiment: None,
+        talk: None,
+        live: None,
+    }
+}
+
+#[test]
+fn a_box_whose_sync_state_was_lost_renumbers_from_the_hub_and_every_new_day_arrives() {
+    use sangdam::store::Day;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("box");
+    fill_store(&data, 120);
+    let (h, storage) = hub(&tmp.path().join("hub"));
+    let stop = AtomicBool::new(false);
+    {
+        let store = Store::open(&data).unwrap();
+        let r = syncer(&store, &h.url(), "")
+            .run_once(&|| NOW, &stop)
+            .unwrap();
+        assert_eq!((r.delivered, r.remaining), (41, 0), "{r}");
+    }
+    let before = storage.batches().unwrap();
+    // The sled store is lost and only the journal is left (a damaged store, or a box
+    // re-imaged with its data kept): opening rebuilds it from the journal, and the sync
+    // tree, with the sequence counter, is not in the journal.
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() != sangdam::store::journal::JOURNAL_FILE {
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).unwrap();
+            } else {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+    }
+    let store = Store::open(&data).unwrap();
+    assert!(store.recovery().is_some(), "not rebuilt from the journal");
+    assert_eq!(store.call_count(), 120);
+    let s = syncer(&store, &h.url(), "");
+    assert_eq!(s.state().unwrap().next_seq, 1, "the counter starts again");
+    // New calls on two new days.
+    let (day1, day2) = (Day::from_unix(NOW).0, Day::from_unix(NOW + 86_400).0);
+    for (k, at) in [
+        (201, NOW + 60),
+        (202, NOW + 120),
+        (203, NOW + 180),
+        (204, NOW + 86_400),
+        (205, NOW + 86_460),
+    ] {
+        store.insert_call(&plain_call(k, at), &[]).unwrap();
+    }
+    let r = s.run_once(&|| NOW + 2 * 86_400, &stop).unwrap();
+    assert!(r.error.is_none(), "{r}");
+    assert_eq!(r.remaining, 0, "{r}");
+    assert_eq!(r.delivered, r.built, "{r}");
+    assert!(r.renumbered > 0, "the hub's conflict was not acted on: {r}");
+    assert!(h.stats().conflicts >= 1, "{:?}", h.stats());
+    // Every new day's counts are at the hub, once; nothing stored before was touched.
+    let (seqs, _, _) = hub_contents(&storage);
+    assert_eq!(calls_on_day(&storage, day1), vec![3]);
+    assert_eq!(calls_on_day(&storage, day2), vec![2]);
+    let batches = storage.batches().unwrap();
+    for b in &before {
+        assert!(batches.contains(b), "batch {} was replaced", b.header.seq);
+    }
+    // The counter is past everything at the hub: the next day goes without a conflict.
+    let state = s.state().unwrap();
+    assert_eq!(state.next_seq, seqs.last().unwrap() + 1);
+    assert_eq!(state.renumbered, r.renumbered as u64);
+    store
+        .insert_call(&plain_call(206, NOW + 2 * 86_400 + 60), &[])
+        .unwrap();
+    let r = s.run_once(&|| NOW + 3 * 86_400, &stop).unwrap();
+    assert_eq!((r.built, r.delivered, r.renumbered), (1, 1, 0), "{r}");
+    assert_eq!(
+        calls_on_day(&storage, Day::from_unix(NOW + 2 * 86_400).0),
+        vec![1]
+    );
+    h.stop();
+}
+
+fn calls_on_day(storage: &SledStorage, day: u32) -> Vec<u64> {
+    storage
+        .batches()
+        .unwrap()
+        .iter()
+        .filter(|b| b.header.period == sangdam_wire::Period::day(day))
+        .map(|b| b.report.counters.calls)
+        .collect()
 }
 
 #[test]
