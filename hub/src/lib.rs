@@ -21,6 +21,7 @@ pub mod bench;
 pub mod dashboard;
 pub mod fleet;
 pub mod http;
+pub mod pagebench;
 pub mod pg;
 pub mod registry;
 pub mod server;

@@ -1,4 +1,4 @@
-//! `sangdam-hub serve | migrate | add-device | add-viewer | bench`.
+//! `sangdam-hub serve | migrate | add-device | add-viewer | bench | bench-page`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sangdam_hub::bench::{self, BenchConfig};
+use sangdam_hub::pagebench::{self, PageBenchConfig};
 use sangdam_hub::{
     serve, HubConfig, PgStorage, Registry, SledStorage, Storage, StorageError, ViewerError, Viewers,
 };
@@ -132,6 +133,44 @@ enum Command {
         #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
+    /// Fleet-page bench: fills a fresh store with DEVICES × DAYS daily batches, then times
+    /// one page (read, summarise, render) from the per-device aggregates and, with
+    /// --fold, from a fold of every batch (the peer); prints a table.
+    BenchPage {
+        #[arg(long, default_value_t = 1000)]
+        devices: usize,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Threads filling the store.
+        #[arg(long, default_value_t = 64)]
+        threads: usize,
+        /// Pages per measurement.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Also time the peer: a page folded from every stored batch.
+        #[arg(long)]
+        fold: bool,
+        /// Folder to make the temporary store in (default: the system's temp folder).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Fill this empty PostgreSQL scratch database instead (emptied at the end).
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+    },
+    /// One measurement of bench-page, run by it in a child process (prints JSON).
+    #[command(hide = true)]
+    BenchPageProbe {
+        #[arg(long)]
+        devices: usize,
+        #[arg(long)]
+        source: String,
+        #[arg(long)]
+        repeats: usize,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        database: Option<String>,
+    },
 }
 
 fn init_logging(default: &str) {
@@ -207,6 +246,40 @@ fn main() -> ExitCode {
                 data_parent: data,
                 database,
             })
+        }
+        Command::BenchPage {
+            devices,
+            days,
+            threads,
+            repeats,
+            fold,
+            data,
+            database,
+        } => {
+            init_logging("error");
+            run_page_bench(PageBenchConfig {
+                devices,
+                days,
+                fill_threads: threads,
+                repeats,
+                fold,
+                data_parent: data,
+                database,
+            })
+        }
+        Command::BenchPageProbe {
+            devices,
+            source,
+            repeats,
+            data,
+            database,
+        } => {
+            init_logging("error");
+            pagebench::probe(data.as_deref(), database.as_deref(), devices, &source, repeats)
+                .and_then(|p| {
+                    println!("{}", serde_json::to_string(&p)?);
+                    Ok(ExitCode::SUCCESS)
+                })
         }
     };
     match result {
@@ -386,6 +459,16 @@ fn run_bench(config: BenchConfig) -> anyhow::Result<ExitCode> {
         config.boxes, config.batches_per_box, config.client_threads
     );
     let report = bench::run(&config)?;
+    print!("{}", report.table());
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn run_page_bench(config: PageBenchConfig) -> anyhow::Result<ExitCode> {
+    let report = pagebench::run(&config)?;
     print!("{}", report.table());
     Ok(if report.problems.is_empty() {
         ExitCode::SUCCESS

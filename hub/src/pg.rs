@@ -309,11 +309,11 @@ impl PgStorage {
         Ok(())
     }
 
-    /// Deletes every batch (tests and benches on a scratch database).
+    /// Deletes every batch and aggregate (tests and benches on a scratch database).
     pub fn clear(&self) -> Result<(), StorageError> {
         self.conn()?
             .client
-            .batch_execute("TRUNCATE batches")
+            .batch_execute("TRUNCATE batches, device_aggregates")
             .map_err(|e| self.backend("cannot empty the batch table", e))
     }
 }

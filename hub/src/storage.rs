@@ -132,7 +132,11 @@ pub(crate) fn now_unix() -> u64 {
 /// Batches in a sled database: tree `batches` maps [`key`] to the raw body, tree
 /// `received` maps the same key to the hub's clock at arrival (u64 big-endian). The
 /// batch's digest is not stored apart: it is the SHA-256 of the stored body, so batches
-/// stored before digests mattered compare the same way as new ones.
+/// stored before digests mattered compare the same way as new ones. Tree `aggregates`
+/// maps a device id to its [`crate::fleet::DeviceAggregate`] (JSON), written in the same
+/// sled transaction as the batch, so the fleet page reads one bounded record per device.
+/// A store written before the aggregates existed gets them folded from its batches when
+/// it is opened (tree `meta`, key `aggregates` marks them complete).
 ///
 /// Durability uses group commit: a request inserts, then waits for an fsync that *started
 /// after* its insert. One flusher thread runs those fsyncs back to back, each covering
@@ -142,6 +146,7 @@ pub struct SledStorage {
     path: PathBuf,
     batches: sled::Tree,
     received: sled::Tree,
+    aggregates: sled::Tree,
     commit: Arc<GroupCommit>,
     flusher: Option<JoinHandle<()>>,
     // Dropped last (fields drop in order), after the flusher has stopped.
@@ -274,6 +279,12 @@ impl SledStorage {
             })?;
         let batches = db.open_tree("batches").map_err(open_err)?;
         let received = db.open_tree("received").map_err(open_err)?;
+        let aggregates = db.open_tree("aggregates").map_err(open_err)?;
+        let meta = db.open_tree("meta").map_err(open_err)?;
+        if meta.get(AGGREGATES_DONE).map_err(open_err)?.is_none() {
+            rebuild_aggregates(&batches, &received, &aggregates, &path)?;
+            meta.insert(AGGREGATES_DONE, &[1u8]).map_err(open_err)?;
+        }
         // sled keeps its log in `db`; the flusher fdatasyncs it. The folder is synced once
         // so that a store created just now keeps its files' names after a crash.
         let io_err = |what: &str, e: std::io::Error| StorageError::Open {
@@ -306,6 +317,7 @@ impl SledStorage {
             path,
             batches,
             received,
+            aggregates,
             commit,
             flusher: Some(flusher),
             _db: db,
@@ -363,27 +375,127 @@ fn backend(e: sled::Error) -> StorageError {
     StorageError::Backend(e.to_string())
 }
 
+/// Key in tree `meta`: present once every stored batch is in tree `aggregates`.
+const AGGREGATES_DONE: &[u8] = b"aggregates";
+
+/// Folds every stored batch into tree `aggregates` (a store of a hub from before the
+/// aggregates, or one whose fold was cut off: it starts again from empty).
+fn rebuild_aggregates(
+    batches: &sled::Tree,
+    received: &sled::Tree,
+    aggregates: &sled::Tree,
+    path: &Path,
+) -> Result<(), StorageError> {
+    let fail = |reason: String| StorageError::Open {
+        path: path.to_owned(),
+        reason: format!("cannot build the fleet aggregates: {reason}"),
+    };
+    aggregates.clear().map_err(|e| fail(e.to_string()))?;
+    if batches.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(batches = batches.len(), "folding the stored batches into per-device aggregates (once)");
+    let mut all: std::collections::BTreeMap<String, crate::fleet::DeviceAggregate> =
+        Default::default();
+    for item in batches.iter() {
+        let (k, body) = item.map_err(|e| fail(e.to_string()))?;
+        let (device, seq) = parse_key(&k).unwrap_or_else(|| ("?".into(), 0));
+        let batch = Batch::decode(&body).map_err(|e| StorageError::Corrupt {
+            device: device.clone(),
+            seq,
+            reason: e.to_string(),
+        })?;
+        let at = received
+            .get(&k)
+            .map_err(|e| fail(e.to_string()))?
+            .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?)));
+        all.entry(device).or_default().add(&batch, at);
+    }
+    for (device, agg) in all {
+        let json = serde_json::to_vec(&agg).map_err(|e| fail(e.to_string()))?;
+        aggregates
+            .insert(device.as_bytes(), json)
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Why a sled insert transaction stopped.
+enum Abort {
+    /// The key is taken: the body stored under it.
+    Taken(sled::IVec),
+    /// The device's stored aggregate does not decode.
+    Aggregate(String),
+}
+
 impl Storage for SledStorage {
     fn insert(&self, batch: &Batch, body: &[u8]) -> Result<Stored, StorageError> {
-        let k = key(&batch.header.device, batch.header.seq);
-        // Compare-and-swap from "absent": of two concurrent copies exactly one succeeds.
-        let stored = match self
-            .batches
-            .compare_and_swap(&k, None as Option<&[u8]>, Some(body))
-            .map_err(backend)?
-        {
-            Ok(()) => {
-                self.received
-                    .insert(&k, &now_unix().to_be_bytes())
-                    .map_err(backend)?;
-                Stored::New
+        use sled::transaction::{ConflictableTransactionError as Cte, TransactionError};
+        use sled::Transactional;
+        let device = batch.header.device.as_str();
+        let k = key(device, batch.header.seq);
+        let now = now_unix();
+        // One serializable sled transaction: the key must be absent (of two concurrent
+        // copies exactly one commits, the other retries and finds it), and the batch, its
+        // arrival time and its device's aggregate are written together.
+        let outcome = (&self.batches, &self.received, &self.aggregates).transaction(
+            |(batches, received, aggregates)| {
+                if let Some(current) = batches.get(&k)? {
+                    return Err(Cte::Abort(Abort::Taken(current)));
+                }
+                let mut agg: crate::fleet::DeviceAggregate = match aggregates.get(device)? {
+                    Some(json) => serde_json::from_slice(&json)
+                        .map_err(|e| Cte::Abort(Abort::Aggregate(e.to_string())))?,
+                    None => Default::default(),
+                };
+                agg.add(batch, Some(now));
+                let json = serde_json::to_vec(&agg)
+                    .map_err(|e| Cte::Abort(Abort::Aggregate(e.to_string())))?;
+                batches.insert(k.as_slice(), body)?;
+                received.insert(k.as_slice(), &now.to_be_bytes())?;
+                aggregates.insert(device.as_bytes(), json)?;
+                Ok(())
+            },
+        );
+        let stored = match outcome {
+            Ok(()) => Stored::New,
+            Err(TransactionError::Abort(Abort::Taken(current))) => {
+                if same_batch(batch, body, Some(&current)) {
+                    Stored::Duplicate
+                } else {
+                    self.next_seq(device, batch.header.seq)?
+                }
             }
-            Err(e) if same_batch(batch, body, e.current.as_deref()) => Stored::Duplicate,
-            Err(_) => self.next_seq(&batch.header.device, batch.header.seq)?,
+            Err(TransactionError::Abort(Abort::Aggregate(reason))) => {
+                return Err(StorageError::Corrupt {
+                    device: device.to_owned(),
+                    seq: batch.header.seq,
+                    reason: format!("its device's aggregate does not decode: {reason}"),
+                })
+            }
+            Err(TransactionError::Storage(e)) => return Err(backend(e)),
         };
         // Also for a duplicate: the first copy may still be waiting for its fsync.
         self.commit.wait_durable()?;
         Ok(stored)
+    }
+
+    fn aggregates(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, crate::fleet::DeviceAggregate>, StorageError>
+    {
+        let mut out = std::collections::BTreeMap::new();
+        for item in self.aggregates.iter() {
+            let (k, json) = item.map_err(backend)?;
+            let device = String::from_utf8_lossy(&k).into_owned();
+            let agg = serde_json::from_slice(&json).map_err(|e| StorageError::Corrupt {
+                device: device.clone(),
+                seq: 0,
+                reason: format!("its aggregate does not decode: {e}"),
+            })?;
+            out.insert(device, agg);
+        }
+        Ok(out)
     }
 
     fn batches(&self) -> Result<Vec<Batch>, StorageError> {

@@ -16,7 +16,12 @@
 //!    key over its sequence number and the SHA-256 of the body sent
 //!    (`sangdam_wire::Ack::check`). An unsigned or wrongly signed answer, or one for
 //!    another batch or body, stops the run and keeps the batch: anyone on the path who
-//!    answers 200 could otherwise make the box delete its batches. Server errors and timeouts are
+//!    answers 200 could otherwise make the box delete its batches. A 409 with a signed
+//!    conflict (`sangdam_wire::Conflict`: the hub holds this sequence number with another
+//!    batch, because this box's store was rebuilt or the box re-imaged and it numbers
+//!    from 1 again) renumbers the waiting batches from the hub's next free number and
+//!    sends them again; a conflict answer that does not verify is a failed send that
+//!    changes nothing. Server errors and timeouts are
 //!    retried with exponential backoff and jitter, then the run ends and the next one
 //!    resumes; the upload rate is held under `sync.max_kbps`. A key or registry problem
 //!    (401/403) or a hub that refuses the format (400) stops the run and keeps the batch.

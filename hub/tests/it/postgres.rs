@@ -302,10 +302,16 @@ fn two_hub_processes_on_one_database_store_each_batch_once_and_agree() {
 }
 
 #[test]
-fn postgres_aggregates_match_the_batches_including_concurrent_ones() {
+fn aggregates_match_the_batches_including_concurrent_ones_on_both_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    aggregates_match(Arc::new(SledStorage::open(dir.path()).unwrap()));
     let pg = PgServer::start();
     let url = pg.new_database();
-    let store = Arc::new(PgStorage::open(&url, 16).unwrap());
+    aggregates_match(Arc::new(PgStorage::open(&url, 16).unwrap()));
+}
+
+/// The incrementally kept aggregates equal a fold of the stored batches.
+fn aggregates_match(store: Arc<dyn Storage>) {
     // 8 threads × 10 new batches of the same two devices at once: no lost update.
     std::thread::scope(|s| {
         for t in 0..8u64 {
@@ -361,4 +367,31 @@ fn a_database_of_the_first_schema_gets_its_aggregates_filled() {
     let kept = store.aggregates().unwrap();
     assert_eq!(kept["busan-03"].batches, 5);
     assert_eq!(kept, sangdam_hub::fleet::aggregate(&store.records().unwrap()));
+}
+
+#[test]
+fn a_sled_store_from_before_the_aggregates_gets_them_filled_once() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStorage::open(dir.path()).unwrap();
+        for seq in 1..=5u64 {
+            let b = batch("busan-03", seq);
+            store.insert(&b, &b.encode().unwrap()).unwrap();
+        }
+    }
+    // What a hub of the first layout left: batches, no aggregates, no marker.
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.drop_tree("aggregates").unwrap();
+        db.drop_tree("meta").unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStorage::open(dir.path()).unwrap();
+    let kept = store.aggregates().unwrap();
+    assert_eq!(kept["busan-03"].batches, 5);
+    assert_eq!(kept, sangdam_hub::fleet::aggregate(&store.records().unwrap()));
+    // Kept up to date from there on.
+    let b = batch("busan-03", 6);
+    store.insert(&b, &b.encode().unwrap()).unwrap();
+    assert_eq!(store.aggregates().unwrap()["busan-03"].batches, 6);
 }
