@@ -275,11 +275,17 @@ fn main() -> ExitCode {
             database,
         } => {
             init_logging("error");
-            pagebench::probe(data.as_deref(), database.as_deref(), devices, &source, repeats)
-                .and_then(|p| {
-                    println!("{}", serde_json::to_string(&p)?);
-                    Ok(ExitCode::SUCCESS)
-                })
+            pagebench::probe(
+                data.as_deref(),
+                database.as_deref(),
+                devices,
+                &source,
+                repeats,
+            )
+            .and_then(|p| {
+                println!("{}", serde_json::to_string(&p)?);
+                Ok(ExitCode::SUCCESS)
+            })
         }
     };
     match result {

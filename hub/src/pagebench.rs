@@ -88,7 +88,11 @@ fn vm_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn open(data: Option<&Path>, database: Option<&str>, connections: u32) -> anyhow::Result<Arc<dyn Storage>> {
+fn open(
+    data: Option<&Path>,
+    database: Option<&str>,
+    connections: u32,
+) -> anyhow::Result<Arc<dyn Storage>> {
     Ok(match (data, database) {
         (_, Some(url)) => Arc::new(PgStorage::open(url, connections)?),
         (Some(dir), None) => Arc::new(SledStorage::open(dir)?),
@@ -144,7 +148,10 @@ pub fn run(config: &PageBenchConfig) -> anyhow::Result<PageReport> {
     if config.devices == 0 || config.days == 0 || config.fill_threads == 0 {
         bail!("devices, days and fill threads must be at least 1");
     }
-    let parent = config.data_parent.clone().unwrap_or_else(std::env::temp_dir);
+    let parent = config
+        .data_parent
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::Builder::new()
         .prefix("sangdam-hub-pagebench-")
         .tempdir_in(&parent)
@@ -182,7 +189,8 @@ pub fn run(config: &PageBenchConfig) -> anyhow::Result<PageReport> {
                                 done.fetch_add(1, Ordering::Relaxed);
                             }
                             Ok(other) => {
-                                *failed.lock().unwrap() = Some(format!("{id} #{}: {other:?}", d + 1));
+                                *failed.lock().unwrap() =
+                                    Some(format!("{id} #{}: {other:?}", d + 1));
                                 return;
                             }
                             Err(e) => {
@@ -206,7 +214,11 @@ pub fn run(config: &PageBenchConfig) -> anyhow::Result<PageReport> {
     let exe = std::env::current_exe().context("cannot find this program to run the probes")?;
     let mut probes = Vec::new();
     let mut problems = Vec::new();
-    let sources: &[&str] = if config.fold { &["aggregates", "fold"] } else { &["aggregates"] };
+    let sources: &[&str] = if config.fold {
+        &["aggregates", "fold"]
+    } else {
+        &["aggregates"]
+    };
     for source in sources {
         let mut cmd = Command::new(&exe);
         cmd.arg("bench-page-probe")
@@ -237,7 +249,11 @@ pub fn run(config: &PageBenchConfig) -> anyhow::Result<PageReport> {
         PgStorage::open(url, 1)?.clear()?;
     }
     Ok(PageReport {
-        backend: if database.is_some() { "postgres" } else { "sled" },
+        backend: if database.is_some() {
+            "postgres"
+        } else {
+            "sled"
+        },
         devices: config.devices,
         days: config.days,
         stored,
@@ -266,7 +282,11 @@ impl PageReport {
                 self.days,
                 self.stored,
                 self.fill_per_s,
-                if p.source == "fold" { "fold of every batch (peer)" } else { "per-device aggregates" },
+                if p.source == "fold" {
+                    "fold of every batch (peer)"
+                } else {
+                    "per-device aggregates"
+                },
                 ms.len(),
                 median,
                 max,

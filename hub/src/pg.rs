@@ -58,8 +58,7 @@ const INSERT: &str = "WITH ins AS (
         INSERT INTO device_aggregates (device, aggregate)
         SELECT $1, NULL WHERE EXISTS (SELECT 1 FROM ins) ON CONFLICT (device) DO NOTHING)
     SELECT EXISTS (SELECT 1 FROM ins)";
-const LOCK_AGGREGATE: &str =
-    "SELECT aggregate FROM device_aggregates WHERE device = $1 FOR UPDATE";
+const LOCK_AGGREGATE: &str = "SELECT aggregate FROM device_aggregates WHERE device = $1 FOR UPDATE";
 const UPDATE_AGGREGATE: &str = "UPDATE device_aggregates SET aggregate = $2 WHERE device = $1";
 const STORED_BODY: &str = "SELECT body FROM batches WHERE device = $1 AND seq = $2";
 const HIGHEST_SEQ: &str = "SELECT coalesce(max(seq), 0) FROM batches WHERE device = $1";
@@ -263,7 +262,8 @@ impl PgStorage {
             .map(|row| self.record(row))
             .collect::<Result<Vec<_>, _>>()?;
         for (device, agg) in crate::fleet::aggregate(&records) {
-            let json = serde_json::to_vec(&agg).map_err(|e| StorageError::Backend(e.to_string()))?;
+            let json =
+                serde_json::to_vec(&agg).map_err(|e| StorageError::Backend(e.to_string()))?;
             tx.execute(
                 "INSERT INTO device_aggregates (device, aggregate) VALUES ($1, $2)",
                 &[&device, &json],
@@ -345,7 +345,8 @@ impl Storage for PgStorage {
             ];
             conn.prepared = Some(statements);
         }
-        let [insert, lock, update, stored_body, highest] = conn.prepared.clone().expect("prepared above");
+        let [insert, lock, update, stored_body, highest] =
+            conn.prepared.clone().expect("prepared above");
         let fail = |what: &str, e| self.backend(&format!("{what} {device} #{seq}"), e);
         // One transaction: the batch and its device's aggregate commit together, and the
         // answer follows the commit. A concurrent insert of the same key waits on the
@@ -405,7 +406,8 @@ impl Storage for PgStorage {
 
     fn aggregates(
         &self,
-    ) -> Result<std::collections::BTreeMap<String, crate::fleet::DeviceAggregate>, StorageError> {
+    ) -> Result<std::collections::BTreeMap<String, crate::fleet::DeviceAggregate>, StorageError>
+    {
         self.ensure_ready()?;
         let rows = self
             .conn()?

@@ -394,7 +394,10 @@ fn rebuild_aggregates(
     if batches.is_empty() {
         return Ok(());
     }
-    tracing::info!(batches = batches.len(), "folding the stored batches into per-device aggregates (once)");
+    tracing::info!(
+        batches = batches.len(),
+        "folding the stored batches into per-device aggregates (once)"
+    );
     let mut all: std::collections::BTreeMap<String, crate::fleet::DeviceAggregate> =
         Default::default();
     for item in batches.iter() {

@@ -322,7 +322,10 @@ fn aggregates_match(store: Arc<dyn Storage>) {
                     let b = batch(if seq % 2 == 0 { "busan-03" } else { "seoul-01" }, seq);
                     assert_eq!(store.insert(&b, &b.encode().unwrap()).unwrap(), Stored::New);
                     // Duplicates change nothing.
-                    assert_eq!(store.insert(&b, &b.encode().unwrap()).unwrap(), Stored::Duplicate);
+                    assert_eq!(
+                        store.insert(&b, &b.encode().unwrap()).unwrap(),
+                        Stored::Duplicate
+                    );
                 }
             });
         }
@@ -332,7 +335,11 @@ fn aggregates_match(store: Arc<dyn Storage>) {
     assert_eq!(kept.len(), 2);
     for (device, agg) in &folded {
         let k = &kept[device];
-        assert_eq!((k.batches, k.calls, k.last_seq), (agg.batches, agg.calls, agg.last_seq), "{device}");
+        assert_eq!(
+            (k.batches, k.calls, k.last_seq),
+            (agg.batches, agg.calls, agg.last_seq),
+            "{device}"
+        );
         assert_eq!(k.complaints, agg.complaints);
         assert_eq!(k.newest, agg.newest);
         assert_eq!(k.days.len(), agg.days.len());
@@ -359,14 +366,22 @@ fn a_database_of_the_first_schema_gets_its_aggregates_filled() {
         let body = b.encode().unwrap();
         c.execute(
             "INSERT INTO batches VALUES ($1, $2, $3, $4, 1700000000)",
-            &[&"busan-03", &(seq as i64), &sangdam_wire::body_digest(&body).to_vec(), &body],
+            &[
+                &"busan-03",
+                &(seq as i64),
+                &sangdam_wire::body_digest(&body).to_vec(),
+                &body,
+            ],
         )
         .unwrap();
     }
     let store = PgStorage::open(&url, 2).unwrap();
     let kept = store.aggregates().unwrap();
     assert_eq!(kept["busan-03"].batches, 5);
-    assert_eq!(kept, sangdam_hub::fleet::aggregate(&store.records().unwrap()));
+    assert_eq!(
+        kept,
+        sangdam_hub::fleet::aggregate(&store.records().unwrap())
+    );
 }
 
 #[test]
@@ -389,7 +404,10 @@ fn a_sled_store_from_before_the_aggregates_gets_them_filled_once() {
     let store = SledStorage::open(dir.path()).unwrap();
     let kept = store.aggregates().unwrap();
     assert_eq!(kept["busan-03"].batches, 5);
-    assert_eq!(kept, sangdam_hub::fleet::aggregate(&store.records().unwrap()));
+    assert_eq!(
+        kept,
+        sangdam_hub::fleet::aggregate(&store.records().unwrap())
+    );
     // Kept up to date from there on.
     let b = batch("busan-03", 6);
     store.insert(&b, &b.encode().unwrap()).unwrap();
