@@ -398,22 +398,7 @@ fn rebuild_aggregates(
         batches = batches.len(),
         "folding the stored batches into per-device aggregates (once)"
     );
-    let mut all: std::collections::BTreeMap<String, crate::fleet::DeviceAggregate> =
-        Default::default();
-    for item in batches.iter() {
-        let (k, body) = item.map_err(|e| fail(e.to_string()))?;
-        let (device, seq) = parse_key(&k).unwrap_or_else(|| ("?".into(), 0));
-        let batch = Batch::decode(&body).map_err(|e| StorageError::Corrupt {
-            device: device.clone(),
-            seq,
-            reason: e.to_string(),
-        })?;
-        let at = received
-            .get(&k)
-            .map_err(|e| fail(e.to_string()))?
-            .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?)));
-        all.entry(device).or_default().add(&batch, at);
-    }
+    let all = crate::fleet::aggregate(&read_records(batches, received)?);
     for (device, agg) in all {
         let json = serde_json::to_vec(&agg).map_err(|e| fail(e.to_string()))?;
         aggregates
@@ -421,6 +406,29 @@ fn rebuild_aggregates(
             .map_err(|e| fail(e.to_string()))?;
     }
     Ok(())
+}
+
+/// Every stored batch, decoded, with its arrival time.
+fn read_records(batches: &sled::Tree, received: &sled::Tree) -> Result<Vec<Record>, StorageError> {
+    let mut out = Vec::new();
+    for item in batches.iter() {
+        let (k, body) = item.map_err(backend)?;
+        let (device, seq) = parse_key(&k).unwrap_or_else(|| ("?".into(), 0));
+        let batch = Batch::decode(&body).map_err(|e| StorageError::Corrupt {
+            device: device.clone(),
+            seq,
+            reason: e.to_string(),
+        })?;
+        let received_unix = received
+            .get(&k)
+            .map_err(backend)?
+            .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?)));
+        out.push(Record {
+            batch,
+            received_unix,
+        });
+    }
+    Ok(out)
 }
 
 /// Why a sled insert transaction stopped.
@@ -514,26 +522,7 @@ impl Storage for SledStorage {
     }
 
     fn records(&self) -> Result<Vec<Record>, StorageError> {
-        let mut out = Vec::new();
-        for item in self.batches.iter() {
-            let (k, body) = item.map_err(backend)?;
-            let (device, seq) = parse_key(&k).unwrap_or_else(|| ("?".into(), 0));
-            let batch = Batch::decode(&body).map_err(|e| StorageError::Corrupt {
-                device: device.clone(),
-                seq,
-                reason: e.to_string(),
-            })?;
-            let received_unix = self
-                .received
-                .get(&k)
-                .map_err(backend)?
-                .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?)));
-            out.push(Record {
-                batch,
-                received_unix,
-            });
-        }
-        Ok(out)
+        read_records(&self.batches, &self.received)
     }
 }
 
