@@ -15,7 +15,7 @@ use sangdam::config::{Config, ConfigSource};
 use sangdam::models::{Manifest, ModelError, ModelKind};
 use sangdam::pipeline::{self, Event, Outcome, Settings};
 use sangdam::sentiment::SentimentEngine;
-use sangdam::store::{CallRecord, Day, DayCounters, Store, UtteranceRecord};
+use sangdam::store::{CallRecord, DayCounters, Store, UtteranceRecord};
 
 /// On-device Korean call transcription for a desk-side call-centre box.
 #[derive(Debug, Parser)]
@@ -211,7 +211,10 @@ fn now_unix() -> u64 {
 }
 
 fn open_store(config: &Config) -> Result<Store> {
-    Ok(Store::open(&config.store.data_dir)?)
+    Ok(Store::open_in(
+        &config.store.data_dir,
+        &config.store.time_zone,
+    )?)
 }
 
 /// The speech model, and the analysis settings with the sentiment model.
@@ -404,7 +407,7 @@ fn analyze(config: &Config, paths: &[PathBuf]) -> Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let today = Day::from_unix(now_unix());
+    let today = store.day_of(now_unix());
     match store.day(today) {
         Ok(d) => eprintln!("today ({today}): {}", day_line(&d)),
         Err(e) => eprintln!("error: cannot read today's counters: {e}"),
@@ -535,16 +538,16 @@ fn calls(config: &Config) -> Result<ExitCode> {
     let store = open_store(config)?;
     let calls = store.calls()?;
     println!(
-        "{:<12}  {:>9}  {:>5}  {:<20}  source",
-        "id", "duration", "utts", "analysed (UTC)"
+        "{:<12}  {:>9}  {:>5}  {:<23}  source",
+        "id", "duration", "utts", "analysed"
     );
     for c in &calls {
         println!(
-            "{:<12}  {:>8.1}s  {:>5}  {:<20}  {}",
+            "{:<12}  {:>8.1}s  {:>5}  {:<23}  {}",
             c.id.short(),
             c.duration_s,
             c.utterance_count,
-            format_time(c.analysed_at),
+            store.format_unix(c.analysed_at),
             c.source
         );
     }
@@ -566,7 +569,7 @@ fn show(config: &Config, id: &str) -> Result<ExitCode> {
     );
     println!(
         "analysed  {} with {}",
-        format_time(call.analysed_at),
+        store.format_unix(call.analysed_at),
         call.asr_model
     );
     match &call.sentiment {
@@ -600,7 +603,7 @@ fn show(config: &Config, id: &str) -> Result<ExitCode> {
         }
         None => println!("sentiment not classified (no sentiment model was installed)"),
     }
-    let day = Day::from_unix(call.analysed_at);
+    let day = store.day_of(call.analysed_at);
     println!("day       {day}: {}", day_line(&store.day(day)?));
     println!();
     for u in store.utterances(&id)? {
@@ -680,7 +683,6 @@ fn models(config: &Config) -> Result<ExitCode> {
     })
 }
 
-/// `YYYY-MM-DD HH:MM:SS` in UTC, without a date crate.
 fn insights(config: &Config, refresh: bool, json: bool, tsv: Option<&Path>) -> Result<ExitCode> {
     use sangdam::insights::run::{
         compute, docs_from_tsv, insights_text, load_or_refresh, recommend_text,
@@ -770,8 +772,4 @@ fn serve(config: &Config, addr: Option<&str>) -> Result<ExitCode> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     sangdam::insights::report::serve_allowing(listener, render, stop, hosts)?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn format_time(unix: u64) -> String {
-    sangdam::store::format_unix(unix)
 }

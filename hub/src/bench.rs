@@ -164,7 +164,7 @@ pub fn sample_batch(device: &str, seq: u64, day: u32, seed: u64) -> Batch {
         header: Header {
             device: device.to_owned(),
             seq,
-            period: Period::day(day),
+            period: Period::day(sangdam_wire::Day(day)),
             schema: SCHEMA_VERSION,
             created_unix: u64::from(day) * 86_400 + 23 * 3600,
             last_good_unix: u64::from(day) * 86_400 + 3600,

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
+use sangdam_wire::Day;
 use serde::{Deserialize, Serialize};
 
 use crate::storage::Record;
@@ -98,42 +99,22 @@ pub struct DeviceSummary {
     pub lost: u64,
 }
 
-/// (year, month, day) of a day number (days since 1970-01-01), proleptic Gregorian.
-pub fn civil_date(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
+/// The date of a day number as the boxes cut it (each in its own `store.time_zone`).
 pub fn date(day: u32) -> String {
-    let (y, m, d) = civil_date(i64::from(day));
-    format!("{y:04}-{m:02}-{d:02}")
+    Day(day).to_string()
 }
 
 fn period_text(p: &sangdam_wire::Period) -> String {
     if p.days <= 1 {
-        date(p.first_day)
+        p.first_day.to_string()
     } else {
-        format!("{} ~ {}", date(p.first_day), date(p.end_day() - 1))
+        format!("{} ~ {}", p.first_day, Day(p.end_day().0 - 1))
     }
 }
 
 /// "2026-11-03 14:05 UTC".
 pub fn datetime(unix: u64) -> String {
-    let secs = unix % 86_400;
-    format!(
-        "{} {:02}:{:02} UTC",
-        date((unix / 86_400) as u32),
-        secs / 3600,
-        secs / 60 % 60
-    )
+    sangdam_wire::day::format_unix_as(unix, &sangdam_wire::TimeZone::UTC, "%Y-%m-%d %H:%M UTC")
 }
 
 /// Complaint terms kept per device (the most-called ones): bounds an aggregate's size.
@@ -207,7 +188,7 @@ impl DeviceAggregate {
             self.complaints = terms.into_iter().collect();
         }
         let span = f64::from(h.period.days.max(1));
-        for day in h.period.first_day..h.period.end_day() {
+        for day in h.period.first_day.0..h.period.end_day().0 {
             let d = self.days.entry(day).or_default();
             d[0] += r.counters.calls as f64 / span;
             d[1] += r.counters.positive_calls as f64 / span;

@@ -188,12 +188,15 @@ impl Default for InsightsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub data_dir: PathBuf,
+    /// IANA time zone that decides which day a call counts on.
+    pub time_zone: String,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             data_dir: PathBuf::from("sangdam-data"),
+            time_zone: crate::store::DEFAULT_TIME_ZONE.to_owned(),
         }
     }
 }
@@ -303,6 +306,7 @@ impl Default for LogConfig {
 pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("store", "Local storage of calls, transcripts and counters (sled)."),
     ("store.data_dir", "Folder of the store. Overridden by --data or SANGDAM_DATA. On the box: /var/lib/sangdam."),
+    ("store.time_zone", "IANA time zone of the branch, e.g. \"Asia/Seoul\" (the default) or \"UTC\": it decides which day a call counts on in the day counters, the insights' periods and the batches sent to the hub, and the times the pages show. Changing it counts the stored days again at the next start; days already sent to the hub stay as they were sent."),
     ("models", "Installed models: a folder with manifest.toml; every file is checked against its sha256 at start-up."),
     ("models.dir", "Folder holding manifest.toml and the model files. On the box: /usr/share/sangdam/models."),
     ("models.asr", "Name of the speech-recognition model in the manifest (kind asr-ctc)."),
@@ -440,6 +444,8 @@ impl Config {
 
     /// Checks values that parse but cannot work.
     pub fn validate(&self) -> Result<(), String> {
+        sangdam_wire::day::time_zone(&self.store.time_zone)
+            .map_err(|e| format!("store.time_zone: {e}"))?;
         if self.asr.batch == 0 {
             return Err("asr.batch must be at least 1".into());
         }
@@ -682,6 +688,16 @@ mod tests {
         let mut c = Config::default();
         c.audio.customer_channel = c.audio.agent_channel;
         assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.store.time_zone = "Seoul".into();
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.contains("store.time_zone") && e.contains("Asia/Seoul"),
+            "{e}"
+        );
+        c.store.time_zone = "UTC".into();
+        assert!(c.validate().is_ok());
+        assert_eq!(Config::default().store.time_zone, "Asia/Seoul");
         assert!(Config::default().validate().is_ok());
     }
 }

@@ -1108,6 +1108,10 @@ mod tests {
                 Doc {
                     id: format!("{i:05}"),
                     at: 1_700_000_000 + i as u64 * 60,
+                    day: crate::store::Day::of_unix(
+                        1_700_000_000 + i as u64 * 60,
+                        &crate::store::TimeZone::UTC,
+                    ),
                     keywords: kw,
                     positive,
                     texts,
@@ -1229,6 +1233,7 @@ mod tests {
         let doc = |keywords: &[&str]| Doc {
             id: String::new(),
             at: 0,
+            day: crate::store::Day(0),
             keywords: keywords.iter().map(|k| k.to_string()).collect(),
             positive: true,
             texts: Vec::new(),

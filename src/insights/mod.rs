@@ -27,8 +27,10 @@ pub mod stats;
 pub struct Doc {
     /// Call id (hex, or any stable key).
     pub id: String,
-    /// Unix seconds of the call (for periods).
+    /// Unix seconds of the call (newest first when calls must be left out).
     pub at: u64,
+    /// The day of `at` in the store's time zone (for periods).
+    pub day: crate::store::Day,
     /// Keywords of the call's customer-side text (or the whole call when mono), in order,
     /// repeated as often as they occur; from its polar utterances only when they were
     /// labelled (a neutral "카드 번호 불러 드릴게요" in a complaint is no complaint about

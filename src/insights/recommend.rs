@@ -178,8 +178,7 @@ fn examples_of(docs: &[Doc], word: &str, positive: bool, n: usize) -> Vec<String
 
 /// The last 30 days up to the newest call, and the 30 days before them.
 pub fn months(docs: &[Doc]) -> (Period, Period) {
-    let latest = docs.iter().map(|d| d.at).max().unwrap_or(0);
-    let end = Day::from_unix(latest);
+    let end = docs.iter().map(|d| d.day).max().unwrap_or(Day(0));
     // Before the first 30 days of the calendar there is no earlier month.
     let before = match end.0.checked_sub(30) {
         Some(e) => Period::Days {
@@ -203,7 +202,7 @@ pub fn business(
     let prev: KeywordStats = keyword_stats(docs, before, 10_000);
     let month_docs: Vec<Doc> = docs
         .iter()
-        .filter(|d| month.contains(d.at))
+        .filter(|d| month.contains(d.day))
         .cloned()
         .collect();
     let prev_neg = |k: &str| {
@@ -533,6 +532,7 @@ mod tests {
         Doc {
             id: format!("c{id}"),
             at: at_day * 86_400,
+            day: Day(at_day as u32),
             keywords: kw.iter().map(|s| s.to_string()).collect(),
             positive,
             texts: vec![text.to_owned()],

@@ -51,6 +51,19 @@ pub struct Insights {
     /// Per day with neutral calls: (YYYY-MM-DD, neutral calls).
     #[serde(default)]
     pub neutral_days: Vec<(String, u64)>,
+    /// The IANA time zone the days were cut in (empty, read as UTC, in insights stored by
+    /// an older build).
+    #[serde(default)]
+    pub time_zone: String,
+}
+
+impl Insights {
+    /// When these insights were computed, in the zone their days were cut in.
+    pub fn generated_text(&self) -> String {
+        let tz =
+            sangdam_wire::day::time_zone(&self.time_zone).unwrap_or(crate::store::TimeZone::UTC);
+        sangdam_wire::day::format_unix(self.generated_at, &tz)
+    }
 }
 
 /// The store's calls as the insight models take them.
@@ -58,8 +71,8 @@ pub struct Insights {
 pub struct StoreDocs {
     /// The polar calls, oldest first.
     pub docs: Vec<Doc>,
-    /// When each neutral call was analysed (unix seconds), oldest first.
-    pub neutral: Vec<u64>,
+    /// The day (store's time zone) of each neutral call, oldest first.
+    pub neutral: Vec<Day>,
     /// Stored calls in neither list: no sentiment, empty, or older than the newest
     /// `max_calls` polar calls.
     pub left_out: usize,
@@ -98,7 +111,7 @@ pub fn load_docs(
             Some(Label::Positive) => true,
             Some(Label::Negative) => false,
             Some(Label::Neutral) => {
-                neutral.push(call.analysed_at);
+                neutral.push(store.day_of(call.analysed_at));
                 continue;
             }
             Some(Label::Empty) | None => continue,
@@ -118,6 +131,7 @@ pub fn load_docs(
         docs.push(Doc {
             id: call.id.to_hex(),
             at: call.analysed_at,
+            day: store.day_of(call.analysed_at),
             keywords: kw,
             positive,
             texts: side.iter().map(|u| u.text.clone()).collect(),
@@ -167,6 +181,7 @@ pub fn docs_from_tsv(
         docs.push(Doc {
             id: id.to_owned(),
             at: 0,
+            day: Day(0),
             keywords: keywords.extract(t),
             positive,
             texts: vec![t.to_owned()],
@@ -183,28 +198,30 @@ pub fn docs_from_tsv(
 
 /// Computes insights over `docs` (polar calls, oldest first) and no neutral calls.
 pub fn compute(docs: &[Doc], left_out: usize, cfg: &InsightsConfig, now: u64) -> Insights {
-    compute_with_neutral(docs, &[], left_out, cfg, now)
+    compute_with_neutral(docs, &[], left_out, cfg, now, &crate::store::TimeZone::UTC)
 }
 
 /// Computes insights over `docs` (polar calls, oldest first), counting the neutral calls
-/// analysed at the times `neutral` per period and per day.
+/// analysed on the days `neutral` per period and per day. With no calls at all the
+/// periods end on the day of `now` in `tz`.
 pub fn compute_with_neutral(
     docs: &[Doc],
-    neutral: &[u64],
+    neutral: &[Day],
     left_out: usize,
     cfg: &InsightsConfig,
     now: u64,
+    tz: &crate::store::TimeZone,
 ) -> Insights {
     let latest = docs
         .iter()
-        .map(|d| d.at)
+        .map(|d| d.day)
         .chain(neutral.iter().copied())
         .max()
-        .unwrap_or(now);
+        .unwrap_or_else(|| Day::of_unix(now, tz));
     let periods: Vec<KeywordStats> = Period::standard(latest)
         .into_iter()
         .map(|p| KeywordStats {
-            neutral_calls: neutral.iter().filter(|&&at| p.contains(at)).count() as u64,
+            neutral_calls: neutral.iter().filter(|&&d| p.contains(d)).count() as u64,
             ..keyword_stats(docs, p, cfg.top)
         })
         .collect();
@@ -227,7 +244,7 @@ pub fn compute_with_neutral(
         .collect();
     let mut by_day: std::collections::BTreeMap<Day, (u64, u64)> = Default::default();
     for d in docs {
-        let e = by_day.entry(Day::from_unix(d.at)).or_default();
+        let e = by_day.entry(d.day).or_default();
         if d.positive {
             e.0 += 1;
         } else {
@@ -235,10 +252,11 @@ pub fn compute_with_neutral(
         }
     }
     let mut neutral_by_day: std::collections::BTreeMap<Day, u64> = Default::default();
-    for &at in neutral {
-        *neutral_by_day.entry(Day::from_unix(at)).or_default() += 1;
+    for &d in neutral {
+        *neutral_by_day.entry(d).or_default() += 1;
     }
     Insights {
+        time_zone: tz.iana_name().unwrap_or("UTC").to_owned(),
         generated_at: now,
         calls: docs.len(),
         neutral_calls: neutral.len(),
@@ -279,7 +297,8 @@ pub fn load_or_refresh(
     }
     let keywords = Keywords::new(&cfg.extra_stopwords);
     let d = load_docs(store, &keywords, cfg.max_calls)?;
-    let insights = compute_with_neutral(&d.docs, &d.neutral, d.left_out, cfg, now);
+    let insights =
+        compute_with_neutral(&d.docs, &d.neutral, d.left_out, cfg, now, store.time_zone());
     store.put_insights(&insights)?;
     Ok((insights, true))
 }
@@ -301,7 +320,7 @@ pub fn insights_text(i: &Insights) -> String {
         i.calls,
         i.neutral_calls,
         i.calls_left_out,
-        crate::store::format_unix(i.generated_at)
+        i.generated_text()
     );
     for p in &i.periods {
         let _ = writeln!(
@@ -650,7 +669,7 @@ pub fn page(i: &Insights, title: &str) -> ReportPage {
     });
     ReportPage {
         title: title.to_owned(),
-        generated: crate::store::format_unix(i.generated_at),
+        generated: i.generated_text(),
         period: all
             .map(|p| p.period.label())
             .unwrap_or_else(|| "all".into()),

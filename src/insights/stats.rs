@@ -25,7 +25,7 @@ pub const MIN_CONTRAST_COUNT: u64 = 3;
 /// A period of calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Period {
-    /// One day (UTC).
+    /// One day (in the store's time zone).
     Day(Day),
     /// Seven days ending with (and including) this day.
     Week(Day),
@@ -36,8 +36,7 @@ pub enum Period {
 }
 
 impl Period {
-    pub fn contains(&self, at: u64) -> bool {
-        let d = Day::from_unix(at);
+    pub fn contains(&self, d: Day) -> bool {
         match *self {
             Period::Day(day) => d == day,
             Period::Week(end) => d.0 <= end.0 && d.0 + 7 > end.0,
@@ -58,9 +57,8 @@ impl Period {
         }
     }
 
-    /// The latest day, the week ending with it, and all, for calls up to `latest`.
-    pub fn standard(latest: u64) -> [Period; 3] {
-        let d = Day::from_unix(latest);
+    /// The latest day, the week ending with it, and all, for calls up to day `d`.
+    pub fn standard(d: Day) -> [Period; 3] {
         [Period::Day(d), Period::Week(d), Period::All]
     }
 }
@@ -148,7 +146,7 @@ pub fn keyword_stats(docs: &[Doc], period: Period, n: usize) -> KeywordStats {
     let mut tallies: HashMap<&str, Tally> = HashMap::new();
     let (mut calls, mut neg_calls, mut pos_calls) = (0u64, 0u64, 0u64);
     let mut seen: Vec<&str> = Vec::new();
-    for d in docs.iter().filter(|d| period.contains(d.at)) {
+    for d in docs.iter().filter(|d| period.contains(d.day)) {
         calls += 1;
         if d.positive {
             pos_calls += 1;
@@ -242,6 +240,7 @@ mod tests {
         Doc {
             id: format!("{at}"),
             at,
+            day: Day::of_unix(at, &crate::store::TimeZone::UTC),
             keywords: words.iter().map(|w| w.to_string()).collect(),
             positive,
             texts: vec![words.join(" ")],
@@ -297,7 +296,7 @@ mod tests {
     #[test]
     fn periods_select_their_calls() {
         let docs = corpus();
-        let latest = docs.iter().map(|d| d.at).max().unwrap();
+        let latest = docs.iter().map(|d| d.day).max().unwrap();
         let [day, week, all] = Period::standard(latest);
         assert_eq!(keyword_stats(&docs, day, 5).calls, 5);
         assert_eq!(keyword_stats(&docs, week, 5).calls, 35);

@@ -6,8 +6,9 @@
 //! |--------------|--------------------------------------------------|--------------------------|
 //! | `calls`      | call id, 16 bytes                                | [`CallRecord`], JSON     |
 //! | `utterances` | call id (16 bytes) ++ index (u32 big-endian)     | [`UtteranceRecord`], JSON|
-//! | `counters`   | day (u32 big-endian, days since 1970-01-01 UTC)  | [`DayCounters`], JSON    |
+//! | `counters`   | day (u32 big-endian, days since 1970-01-01, in the store's time zone) | [`DayCounters`], JSON |
 //! | `meta`       | `schema_version`                                 | u32 big-endian           |
+//! | `meta`       | `time_zone`: the zone the counters are cut in    | IANA name, UTF-8         |
 //! | `insights`   | `latest`                                         | insights report, JSON    |
 //!
 //! Big-endian integers make sled's byte order the numeric order, so a prefix scan over a
@@ -21,6 +22,16 @@
 //! |---------|--------------|
 //! | 1 | the first layout |
 //! | 2 | the neutral sentiment class: labels may be `"neutral"`, [`DayCounters`] has `neutral_calls` and `neutral_utterances`, summaries count neutral utterances |
+//! | 3 | days in the box's time zone (`store.time_zone`): `meta` records the zone the counters were cut in; older stores counted UTC days |
+//!
+//! # Days
+//!
+//! A call counts on the day of its `analysed_at` in the store's time zone
+//! ([`Store::open_in`]; Asia/Seoul by default), so a Korean branch's morning calls count
+//! on their own date. When the zone recorded in `meta` is not the one the store is
+//! opened with (a version-2 store, cut in UTC, or a technician who changed
+//! `store.time_zone`), every day's counters are counted again from the stored calls in
+//! one transaction before the store is used.
 //!
 //! A store of an older schema is brought up to date at open ([`migrate`]); version 1's
 //! values read as they are (the new fields default to 0, and a version-1 build never made
@@ -42,7 +53,6 @@
 //! The `insights` tree holds derived data (keywords, drivers, recommendations computed
 //! from the calls): it is not journalled, since it can always be computed again.
 
-mod day;
 pub mod journal;
 
 use std::path::{Path, PathBuf};
@@ -54,15 +64,24 @@ use sled::Transactional;
 
 use crate::audio::Speaker;
 use crate::sentiment::{CallSentiment, Label, Sentiment};
-pub use day::Day;
+pub use sangdam_wire::day::{Day, TimeZone};
 
 /// The layout version this build writes. Stores written by a newer build are refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// The time zone a store cuts its days in unless the config says otherwise.
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Seoul";
+
+const TIME_ZONE_KEY: &[u8] = b"time_zone";
+/// What a store without a recorded zone (schema 2 and older) counted in.
+const LEGACY_TIME_ZONE: &str = "UTC";
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    #[error("the store in {path} cannot cut days: store.time_zone {message}")]
+    TimeZone { path: PathBuf, message: String },
     #[error("the store in {path} was written by a newer sangdam (schema {found}; this build reads up to {supported}): upgrade sangdam, or point --data / SANGDAM_DATA at another directory")]
     NewerSchema {
         path: PathBuf,
@@ -300,6 +319,8 @@ pub struct Store {
     path: PathBuf,
     journal: PathBuf,
     recovery: Option<Recovery>,
+    tz: TimeZone,
+    tz_name: String,
 }
 
 impl Store {
@@ -308,13 +329,26 @@ impl Store {
     /// that sled cannot open is kept aside as `DIR.damaged-<unix time>` and rebuilt; the
     /// result says so in [`Store::recovery`] (and in the log). Only a store that is
     /// locked, of a newer schema, or on a full or unwritable disk is an error.
+    ///
+    /// Days are cut in [`DEFAULT_TIME_ZONE`]; [`Store::open_in`] takes another zone.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Self::open_in(dir, DEFAULT_TIME_ZONE)
+    }
+
+    /// [`Store::open`] with days cut in the time zone `zone` (an IANA name such as
+    /// `Asia/Seoul`, or `UTC`). Counters cut in another zone are counted again first.
+    pub fn open_in(dir: &Path, zone: &str) -> Result<Store, StoreError> {
+        let tz = sangdam_wire::day::time_zone(zone).map_err(|message| StoreError::TimeZone {
+            path: dir.to_owned(),
+            message,
+        })?;
+        let zone = (zone, &tz);
         let journal_path = dir.join(journal::JOURNAL_FILE);
         let contents = journal::read(&journal_path).map_err(|e| StoreError::Recover {
             path: dir.to_owned(),
             message: format!("cannot read {}: {e}", journal_path.display()),
         })?;
-        match Self::open_sled(dir) {
+        match Self::open_sled(dir, zone) {
             Ok(store) => {
                 let mut missing = Vec::new();
                 for (i, e) in contents.entries.iter().enumerate() {
@@ -341,7 +375,7 @@ impl Store {
                 );
                 let readable = store.readable_calls();
                 drop(store);
-                Self::rebuild(dir, contents, readable, reason)
+                Self::rebuild(dir, zone, contents, readable, reason)
             }
             Err(e @ (StoreError::Locked { .. } | StoreError::NewerSchema { .. })) => Err(e),
             // A full, read-only or forbidden disk is not damage: say so and change nothing.
@@ -358,7 +392,7 @@ impl Store {
             }
             Err(e) => {
                 let reason = e.to_string();
-                Self::rebuild(dir, contents, Vec::new(), reason)
+                Self::rebuild(dir, zone, contents, Vec::new(), reason)
             }
         }
         .map(|mut s| {
@@ -389,6 +423,7 @@ impl Store {
 
     fn rebuild(
         dir: &Path,
+        zone: (&str, &TimeZone),
         contents: journal::Contents,
         readable: Vec<(CallRecord, Vec<UtteranceRecord>)>,
         reason: String,
@@ -418,7 +453,7 @@ impl Store {
             std::fs::copy(&old_journal, &journal_path)
                 .map_err(|e| fail(format!("cannot copy the journal back: {e}")))?;
         }
-        let mut store = Self::open_sled(dir)?;
+        let mut store = Self::open_sled(dir, zone)?;
         store.journal = journal_path;
         let mut from_journal = 0;
         for e in &contents.entries {
@@ -451,12 +486,12 @@ impl Store {
         Ok(store)
     }
 
-    fn open_sled(dir: &Path) -> Result<Store, StoreError> {
+    fn open_sled(dir: &Path, zone: (&str, &TimeZone)) -> Result<Store, StoreError> {
         // A store closed a moment ago can still be locked: sled's flusher thread holds the
         // database until it wakes and exits. Wait for it a little before saying "locked".
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
         loop {
-            match Self::open_sled_once(dir) {
+            match Self::open_sled_once(dir, zone) {
                 Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
@@ -465,7 +500,7 @@ impl Store {
         }
     }
 
-    fn open_sled_once(dir: &Path) -> Result<Store, StoreError> {
+    fn open_sled_once(dir: &Path, zone: (&str, &TimeZone)) -> Result<Store, StoreError> {
         let path = dir.to_owned();
         let db = sled::Config::new().path(dir).open().map_err(|source| {
             let locked = matches!(&source, sled::Error::Io(e)
@@ -510,7 +545,7 @@ impl Store {
                 migrate(&db, &meta, &path, found)?;
             }
         }
-        Ok(Store {
+        let store = Store {
             calls: db.open_tree("calls").map_err(open_err)?,
             utterances: db.open_tree("utterances").map_err(open_err)?,
             counters: db.open_tree("counters").map_err(open_err)?,
@@ -521,7 +556,94 @@ impl Store {
             journal: path.join(journal::JOURNAL_FILE),
             path,
             recovery: None,
-        })
+            tz: zone.1.clone(),
+            tz_name: zone.0.to_owned(),
+        };
+        store.recut_days(&meta)?;
+        Ok(store)
+    }
+
+    /// Counts every day again in the store's zone when the counters were cut in another
+    /// one (schema 2 and older: UTC). One transaction: a power cut leaves either the old
+    /// counters with the old zone or the new ones with the new zone.
+    fn recut_days(&self, meta: &sled::Tree) -> Result<(), StoreError> {
+        let recorded = meta.get(TIME_ZONE_KEY).map_err(|e| self.read_err(e))?;
+        let recorded = match &recorded {
+            Some(v) => String::from_utf8_lossy(v).into_owned(),
+            None if self.calls.is_empty() && self.counters.is_empty() => {
+                meta.insert(TIME_ZONE_KEY, self.tz_name.as_bytes())
+                    .map_err(|e| self.write_err(e))?;
+                return self.flush();
+            }
+            None => LEGACY_TIME_ZONE.to_owned(),
+        };
+        if recorded == self.tz_name {
+            return Ok(());
+        }
+        let mut days: std::collections::BTreeMap<Day, DayCounters> = Default::default();
+        let mut calls = 0usize;
+        for call in self.calls()? {
+            let utterances = self.utterances(&call.id)?;
+            days.entry(self.day_of(call.analysed_at))
+                .or_default()
+                .add(&call, &utterances);
+            calls += 1;
+        }
+        let old_keys: Vec<sled::IVec> = self
+            .counters
+            .iter()
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.read_err(e))?;
+        let new: Vec<([u8; 4], Vec<u8>)> = days
+            .iter()
+            .map(|(d, c)| (d.0.to_be_bytes(), to_json(c)))
+            .collect();
+        (&self.counters, meta)
+            .transaction(|(counters, meta)| {
+                for k in &old_keys {
+                    counters.remove(k)?;
+                }
+                for (k, v) in &new {
+                    counters.insert(k, v.as_slice())?;
+                }
+                meta.insert(TIME_ZONE_KEY, self.tz_name.as_bytes())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => self.write_err(e),
+                TransactionError::Abort(()) => unreachable!("the recount never aborts"),
+            })?;
+        self.flush()?;
+        tracing::info!(
+            store = %self.path.display(),
+            from = %recorded,
+            to = %self.tz_name,
+            calls,
+            days = days.len(),
+            "day counters counted again in the configured time zone"
+        );
+        Ok(())
+    }
+
+    /// The time zone this store cuts days in.
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// The IANA name of [`Store::time_zone`].
+    pub fn time_zone_name(&self) -> &str {
+        &self.tz_name
+    }
+
+    /// The day the moment `unix` falls on in the store's time zone.
+    pub fn day_of(&self, unix: u64) -> Day {
+        Day::of_unix(unix, &self.tz)
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS ZZZ` of `unix` in the store's time zone.
+    pub fn format_unix(&self, unix: u64) -> String {
+        sangdam_wire::day::format_unix(unix, &self.tz)
     }
 
     pub fn path(&self) -> &Path {
@@ -562,7 +684,7 @@ impl Store {
             .enumerate()
             .map(|(i, u)| (utterance_key(&call.id, i as u32).to_vec(), to_json(u)))
             .collect();
-        let day_key = Day::from_unix(call.analysed_at).0.to_be_bytes();
+        let day_key = self.day_of(call.analysed_at).0.to_be_bytes();
         let result = (&self.calls, &self.utterances, &self.counters).transaction(
             |(calls, utts, counters)| {
                 if calls.get(call.id.0)?.is_some() {
@@ -592,7 +714,7 @@ impl Store {
                 return Err(StoreError::Corrupt {
                     path: self.path.clone(),
                     tree: "counters",
-                    key: Day::from_unix(call.analysed_at).to_string(),
+                    key: self.day_of(call.analysed_at).to_string(),
                     message,
                 })
             }
@@ -829,6 +951,9 @@ impl Store {
 /// - 1 → 2 (the neutral class): nothing to rewrite. Version-1 values decode as they are:
 ///   every field added since is `#[serde(default)]`, and a version-1 build never labelled
 ///   anything neutral, so the zeros it reads as are the truth.
+/// - 2 → 3 (days in the box's time zone): nothing to rewrite here; the store has no
+///   `time_zone` in `meta`, so [`Store::recut_days`] reads its counters as UTC days and
+///   counts them again in the configured zone right after.
 fn migrate(db: &sled::Db, meta: &sled::Tree, path: &Path, from: u32) -> Result<(), StoreError> {
     debug_assert!(from <= SCHEMA_VERSION);
     if from == SCHEMA_VERSION {
@@ -852,16 +977,9 @@ fn migrate(db: &sled::Db, meta: &sled::Tree, path: &Path, from: u32) -> Result<(
 
 const INSIGHTS_KEY: &[u8] = b"latest";
 
-/// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time.
+/// `YYYY-MM-DD HH:MM:SS UTC` of a Unix time (logs; pages use [`Store::format_unix`]).
 pub fn format_unix(unix: u64) -> String {
-    let day = Day::from_unix(unix);
-    let secs = unix % 86_400;
-    format!(
-        "{day} {:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
+    sangdam_wire::day::format_unix(unix, &TimeZone::UTC)
 }
 
 fn utterance_key(id: &CallId, index: u32) -> [u8; 20] {
@@ -978,8 +1096,8 @@ mod tests {
         let meta = store.db.open_tree("meta").unwrap();
         assert_eq!(
             meta.get(SCHEMA_KEY).unwrap().as_deref(),
-            Some(&2u32.to_be_bytes()[..]),
-            "the migration records schema 2"
+            Some(&3u32.to_be_bytes()[..]),
+            "the migration records schema 3"
         );
         drop(meta);
         // The old call, its utterances and its day, as the old build stored them.
@@ -1010,7 +1128,9 @@ mod tests {
                 Label::Positive
             ]
         );
-        let day = Day::from_unix(c.analysed_at);
+        // The version-1 build counted the call on its UTC day; opened here its day is the
+        // one in Asia/Seoul.
+        let day = store.day_of(c.analysed_at);
         let old_day = DayCounters {
             calls: 1,
             utterances: 4,
@@ -1039,13 +1159,134 @@ mod tests {
         };
         assert_eq!(store.day(day).unwrap(), want);
         drop(store);
-        // Reopened (schema 2 now, the journal holding both calls): nothing to repair.
+        // Reopened (schema 3 now, the journal holding both calls): nothing to repair.
         let store = Store::open(&dir).unwrap();
         assert!(store.recovery().is_none(), "{:?}", store.recovery());
         assert_eq!(store.calls().unwrap().len(), 2);
         assert_eq!(store.days().unwrap(), vec![(day, want)]);
         let journal = journal::read(&dir.join(journal::JOURNAL_FILE)).unwrap();
         assert_eq!((journal.entries.len(), journal.bad_lines), (2, 0));
+    }
+
+    /// A call analysed at 2026-12-02 20:30 UTC = 2026-12-03 05:30 KST, and one at noon.
+    fn night_and_noon_calls() -> Vec<(CallRecord, Vec<UtteranceRecord>)> {
+        let night = Day::from_ymd(2026, 12, 2)
+            .unwrap()
+            .start_unix(&TimeZone::UTC)
+            + 20 * 3600
+            + 1800;
+        let noon = night + 15 * 3600 + 1800;
+        let (mut a, u) = neutral_call(night);
+        a.id = CallId([7; 16]);
+        let (mut b, v) = neutral_call(noon);
+        b.id = CallId([8; 16]);
+        vec![(a, u), (b, v)]
+    }
+
+    #[test]
+    fn days_are_cut_in_the_store_zone_and_recut_when_it_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        let calls = night_and_noon_calls();
+        let dec2 = Day::from_ymd(2026, 12, 2).unwrap();
+        let dec3 = Day::from_ymd(2026, 12, 3).unwrap();
+        let mut second = calls[1].0.clone();
+        second.id = CallId([9; 16]);
+        {
+            let store = Store::open(&dir).unwrap();
+            assert_eq!(store.time_zone_name(), DEFAULT_TIME_ZONE);
+            for (c, u) in &calls {
+                store.insert_call(c, u).unwrap();
+            }
+            // Both calls fall on 3 December in Seoul.
+            let days = store.days().unwrap();
+            assert_eq!(days.len(), 1, "{days:?}");
+            assert_eq!((days[0].0, days[0].1.calls), (dec3, 2));
+            assert_eq!(
+                store.format_unix(calls[0].0.analysed_at),
+                "2026-12-03 05:30:00 KST"
+            );
+        }
+        // The same store opened in UTC: the night call moves back to 2 December.
+        {
+            let store = Store::open_in(&dir, "UTC").unwrap();
+            let days: Vec<(Day, u64)> = store
+                .days()
+                .unwrap()
+                .into_iter()
+                .map(|(d, c)| (d, c.calls))
+                .collect();
+            assert_eq!(days, vec![(dec2, 1), (dec3, 1)]);
+            let meta = store.db.open_tree("meta").unwrap();
+            assert_eq!(
+                meta.get(TIME_ZONE_KEY).unwrap().as_deref(),
+                Some(&b"UTC"[..])
+            );
+            // New calls count in the zone the store is open in.
+            store.insert_call(&second, &calls[1].1).unwrap();
+            assert_eq!(store.day(dec3).unwrap().calls, 2);
+        }
+        // And back: everything on 3 December, nothing counted twice.
+        let store = Store::open(&dir).unwrap();
+        let days = store.days().unwrap();
+        assert_eq!(days.len(), 1, "{days:?}");
+        assert_eq!((days[0].0, days[0].1.calls), (dec3, 3));
+        let mut want = DayCounters::default();
+        for (c, u) in calls
+            .iter()
+            .chain([(second.clone(), calls[1].1.clone())].iter())
+        {
+            want.add(c, u);
+        }
+        assert_eq!(days[0].1, want);
+    }
+
+    #[test]
+    fn a_schema_2_store_counted_in_utc_is_recounted_in_seoul() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        let calls = night_and_noon_calls();
+        {
+            // What a schema-2 build leaves: UTC days, no zone in meta.
+            let store = Store::open_in(&dir, "UTC").unwrap();
+            for (c, u) in &calls {
+                store.insert_call(c, u).unwrap();
+            }
+            let meta = store.db.open_tree("meta").unwrap();
+            meta.remove(TIME_ZONE_KEY).unwrap();
+            meta.insert(SCHEMA_KEY, &2u32.to_be_bytes()).unwrap();
+            store.flush().unwrap();
+            assert_eq!(store.days().unwrap().len(), 2);
+        }
+        let store = Store::open(&dir).unwrap();
+        assert!(store.recovery().is_none(), "{:?}", store.recovery());
+        let meta = store.db.open_tree("meta").unwrap();
+        assert_eq!(
+            meta.get(SCHEMA_KEY).unwrap().as_deref(),
+            Some(&SCHEMA_VERSION.to_be_bytes()[..])
+        );
+        assert_eq!(
+            meta.get(TIME_ZONE_KEY).unwrap().as_deref(),
+            Some(DEFAULT_TIME_ZONE.as_bytes())
+        );
+        let days = store.days().unwrap();
+        assert_eq!(days.len(), 1, "{days:?}");
+        assert_eq!(days[0].0, Day::from_ymd(2026, 12, 3).unwrap());
+        assert_eq!(days[0].1.calls, 2);
+        assert_eq!(store.calls().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_unknown_zone_is_an_error_naming_the_setting() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = Store::open_in(&tmp.path().join("store"), "Asia/Busan").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("store.time_zone")
+                && text.contains("Asia/Busan")
+                && text.contains("Asia/Seoul"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -1073,7 +1314,11 @@ mod tests {
         let day: DayCounters = serde_json::from_str(&counters[0].1).unwrap();
         assert_eq!(
             counters[0].0,
-            crate::models::hex(&Day::from_unix(call.analysed_at).0.to_be_bytes())
+            crate::models::hex(
+                &Day::of_unix(call.analysed_at, &TimeZone::UTC)
+                    .0
+                    .to_be_bytes()
+            )
         );
         assert_eq!((day.neutral_calls, day.neutral_utterances), (0, 0));
         // Counting the old call again with this build gives the old build's counters.

@@ -456,7 +456,7 @@ pub fn merge(a: &Batch, b: &Batch, seq: u64, now: u64, last_good: u64) -> Batch 
             seq,
             period: Period {
                 first_day: first,
-                days: (end - first).min(u32::from(u16::MAX)) as u16,
+                days: (end.0 - first.0).min(u32::from(u16::MAX)) as u16,
             },
             schema: wire::SCHEMA_VERSION,
             created_unix: now,
@@ -567,7 +567,7 @@ impl Syncer {
             return Ok((0, 0));
         }
         state.last_good_unix = state.last_good_unix.max(now);
-        let today = Day::from_unix(now).0;
+        let today = self.store.day_of(now).0;
         let days = self.store.days()?;
         let first = match state.last_built_day {
             Some(d) => d + 1,
@@ -596,7 +596,7 @@ impl Syncer {
             let mut transcripts = Vec::new();
             for c in calls
                 .iter()
-                .filter(|c| Day::from_unix(c.analysed_at).0 == day)
+                .filter(|c| self.store.day_of(c.analysed_at).0 == day)
             {
                 if let Some(s) = &c.sentiment {
                     hist[((s.score * 10.0) as usize).min(9)] += 1;
@@ -678,7 +678,7 @@ impl Syncer {
                 header: Header {
                     device: self.cfg.device_id.clone(),
                     seq,
-                    period: Period::day(day),
+                    period: Period::day(Day(day)),
                     schema: wire::SCHEMA_VERSION,
                     created_unix: now,
                     last_good_unix: state.last_good_unix,
@@ -1103,7 +1103,7 @@ mod tests {
             header: Header {
                 device: "d".into(),
                 seq,
-                period: Period::day(day),
+                period: Period::day(Day(day)),
                 schema: wire::SCHEMA_VERSION,
                 created_unix: 1,
                 last_good_unix: 1,
@@ -1136,7 +1136,7 @@ mod tests {
         assert_eq!(
             m.header.period,
             Period {
-                first_day: 100,
+                first_day: Day(100),
                 days: 3
             }
         );
@@ -1163,7 +1163,7 @@ mod tests {
         assert_eq!(
             m.header.period,
             Period {
-                first_day: 20_410,
+                first_day: Day(20_410),
                 days: 4
             }
         );

@@ -111,7 +111,7 @@ fn check(store: &Store, model: &BTreeMap<CallId, (CallRecord, Vec<UtteranceRecor
         let (mc, mu) = &model[&c.id];
         assert_eq!(c, mc);
         assert_eq!(&store.utterances(&c.id).unwrap(), mu);
-        let d = days.entry(Day::from_unix(c.analysed_at)).or_default();
+        let d = days.entry(store.day_of(c.analysed_at)).or_default();
         d.calls += 1;
         d.utterances += mu.len() as u64;
         d.audio_seconds += c.duration_s;
@@ -183,7 +183,7 @@ fn same_call_twice_changes_nothing() {
     let store = Store::open(dir.path()).unwrap();
     let (c, u) = call(&mut Rng(99), 10);
     assert_eq!(store.insert_call(&c, &u).unwrap(), Inserted::New);
-    let day = Day::from_unix(c.analysed_at);
+    let day = store.day_of(c.analysed_at);
     let before = store.day(day).unwrap();
     assert_eq!(store.insert_call(&c, &u).unwrap(), Inserted::AlreadyPresent);
     assert_eq!(store.day(day).unwrap(), before);

@@ -823,7 +823,6 @@ fn plain_call(k: u8, at: u64) -> sangdam::store::CallRecord {
 
 #[test]
 fn a_box_whose_sync_state_was_lost_renumbers_from_the_hub_and_every_new_day_arrives() {
-    use sangdam::store::Day;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("box");
     fill_store(&data, 120);
@@ -856,7 +855,7 @@ fn a_box_whose_sync_state_was_lost_renumbers_from_the_hub_and_every_new_day_arri
     let s = syncer(&store, &h.url(), "");
     assert_eq!(s.state().unwrap().next_seq, 1, "the counter starts again");
     // New calls on two new days.
-    let (day1, day2) = (Day::from_unix(NOW).0, Day::from_unix(NOW + 86_400).0);
+    let (day1, day2) = (store.day_of(NOW).0, store.day_of(NOW + 86_400).0);
     for (k, at) in [
         (201, NOW + 60),
         (202, NOW + 120),
@@ -890,7 +889,7 @@ fn a_box_whose_sync_state_was_lost_renumbers_from_the_hub_and_every_new_day_arri
     let r = s.run_once(&|| NOW + 3 * 86_400, &stop).unwrap();
     assert_eq!((r.built, r.delivered, r.renumbered), (1, 1, 0), "{r}");
     assert_eq!(
-        calls_on_day(&storage, Day::from_unix(NOW + 2 * 86_400).0),
+        calls_on_day(&storage, store.day_of(NOW + 2 * 86_400).0),
         vec![1]
     );
     h.stop();
@@ -901,9 +900,47 @@ fn calls_on_day(storage: &SledStorage, day: u32) -> Vec<u64> {
         .batches()
         .unwrap()
         .iter()
-        .filter(|b| b.header.period == sangdam_wire::Period::day(day))
+        .filter(|b| b.header.period == sangdam_wire::Period::day(sangdam_wire::Day(day)))
         .map(|b| b.report.counters.calls)
         .collect()
+}
+
+#[test]
+fn batches_carry_the_branchs_own_days() {
+    use sangdam::store::{Day, TimeZone};
+    let tmp = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let dec2 = Day::from_ymd(2026, 12, 2).unwrap();
+    let dec3 = dec2.plus(1);
+    // 2026-12-02 20:30 UTC and 2026-12-03 03:00 UTC: both on 3 December in Seoul.
+    let night = dec2.start_unix(&TimeZone::UTC) + 20 * 3600 + 1800;
+    let morning = night + 6 * 3600 + 1800;
+    let sync_at = dec3.plus(1).start_unix(&TimeZone::UTC) + 10 * 3600;
+    for (zone, want) in [
+        ("Asia/Seoul", vec![(dec3.0, 2)]),
+        // A box configured for UTC cuts at UTC midnight: one call on each day.
+        ("UTC", vec![(dec2.0, 1), (dec3.0, 1)]),
+    ] {
+        let dir = tmp.path().join(zone.replace('/', "-"));
+        let (h, storage) = hub(&dir.join("hub"));
+        let store = Store::open_in(&dir.join("box"), zone).unwrap();
+        store.insert_call(&plain_call(1, night), &[]).unwrap();
+        store.insert_call(&plain_call(2, morning), &[]).unwrap();
+        let r = syncer(&store, &h.url(), "")
+            .run_once(&|| sync_at, &stop)
+            .unwrap();
+        assert!(r.error.is_none(), "{r}");
+        assert_eq!(r.remaining, 0, "{r}");
+        let got: Vec<(u32, u64)> = storage
+            .batches()
+            .unwrap()
+            .iter()
+            .filter(|b| b.report.counters.calls > 0)
+            .map(|b| (b.header.period.first_day.0, b.report.counters.calls))
+            .collect();
+        assert_eq!(got, want, "{zone}");
+        h.stop();
+    }
 }
 
 #[test]

@@ -66,7 +66,10 @@
 //! Numbers in the golden-bytes tests pin this layout; changing a field means a new
 //! [`WIRE_VERSION`].
 
+pub mod day;
 pub mod headers;
+
+pub use day::{Day, TimeZone};
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -117,17 +120,17 @@ pub struct Header {
     pub last_good_unix: u64,
 }
 
-/// A run of whole days, UTC.
+/// A run of whole days, cut in the box's time zone (`store.time_zone`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Period {
-    /// Days since 1970-01-01.
-    pub first_day: u32,
+    /// The first day (on the wire: days since 1970-01-01, as before [`Day`] existed).
+    pub first_day: Day,
     /// Number of days, at least 1. Merged periods span several.
     pub days: u16,
 }
 
 impl Period {
-    pub fn day(day: u32) -> Period {
+    pub fn day(day: Day) -> Period {
         Period {
             first_day: day,
             days: 1,
@@ -135,8 +138,8 @@ impl Period {
     }
 
     /// The day after the last one.
-    pub fn end_day(&self) -> u32 {
-        self.first_day + u32::from(self.days)
+    pub fn end_day(&self) -> Day {
+        self.first_day.plus(u32::from(self.days))
     }
 }
 

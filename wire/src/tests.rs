@@ -5,7 +5,7 @@ fn sample() -> Batch {
         header: Header {
             device: "busan-03".into(),
             seq: 300,
-            period: Period::day(20_416),
+            period: Period::day(Day(20_416)),
             schema: SCHEMA_VERSION,
             created_unix: 1_763_942_400,
             last_good_unix: 1_763_900_000,
@@ -118,7 +118,7 @@ fn version_1_frames_decode_with_no_neutral() {
     assert_eq!(
         b.header.period,
         Period {
-            first_day: 20_410,
+            first_day: Day(20_410),
             days: 3
         }
     );
@@ -464,10 +464,10 @@ fn keys() {
 #[test]
 fn period_and_counters() {
     let p = Period {
-        first_day: 10,
+        first_day: Day(10),
         days: 7,
     };
-    assert_eq!(p.end_day(), 17);
+    assert_eq!(p.end_day(), Day(17));
     let mut c = sample().report.counters;
     c.add(&sample_v2().report.counters);
     assert_eq!(c.calls, 4);

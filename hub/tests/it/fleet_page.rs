@@ -42,7 +42,7 @@ fn made(
             device: device.into(),
             seq,
             period: Period {
-                first_day: day,
+                first_day: sangdam_wire::Day(day),
                 days,
             },
             schema: sangdam_wire::SCHEMA_VERSION,

@@ -104,7 +104,7 @@ fn a_reused_seq_with_another_batch_is_a_signed_conflict_naming_the_next_seq() {
     }
     // A rebuilt box starts at 1 again, with a new day's batch.
     let mut fresh = batch("busan-03", 1);
-    fresh.header.period.first_day += 50;
+    fresh.header.period.first_day.0 += 50;
     let (body, sig) = signed(&fresh);
     let reply = post(t.addr(), Some("busan-03"), Some(&sig), &body);
     assert_eq!(reply.status, 409, "{}", reply.text());
@@ -127,7 +127,7 @@ fn a_reused_seq_with_another_batch_is_a_signed_conflict_naming_the_next_seq() {
     // A version-2 box (which would drop its batch on a duplicate Ack) gets a 409 whose
     // body is no frame at all, so it keeps the batch.
     let mut old = batch("busan-03", 2);
-    old.header.period.first_day += 60;
+    old.header.period.first_day.0 += 60;
     let mut body = old.encode().unwrap();
     body[0] = 2;
     let sig = sangdam_wire::sign(&key("busan-03"), &body);

@@ -30,7 +30,7 @@ pub fn duplicates_and_conflicts(s: &dyn Storage) {
     assert_eq!(insert(s, &batch("busan-03", 2)), Stored::Duplicate);
     // A rebuilt box numbering from 1 again: its seq 2 is another batch.
     let mut rebuilt = batch("busan-03", 2);
-    rebuilt.header.period.first_day += 100;
+    rebuilt.header.period.first_day.0 += 100;
     rebuilt.report.counters.calls += 1;
     assert_eq!(insert(s, &rebuilt), Stored::Conflict { next_seq: 6 });
     // Nothing was overwritten or added.
