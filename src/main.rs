@@ -99,12 +99,25 @@ enum Command {
         refresh: bool,
     },
     /// Serve the insights page read-only over HTTP (insights.serve_addr, localhost by
-    /// default). Stop with Ctrl-C.
+    /// default) to the viewers who log in (add them with add-viewer first). Stop with
+    /// Ctrl-C.
     Serve {
         /// Address to bind, overriding insights.serve_addr.
         #[arg(long)]
         addr: Option<String>,
     },
+    /// Let someone log in to the page that `sangdam serve` shows, or give an existing
+    /// viewer a new password. The password is read from the terminal without echo (asked
+    /// twice), or as one line from standard input; 12 to 128 characters. It is stored as
+    /// an argon2id hash in insights.viewers_file (default DATA/viewers, mode 0600) and
+    /// never shown. Restart `sangdam serve` afterwards.
+    AddViewer {
+        /// The viewer's login name: letters, digits, '-', '_', '.', '@', e.g. kim.manager.
+        name: String,
+    },
+    /// Take away a viewer's login (from insights.viewers_file). Restart `sangdam serve`
+    /// afterwards: that ends the viewer's open sessions too.
+    RemoveViewer { name: String },
     /// Listen to the phone line ([live] in the config): find calls, record them to the
     /// spool, transcribe and store them; the desk panel on GPIO. Runs until SIGTERM or
     /// Ctrl-C (or, for a wav or generator source, until its input is done).
@@ -196,6 +209,8 @@ fn run(cli: Cli, mut config: Config, source: ConfigSource) -> Result<ExitCode> {
         Command::Recommend { call, refresh } => recommend(&config, call.as_deref(), refresh),
         Command::Report { html, refresh } => report(&config, &html, refresh),
         Command::Serve { addr } => serve(&config, addr.as_deref()),
+        Command::AddViewer { name } => add_viewer(&config, &name),
+        Command::RemoveViewer { name } => remove_viewer(&config, &name),
         Command::Bench(args) => sangdam::bench::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Run => run_daemon(&config),
         Command::Status { json } => status(&config, json),
@@ -750,8 +765,28 @@ fn report(config: &Config, html: &Path, refresh: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The viewers `serve` lets in: the file must exist, be private and name someone.
+fn load_viewers(config: &Config) -> Result<sangdam::insights::viewers::Viewers> {
+    let path = config.viewers_path();
+    if !path.exists() {
+        anyhow::bail!(
+            "nobody can log in to the page: there is no viewers file {} (insights.viewers_file). Add a viewer first: `sangdam add-viewer NAME` (it asks for the password)",
+            path.display()
+        );
+    }
+    let viewers = sangdam::insights::viewers::Viewers::load(&path)?;
+    anyhow::ensure!(
+        !viewers.is_empty(),
+        "nobody can log in to the page: the viewers file {} names no viewer. Add one: `sangdam add-viewer NAME` (it asks for the password)",
+        path.display()
+    );
+    Ok(viewers)
+}
+
 fn serve(config: &Config, addr: Option<&str>) -> Result<ExitCode> {
     use sangdam::insights::run::{load_or_refresh, page};
+    // Before binding: a server nobody can log in to is a mistake to report at once.
+    let viewers = load_viewers(config)?;
     let addr = addr.unwrap_or(&config.insights.serve_addr);
     let listener = std::net::TcpListener::bind(addr).with_context(|| {
         format!("cannot listen on {addr} (in use? set insights.serve_addr or --addr)")
@@ -759,6 +794,11 @@ fn serve(config: &Config, addr: Option<&str>) -> Result<ExitCode> {
     let store = open_store(config)?;
     let cfg = config.insights.clone();
     println!("serving insights on http://{}/", listener.local_addr()?);
+    tracing::info!(
+        viewers = viewers.len(),
+        file = %config.viewers_path().display(),
+        "the page needs a login"
+    );
     let render = move || {
         load_or_refresh(&store, &cfg, false, now_unix())
             .map(|(i, _)| sangdam::insights::report::render(&page(&i, "sangdam insights")))
@@ -770,6 +810,59 @@ fn serve(config: &Config, addr: Option<&str>) -> Result<ExitCode> {
     names.push(addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_owned());
     let hosts = sangdam::insights::report::AllowedHosts::new(&names);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    sangdam::insights::report::serve_allowing(listener, render, stop, hosts)?;
+    sangdam::insights::report::serve_allowing(listener, render, stop, hosts, viewers)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A new password for `name`: from the terminal without echo (twice), else one line of
+/// standard input. Never printed.
+fn read_password(name: &str) -> Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("password for {name}: "))
+            .context("cannot read the password from the terminal")?;
+        let again = rpassword::prompt_password("the same again: ")
+            .context("cannot read the password from the terminal")?;
+        anyhow::ensure!(first == again, "the two passwords differ: nothing changed");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    sangdam::insights::viewers::check_password(&password)
+        .map_err(|e| anyhow::anyhow!("{e}: nothing changed"))?;
+    Ok(password)
+}
+
+fn add_viewer(config: &Config, name: &str) -> Result<ExitCode> {
+    use sangdam::insights::viewers::{self, Added};
+    viewers::check_name(name).map_err(anyhow::Error::msg)?;
+    let path = config.viewers_path();
+    let password = read_password(name)?;
+    let done = viewers::add_viewer(&path, name, &password)?;
+    drop(password);
+    match done {
+        Added::New => eprintln!("added viewer {name} to {}", path.display()),
+        Added::Replaced => eprintln!(
+            "changed the password of viewer {name} in {}",
+            path.display()
+        ),
+    }
+    eprintln!("restart `sangdam serve` if it runs, for this to take effect");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn remove_viewer(config: &Config, name: &str) -> Result<ExitCode> {
+    let path = config.viewers_path();
+    let left = sangdam::insights::viewers::remove_viewer(&path, name)?;
+    eprintln!(
+        "removed viewer {name} from {} ({left} left); restart `sangdam serve` if it runs, which also ends {name}'s sessions",
+        path.display()
+    );
+    if left == 0 {
+        eprintln!("with no viewer left, `sangdam serve` will not start");
+    }
     Ok(ExitCode::SUCCESS)
 }

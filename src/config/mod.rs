@@ -167,6 +167,8 @@ pub struct InsightsConfig {
     pub refresh_hours: u32,
     pub serve_addr: String,
     pub allowed_hosts: Vec<String>,
+    /// Empty: `viewers` in the store's data folder (see [`Config::viewers_path`]).
+    pub viewers_file: PathBuf,
     pub products: Vec<crate::insights::Product>,
 }
 
@@ -179,6 +181,7 @@ impl Default for InsightsConfig {
             refresh_hours: 24,
             serve_addr: "127.0.0.1:8787".to_owned(),
             allowed_hosts: Vec::new(),
+            viewers_file: PathBuf::new(),
             products: crate::insights::default_catalogue(),
         }
     }
@@ -332,8 +335,9 @@ pub const FIELD_DOCS: &[(&str, &str)] = &[
     ("insights.top", "How many keywords and drivers each list shows."),
     ("insights.max_calls", "The newest calls the models are trained on; bounds memory and time on the box."),
     ("insights.refresh_hours", "Insights older than this are recomputed before they are shown (0: only by sangdam insights --refresh)."),
-    ("insights.serve_addr", "Where sangdam serve listens. Localhost by default: set e.g. \"0.0.0.0:8787\" to show the page to the branch office's network."),
-    ("insights.allowed_hosts", "Host names, besides localhost and IP addresses, that sangdam serve answers to, e.g. [\"sangdam-07.branch.local\"] (the name the office types in its browser). Requests for any other name are refused with 421, which blocks DNS rebinding. [\"*\"] turns the check off. The page has no login: serve_addr decides who can reach it."),
+    ("insights.serve_addr", "Where sangdam serve listens. Localhost by default: set e.g. \"0.0.0.0:8787\" to show the page to the branch office's network. The server speaks plain HTTP, so the login's password and session cookie cross that network in clear (the cookie is HttpOnly and SameSite=Strict but not Secure: browsers drop a Secure cookie set over plain HTTP from any address but localhost). Open it only to a trusted office network, or reach the box's localhost through an SSH tunnel."),
+    ("insights.allowed_hosts", "Host names, besides localhost and IP addresses, that sangdam serve answers to, e.g. [\"sangdam-07.branch.local\"] (the name the office types in its browser). Requests for any other name are refused with 421, which blocks DNS rebinding, and a login form posted from another origin is refused with 403. [\"*\"] turns the Host check off."),
+    ("insights.viewers_file", "Who may log in to sangdam serve's page: NAME<TAB>argon2id-hash lines written by `sangdam add-viewer NAME` (password read from the terminal or stdin, 12 to 128 characters) and `sangdam remove-viewer NAME`. \"\" (the default): the file viewers in store.data_dir. serve refuses to start without a viewer, or when group or others may read the file (chmod 600). Every page but the login form needs a session; sessions last 12 hours, are kept in memory (a restart of serve logs everyone out) and end at log-out. Restart serve after changing the viewers."),
     ("insights.products", "The product catalogue: id, name, aliases (other ways callers say it), category. Recommendations and per-call suggestions name these."),
     ("insights.products.id", "Stable product id (used in synced recommendations)."),
     ("insights.products.name", "Product name as shown."),
@@ -538,6 +542,16 @@ impl Config {
         crate::vad::Segmenter::new(self.vad.clone())
             .map(|_| ())
             .map_err(|e| format!("[vad]: {e}"))
+    }
+
+    /// The file of the report page's viewers: `insights.viewers_file`, or `viewers` in
+    /// the store's data folder when that is empty.
+    pub fn viewers_path(&self) -> PathBuf {
+        if self.insights.viewers_file.as_os_str().is_empty() {
+            self.store.data_dir.join("viewers")
+        } else {
+            self.insights.viewers_file.clone()
+        }
     }
 
     /// The configuration as `sangdam config` shows it: TOML, with the device key

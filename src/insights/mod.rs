@@ -1,6 +1,7 @@
 //! Insights and recommendations: what customers complain about and praise, which topics
 //! and products drive satisfaction, and what to do about it. Everything runs on the box,
-//! offline, over the stored transcripts; nothing here does IO except [`report::serve`].
+//! offline, over the stored transcripts; nothing here does IO except [`report::serve`]
+//! and the [`viewers`] file.
 //!
 //! - [`keywords`]: Korean keywords (particles and endings stripped, stop words removed).
 //! - [`stats`]: keyword counts per period and sentiment, and the keywords most
@@ -10,7 +11,9 @@
 //!   predict call sentiment; their top features by gain are the drivers.
 //! - [`recommend`]: the product catalogue, business recommendations and per-call ones.
 //! - [`charts`]: SVG charts (bars, word clouds, lines) with Korean text.
-//! - [`report`]: the self-contained HTML page and its read-only local server.
+//! - [`report`]: the self-contained HTML page and its read-only local server, behind a
+//!   login.
+//! - [`viewers`]: who may log in to that server (argon2id hashes in a private file).
 
 pub mod charts;
 pub mod drivers;
@@ -19,6 +22,7 @@ pub mod recommend;
 pub mod report;
 pub mod run;
 pub mod stats;
+pub mod viewers;
 
 /// One polar call as the insight models see it. Neutral calls (no polar utterance of
 /// the speaker who decides the call) are no `Doc`: they pull towards neither side, so

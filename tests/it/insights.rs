@@ -2,7 +2,6 @@
 //! shipped sentiment model, then `sangdam insights`, `recommend`, `report --html` and
 //! `serve` over it, as a branch manager would run them.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use crate::cli::{run, sangdam};
@@ -192,43 +191,26 @@ fn insights_recommendations_and_the_page_from_stored_calls() {
 
 #[test]
 fn serve_answers_on_localhost_and_stops_when_killed() {
+    use crate::security::{add_test_viewer, Served};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     fill_store(&data, 40);
+    add_test_viewer(&data);
     let mut c = sangdam(&data, Path::new("models"));
-    c.args(["serve", "--addr", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("serving insights on http://")
-        .and_then(|s| s.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    let get = |path: &str| {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut body = String::new();
-        s.read_to_string(&mut body).unwrap();
-        body
-    };
-    let page = get("/");
+    c.args(["serve", "--addr", "127.0.0.1:0"]);
+    let mut served = Served::start(c);
+    let token = served.login();
+    let page = served.get("/", "localhost", Some(&token));
     assert!(
         page.starts_with("HTTP/1.1 200"),
         "{}",
         &page[..page.len().min(200)]
     );
     assert!(page.contains("<svg") && page.contains("한도"));
-    assert!(get("/nope").starts_with("HTTP/1.1 404"));
+    assert!(served
+        .get("/nope", "localhost", Some(&token))
+        .starts_with("HTTP/1.1 404"));
+    let child = served.child();
     child.kill().unwrap();
     child.wait().unwrap();
 }
