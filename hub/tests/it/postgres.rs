@@ -385,6 +385,57 @@ fn a_database_of_the_first_schema_gets_its_aggregates_filled() {
 }
 
 #[test]
+fn a_database_of_the_json_aggregates_gets_the_narrow_tables_filled() {
+    // Schema 2 kept one JSON aggregate per device; schema 3 replaces it with the narrow
+    // tables of the group commit, filled from the stored batches.
+    let pg = PgServer::start();
+    let url = pg.new_database();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!(
+        "CREATE TABLE sangdam_hub_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+         {}; {}; INSERT INTO sangdam_hub_migrations (version) VALUES (1), (2);",
+        sangdam_hub::pg::MIGRATIONS[0].1,
+        sangdam_hub::pg::MIGRATIONS[1].1
+    ))
+    .unwrap();
+    for (device, seq) in [("busan-03", 1u64), ("busan-03", 2), ("seoul-01", 7)] {
+        let b = batch(device, seq);
+        let body = b.encode().unwrap();
+        c.execute(
+            "INSERT INTO batches VALUES ($1, $2, $3, $4, 1700000000)",
+            &[
+                &device,
+                &(seq as i64),
+                &sangdam_wire::body_digest(&body).to_vec(),
+                &body,
+            ],
+        )
+        .unwrap();
+    }
+    let store = PgStorage::open(&url, 2).unwrap();
+    let version: i32 = c
+        .query_one("SELECT max(version) FROM sangdam_hub_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 3);
+    let json_table: Option<String> = c
+        .query_one("SELECT to_regclass('device_aggregates')::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(json_table, None, "the JSON table is dropped");
+    let kept = store.aggregates().unwrap();
+    assert_eq!(
+        kept,
+        sangdam_hub::fleet::aggregate(&store.records().unwrap())
+    );
+    assert_eq!(kept["busan-03"].batches, 2);
+    // And kept up to date from there on, by the group commit.
+    let b = batch("seoul-01", 8);
+    assert_eq!(store.insert(&b, &b.encode().unwrap()).unwrap(), Stored::New);
+    assert_eq!(store.aggregates().unwrap()["seoul-01"].batches, 2);
+}
+
+#[test]
 fn a_sled_store_from_before_the_aggregates_gets_them_filled_once() {
     let dir = tempfile::tempdir().unwrap();
     {
