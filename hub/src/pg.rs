@@ -298,27 +298,6 @@ fn take_group(waiting: &mut VecDeque<(Arc<Slot>, Job)>) -> Vec<(Arc<Slot>, Job)>
     group
 }
 
-/// The same error again, for each insert of a group that failed.
-fn again(e: &StorageError) -> StorageError {
-    match e {
-        StorageError::Open { path, reason } => StorageError::Open {
-            path: path.clone(),
-            reason: reason.clone(),
-        },
-        StorageError::Locked { path } => StorageError::Locked { path: path.clone() },
-        StorageError::Backend(m) => StorageError::Backend(m.clone()),
-        StorageError::Corrupt {
-            device,
-            seq,
-            reason,
-        } => StorageError::Corrupt {
-            device: device.clone(),
-            seq: *seq,
-            reason: reason.clone(),
-        },
-    }
-}
-
 impl std::fmt::Debug for PgStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStorage")
@@ -855,7 +834,7 @@ impl Storage for PgStorage {
                     }
                     Err(e) => {
                         for (slot, _) in &group {
-                            slot.set(|s| s.answer = Some(Err(again(&e))));
+                            slot.set(|s| s.answer = Some(Err(e.clone())));
                         }
                     }
                 }

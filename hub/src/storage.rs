@@ -35,7 +35,7 @@ pub struct Record {
     pub received_unix: Option<u64>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("cannot open the batch store in {path}: {reason}")]
     Open { path: PathBuf, reason: String },

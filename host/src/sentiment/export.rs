@@ -42,37 +42,111 @@ fn mask(g: &mut GraphBuilder, ids: &str) -> String {
     g.node("Cast", &[&gt], vec![attr_int("to", DataType::Float as i64)])
 }
 
-/// Quantises a 1-D table to int8 with one scale (its largest magnitude maps to 127).
-fn int8_table(values: &[f32]) -> (Vec<i8>, f32) {
-    let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-    let q = values
-        .iter()
-        .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8)
-        .collect();
-    (q, scale)
+/// How a 1-D table is stored in the int8 model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Table {
+    /// f32 as trained.
+    F32,
+    /// Companded int8 for values of both signs whose magnitudes span decades (the
+    /// linear part's weights): `v = max · sign(q) · (q / 127)²`, so a weight a hundredth
+    /// of the largest keeps about 5% precision instead of rounding to zero or one step.
+    Sqrt8,
+    /// Affine int8 for values in a narrow positive range (idf lies in [1, 1 + ln n]):
+    /// `v = offset + scale · q` over the table's own range, twice the resolution of a
+    /// scale around zero.
+    Affine8,
 }
 
-/// `table[ids]` for a 1-D table, stored f32 or int8 with one scale.
-fn gather_1d(g: &mut GraphBuilder, name: &str, values: &[f32], int8: bool, ids: &str) -> String {
-    if !int8 {
-        let t = g.init(tensor_f32(name, &[values.len()], values));
-        return g.node("Gather", &[&t, ids], vec![attr_int("axis", 0)]);
+/// Quantises a 1-D table to int8 with `v = max · sign(q) · (q / 127)²`; returns the codes
+/// and `max / 127²`.
+fn sqrt8_table(values: &[f32]) -> (Vec<i8>, f32) {
+    let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let max = if max > 0.0 { max } else { 1.0 };
+    let q = values
+        .iter()
+        .map(|v| {
+            (v.signum() * 127.0 * (v.abs() / max).sqrt())
+                .round()
+                .clamp(-127.0, 127.0) as i8
+        })
+        .collect();
+    (q, max / (127.0 * 127.0))
+}
+
+/// Quantises a 1-D table to int8 with `v = offset + scale · q` spanning its range;
+/// returns the codes, the scale and the offset.
+fn affine8_table(values: &[f32]) -> (Vec<i8>, f32, f32) {
+    let (lo, hi) = values
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    if values.is_empty() || hi <= lo {
+        let offset = if values.is_empty() { 0.0 } else { lo };
+        return (vec![0; values.len()], 1.0, offset);
     }
-    let (q, scale) = int8_table(values);
-    let t = g.init(crate::onnx::tensor_i8(
-        &format!("{name}_int8"),
-        &[values.len()],
-        &q,
-    ));
-    let rows = g.node("Gather", &[&t, ids], vec![attr_int("axis", 0)]);
-    let rows = g.node(
-        "Cast",
-        &[&rows],
-        vec![attr_int("to", DataType::Float as i64)],
-    );
-    let s = g.scalar(&format!("{name}_scale"), scale);
-    g.node("Mul", &[&rows, &s], vec![])
+    let scale = (hi - lo) / 254.0;
+    let offset = (hi + lo) / 2.0;
+    let q = values
+        .iter()
+        .map(|v| ((v - offset) / scale).round().clamp(-127.0, 127.0) as i8)
+        .collect();
+    (q, scale, offset)
+}
+
+/// The dequantised values of a table stored as `coding` (what the graph computes).
+#[cfg(test)]
+fn stored(values: &[f32], coding: Table) -> Vec<f32> {
+    match coding {
+        Table::F32 => values.to_vec(),
+        Table::Sqrt8 => {
+            let (q, s) = sqrt8_table(values);
+            q.iter().map(|&q| q as f32 * (q as f32).abs() * s).collect()
+        }
+        Table::Affine8 => {
+            let (q, s, o) = affine8_table(values);
+            q.iter().map(|&q| q as f32 * s + o).collect()
+        }
+    }
+}
+
+/// `table[ids]` for a 1-D table stored as `coding`.
+fn gather_1d(g: &mut GraphBuilder, name: &str, values: &[f32], coding: Table, ids: &str) -> String {
+    let codes = |g: &mut GraphBuilder, suffix: &str, q: &[i8]| {
+        let t = g.init(crate::onnx::tensor_i8(
+            &format!("{name}_{suffix}"),
+            &[values.len()],
+            q,
+        ));
+        let rows = g.node("Gather", &[&t, ids], vec![attr_int("axis", 0)]);
+        g.node(
+            "Cast",
+            &[&rows],
+            vec![attr_int("to", DataType::Float as i64)],
+        )
+    };
+    match coding {
+        Table::F32 => {
+            let t = g.init(tensor_f32(name, &[values.len()], values));
+            g.node("Gather", &[&t, ids], vec![attr_int("axis", 0)])
+        }
+        Table::Sqrt8 => {
+            let (q, scale) = sqrt8_table(values);
+            let rows = codes(g, "sqrt8", &q);
+            let magnitude = g.node("Abs", &[&rows], vec![]);
+            let squared = g.node("Mul", &[&rows, &magnitude], vec![]);
+            let s = g.scalar(&format!("{name}_sqrt8_scale"), scale);
+            g.node("Mul", &[&squared, &s], vec![])
+        }
+        Table::Affine8 => {
+            let (q, scale, offset) = affine8_table(values);
+            let rows = codes(g, "affine8", &q);
+            let s = g.scalar(&format!("{name}_affine8_scale"), scale);
+            let scaled = g.node("Mul", &[&rows, &s], vec![]);
+            let o = g.scalar(&format!("{name}_affine8_offset"), offset);
+            g.node("Add", &[&scaled, &o], vec![])
+        }
+    }
 }
 
 /// The graph of `net` (no TF-IDF part).
@@ -183,8 +257,19 @@ pub fn build_with(net: &Net, tfidf: Option<&TfidfPart>, int8_tfidf: bool) -> Res
     if let Some(t) = tfidf {
         // x = tf * idf per distinct n-gram, z = (w . x) / |x|: the baseline's l2-normalised
         // TF-IDF row times its weights. Padding has tf 0, so it adds nothing anywhere.
-        let w = gather_1d(&mut g, "tfidf.weight", &t.weight, int8_tfidf, "tfidf_ids");
-        let idf = gather_1d(&mut g, "tfidf.idf", &t.idf, int8_tfidf, "tfidf_ids");
+        let (weight_coding, idf_coding) = if int8_tfidf {
+            (Table::Sqrt8, Table::Affine8)
+        } else {
+            (Table::F32, Table::F32)
+        };
+        let w = gather_1d(
+            &mut g,
+            "tfidf.weight",
+            &t.weight,
+            weight_coding,
+            "tfidf_ids",
+        );
+        let idf = gather_1d(&mut g, "tfidf.idf", &t.idf, idf_coding, "tfidf_ids");
         let x = g.node("Mul", &[&idf, "tfidf_tf"], vec![]);
         let axes1 = g.ints("axes", &[1]);
         let sq = g.node("Mul", &[&x, &x], vec![]);
@@ -294,4 +379,99 @@ pub fn quantized(mut model: ModelProto) -> Result<(ModelProto, crate::onnx::quan
         },
     )?;
     Ok((model, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The old coding, one scale for the whole table: `v = q · max / 127`.
+    fn linear8(values: &[f32]) -> Vec<f32> {
+        let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let s = max / 127.0;
+        values
+            .iter()
+            .map(|v| (v / s).round().clamp(-127.0, 127.0) * s)
+            .collect()
+    }
+
+    /// Weights of both signs over four decades, as a linear model's hashed weights are.
+    fn heavy_tailed(n: usize) -> Vec<f32> {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let u = (x >> 11) as f32 / (1u64 << 53) as f32;
+                let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+                sign * 3.0 * 10f32.powf(-4.0 * u)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn companded_weights_keep_small_weights_that_one_scale_rounds_away() {
+        let w = heavy_tailed(20_000);
+        let (sqrt8, lin) = (stored(&w, Table::Sqrt8), linear8(&w));
+        let max = 3.0f32;
+        let (mut rel_sqrt, mut rel_lin, mut n) = (0f32, 0f32, 0);
+        for ((&v, &a), &b) in w.iter().zip(&sqrt8).zip(&lin) {
+            assert!(a * v >= 0.0, "sign of {v} lost: {a}");
+            assert!((a - v).abs() <= 2.0 * max / 127.0, "{v} stored as {a}");
+            if v.abs() > max / 1000.0 && v.abs() < max / 10.0 {
+                rel_sqrt += (a - v).abs() / v.abs();
+                rel_lin += (b - v).abs() / v.abs();
+                n += 1;
+            }
+        }
+        let (rel_sqrt, rel_lin) = (rel_sqrt / n as f32, rel_lin / n as f32);
+        assert!(n > 5_000, "{n} weights in the middle decades");
+        assert!(rel_sqrt < 0.06, "companded: mean relative error {rel_sqrt}");
+        assert!(
+            rel_sqrt * 4.0 < rel_lin,
+            "companded {rel_sqrt} vs one scale {rel_lin}"
+        );
+        // The largest weight is exact in both.
+        let top = w
+            .iter()
+            .position(|v| v.abs() == w.iter().fold(0f32, |m, v| m.max(v.abs())));
+        let top = top.unwrap();
+        assert!((sqrt8[top] - w[top]).abs() < 1e-6 * max);
+    }
+
+    #[test]
+    fn affine_idf_spans_its_own_range_at_twice_the_resolution() {
+        // Smooth idf of document frequencies 0..n: 1 + ln((1 + n) / (1 + df)).
+        let n = 150_000f32;
+        let idf: Vec<f32> = (0..5_000)
+            .map(|i| 1.0 + ((1.0 + n) / (1.0 + (i * i) as f32 % n)).ln())
+            .collect();
+        let (lo, hi) = idf
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        let affine = stored(&idf, Table::Affine8);
+        let lin = linear8(&idf);
+        let worst = |s: &[f32]| {
+            idf.iter()
+                .zip(s)
+                .fold(0f32, |m, (&v, &a)| m.max((a - v).abs()))
+        };
+        let step = (hi - lo) / 254.0;
+        assert!(
+            worst(&affine) <= step / 2.0 + 1e-5,
+            "{} > {}",
+            worst(&affine),
+            step / 2.0
+        );
+        assert!(
+            worst(&affine) * 1.9 < worst(&lin),
+            "{} vs {}",
+            worst(&affine),
+            worst(&lin)
+        );
+        // A constant table is stored exactly.
+        assert_eq!(stored(&[2.5; 4], Table::Affine8), vec![2.5; 4]);
+        assert!(stored(&[], Table::Affine8).is_empty());
+    }
 }

@@ -350,6 +350,21 @@ fn aggregates_match(store: Arc<dyn Storage>) {
     }
 }
 
+/// Stores a batch the way an older hub did: a plain row in `batches`, no aggregates.
+fn insert_raw(c: &mut postgres::Client, device: &str, seq: u64) {
+    let body = batch(device, seq).encode().unwrap();
+    c.execute(
+        "INSERT INTO batches VALUES ($1, $2, $3, $4, 1700000000)",
+        &[
+            &device,
+            &(seq as i64),
+            &sangdam_wire::body_digest(&body).to_vec(),
+            &body,
+        ],
+    )
+    .unwrap();
+}
+
 #[test]
 fn a_database_of_the_first_schema_gets_its_aggregates_filled() {
     let pg = PgServer::start();
@@ -362,18 +377,7 @@ fn a_database_of_the_first_schema_gets_its_aggregates_filled() {
     ))
     .unwrap();
     for seq in 1..=5u64 {
-        let b = batch("busan-03", seq);
-        let body = b.encode().unwrap();
-        c.execute(
-            "INSERT INTO batches VALUES ($1, $2, $3, $4, 1700000000)",
-            &[
-                &"busan-03",
-                &(seq as i64),
-                &sangdam_wire::body_digest(&body).to_vec(),
-                &body,
-            ],
-        )
-        .unwrap();
+        insert_raw(&mut c, "busan-03", seq);
     }
     let store = PgStorage::open(&url, 2).unwrap();
     let kept = store.aggregates().unwrap();
@@ -399,18 +403,7 @@ fn a_database_of_the_json_aggregates_gets_the_narrow_tables_filled() {
     ))
     .unwrap();
     for (device, seq) in [("busan-03", 1u64), ("busan-03", 2), ("seoul-01", 7)] {
-        let b = batch(device, seq);
-        let body = b.encode().unwrap();
-        c.execute(
-            "INSERT INTO batches VALUES ($1, $2, $3, $4, 1700000000)",
-            &[
-                &device,
-                &(seq as i64),
-                &sangdam_wire::body_digest(&body).to_vec(),
-                &body,
-            ],
-        )
-        .unwrap();
+        insert_raw(&mut c, device, seq);
     }
     let store = PgStorage::open(&url, 2).unwrap();
     let version: i32 = c
