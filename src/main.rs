@@ -1,10 +1,11 @@
 //! `sangdam`: the firmware's command line. Thin: parse arguments, set up logging, open the
 //! store and models, and hand over to the library.
 
+use sangdam_wire::now_unix;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -216,13 +217,6 @@ fn run(cli: Cli, mut config: Config, source: ConfigSource) -> Result<ExitCode> {
         Command::Status { json } => status(&config, json),
         Command::Sync { now } => sync_now(&config, now),
     }
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn open_store(config: &Config) -> Result<Store> {

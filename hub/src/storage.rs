@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use sangdam_wire::Batch;
 
@@ -122,12 +122,7 @@ pub fn parse_key(k: &[u8]) -> Option<(String, u64)> {
     Some((String::from_utf8(device.to_vec()).ok()?, seq))
 }
 
-pub(crate) fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub(crate) use sangdam_wire::now_unix;
 
 /// Batches in a sled database: tree `batches` maps [`key`] to the raw body, tree
 /// `received` maps the same key to the hub's clock at arrival (u64 big-endian). The

@@ -33,12 +33,7 @@ use crate::store::Store;
 pub use status::Status;
 
 /// Unix seconds by the box's clock.
-pub fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use sangdam_wire::now_unix;
 
 /// The source `[live]` asks for.
 pub fn make_source(config: &Config) -> Result<Box<dyn AudioSource>> {

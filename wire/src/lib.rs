@@ -71,6 +71,15 @@ pub mod headers;
 
 pub use day::{Day, TimeZone};
 
+/// Unix seconds by this machine's clock (0 if the clock is set before 1970): the one
+/// wall clock of the box and the hub.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
