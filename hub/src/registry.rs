@@ -46,6 +46,7 @@ pub struct Registry {
 /// Why a registry cannot be used. Each message names the file (when there is one), the
 /// entry and what to do.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegistryError {
     #[error("cannot read the device registry {path}: {source} (create it with `sangdam-hub add-device ID --branch NAME --registry {path}`)")]
     Read {

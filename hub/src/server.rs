@@ -112,6 +112,7 @@ impl Default for HubConfig {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HubError {
     #[error("cannot listen on {addr}: the address is already in use (another sangdam-hub, or another program, is listening there): stop it or choose another address")]
     AddrInUse { addr: SocketAddr },

@@ -36,6 +36,7 @@ pub struct Record {
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StorageError {
     #[error("cannot open the batch store in {path}: {reason}")]
     Open { path: PathBuf, reason: String },

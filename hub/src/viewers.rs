@@ -35,6 +35,7 @@ impl std::fmt::Debug for Viewers {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ViewerError {
     #[error("cannot read the viewer accounts {path}: {source} (create one with `sangdam-hub add-viewer NAME --viewers {path}`)")]
     Read {

@@ -220,6 +220,7 @@ pub struct DriversReport {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
 pub enum DriversError {
     #[error("need at least {need} calls with sentiment to find drivers, have {have}")]
     TooFew { have: usize, need: usize },

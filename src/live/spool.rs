@@ -76,6 +76,7 @@ pub struct SpoolStats {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpoolError {
     #[error("spool folder {path}: {source} (check free space and that the sangdam user may write there)")]
     Io {

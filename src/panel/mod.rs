@@ -145,6 +145,7 @@ pub struct Panel<L, B, H> {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PanelError<E: std::fmt::Debug> {
     #[error("GPIO error: {0:?} (check the pin map in board/pins.md and that sangdam is in the gpio group)")]
     Pin(E),

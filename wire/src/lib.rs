@@ -319,6 +319,7 @@ enum AnswerRef<'a> {
 /// Why a box does not accept an answer as the hub's acknowledgement of its batch. The
 /// messages say what the box does (keeps the batch) and what to check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AckError {
     #[error("hub answer not signed (a wire version {0} answer to a batch of a newer version): check sync.hub_url points at the hub, and that the hub is updated; the batch is kept")]
     Unsigned(u8),
@@ -382,6 +383,7 @@ fn conflict_mac(
 
 /// Why bytes are not a batch. Messages name the problem and who must act.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WireError {
     #[error("empty body: expected a sangdam batch (version byte, then postcard)")]
     Empty,
