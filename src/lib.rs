@@ -34,6 +34,7 @@ pub mod live;
 pub mod models;
 pub mod panel;
 pub mod pipeline;
+pub mod record;
 pub mod redact;
 pub mod sentiment;
 pub mod store;

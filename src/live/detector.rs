@@ -9,42 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Why a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndReason {
-    /// The handset went back on the hook.
-    OnHook,
-    /// No talk for the silence timeout.
-    Silence,
-    /// The call reached `max_call_minutes` and was cut (a new call follows at once).
-    MaxLength,
-    /// The audio device failed mid-call; the call is closed and kept.
-    DeviceLost,
-    /// The daemon was asked to stop.
-    Shutdown,
-    /// Recording was muted for privacy at the desk.
-    Muted,
-    /// A replayed file (the `wav` source) ended.
-    EndOfStream,
-    /// The daemon stopped without closing the call (power cut, crash); found at start-up.
-    Interrupted,
-}
-
-impl std::fmt::Display for EndReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            EndReason::OnHook => "on-hook",
-            EndReason::Silence => "silence timeout",
-            EndReason::MaxLength => "maximum length",
-            EndReason::DeviceLost => "audio device lost",
-            EndReason::Shutdown => "shutdown",
-            EndReason::Muted => "muted",
-            EndReason::EndOfStream => "end of input",
-            EndReason::Interrupted => "interrupted (power cut or crash)",
-        })
-    }
-}
+pub use crate::record::EndReason;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -56,14 +56,11 @@
 pub mod journal;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use crate::audio::Speaker;
-use crate::sentiment::{CallSentiment, Label, Sentiment};
 pub use sangdam_wire::day::{Day, TimeZone};
 
 /// The layout version this build writes. Stores written by a newer build are refused.
@@ -134,169 +131,11 @@ pub struct Recovery {
     pub bad_journal_lines: usize,
 }
 
-/// A call's identity: the first 16 bytes of the SHA-256 of the audio file's bytes, so
-/// analysing the same recording twice finds the same call.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
-pub struct CallId(pub [u8; 16]);
+pub use crate::record::{CallId, CallRecord, DayCounters, LiveCall, UtteranceRecord};
 
-impl CallId {
-    pub fn from_digest(sha256: &[u8]) -> Self {
-        let mut id = [0u8; 16];
-        let n = sha256.len().min(16);
-        id[..n].copy_from_slice(&sha256[..n]);
-        CallId(id)
-    }
-
-    pub fn to_hex(&self) -> String {
-        crate::models::hex(&self.0)
-    }
-
-    /// The first 12 hex digits, for tables and transcript lines.
-    pub fn short(&self) -> String {
-        self.to_hex()[..12].to_owned()
-    }
-}
-
-impl std::fmt::Display for CallId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl FromStr for CallId {
-    type Err = StoreError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bytes = parse_hex(s).filter(|b| b.len() == 16);
-        bytes
-            .map(|b| CallId::from_digest(&b))
-            .ok_or_else(|| StoreError::BadId(s.to_owned()))
-    }
-}
-
-fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallRecord {
-    pub id: CallId,
-    /// The path the recording was read from, as given.
-    pub source: String,
-    pub duration_s: f64,
-    /// Sample rate of the recording (before resampling).
-    pub sample_rate: u32,
-    pub channels: u16,
-    /// Unix seconds, given by the caller.
-    pub analysed_at: u64,
-    pub utterance_count: u32,
-    /// Which ASR model transcribed it: manifest name and hash prefix.
-    pub asr_model: String,
-    /// Per-speaker sentiment, overall label and trend (absent when no sentiment model
-    /// was installed, or for calls stored by an older build).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sentiment: Option<CallSentiment>,
-    /// Talk time per side, silence, overlaps (absent for calls stored by an older build).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub talk: Option<crate::vad::talk::TalkStats>,
-    /// Set for calls recorded from the live line by `sangdam run`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub live: Option<LiveCall>,
-}
-
-/// How a call recorded by the daemon came and went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LiveCall {
-    /// Unix seconds at the start of the call, by the box's clock.
-    pub started_at: u64,
-    pub ended_by: crate::live::EndReason,
-    /// The audio source ("alsa plughw:1,0").
-    pub line: String,
-    /// The spool's number for the call (unique on the box).
-    #[serde(default)]
-    pub seq: u64,
-    /// Marked for review with the desk button.
-    #[serde(default)]
-    pub marked: bool,
-    /// The raw audio was discarded before recognition (the spool was full): the call
-    /// has no transcript, but it is counted.
-    #[serde(default)]
-    pub audio_dropped: bool,
-    /// Parts of the call that were not recorded (disk full, device lost), seconds.
-    #[serde(default)]
-    pub unrecorded_s: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UtteranceRecord {
-    pub channel: u16,
-    pub speaker: Speaker,
-    pub start_s: f64,
-    pub end_s: f64,
-    pub text: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sentiment: Option<Sentiment>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DayCounters {
-    pub calls: u64,
-    pub utterances: u64,
-    pub audio_seconds: f64,
-    /// Calls by overall sentiment (calls without sentiment count in none of the three).
-    #[serde(default)]
-    pub positive_calls: u64,
-    #[serde(default)]
-    pub negative_calls: u64,
-    /// Calls whose deciding speaker said nothing polar (schema 2; 0 in older days).
-    #[serde(default)]
-    pub neutral_calls: u64,
-    /// Utterances by label (empty texts count in none of the three).
-    #[serde(default)]
-    pub positive_utterances: u64,
-    #[serde(default)]
-    pub negative_utterances: u64,
-    /// Schema 2; 0 in older days.
-    #[serde(default)]
-    pub neutral_utterances: u64,
-    /// Live calls whose audio was discarded before recognition (spool full).
-    #[serde(default)]
-    pub audio_dropped: u64,
-    /// Live calls marked for review at the desk.
-    #[serde(default)]
-    pub marked: u64,
-}
-
-impl DayCounters {
-    /// Adds one call and its utterances.
-    pub fn add(&mut self, call: &CallRecord, utterances: &[UtteranceRecord]) {
-        self.calls += 1;
-        self.utterances += utterances.len() as u64;
-        self.audio_seconds += call.duration_s;
-        if let Some(live) = &call.live {
-            self.audio_dropped += u64::from(live.audio_dropped);
-            self.marked += u64::from(live.marked);
-        }
-        match call.sentiment.as_ref().map(|s| s.overall) {
-            Some(Label::Positive) => self.positive_calls += 1,
-            Some(Label::Negative) => self.negative_calls += 1,
-            Some(Label::Neutral) => self.neutral_calls += 1,
-            Some(Label::Empty) | None => {}
-        }
-        for u in utterances {
-            match u.sentiment.map(|s| s.label) {
-                Some(Label::Positive) => self.positive_utterances += 1,
-                Some(Label::Negative) => self.negative_utterances += 1,
-                Some(Label::Neutral) => self.neutral_utterances += 1,
-                Some(Label::Empty) | None => {}
-            }
-        }
+impl From<crate::record::BadCallId> for StoreError {
+    fn from(e: crate::record::BadCallId) -> Self {
+        StoreError::BadId(e.0)
     }
 }
 
@@ -749,7 +588,7 @@ impl Store {
             return Err(StoreError::BadId(prefix.to_owned()));
         }
         // Scan on the whole bytes of the prefix, then filter on the odd digit if any.
-        let whole = parse_hex(&p[..p.len() - p.len() % 2]).unwrap_or_default();
+        let whole = crate::record::parse_hex(&p[..p.len() - p.len() % 2]).unwrap_or_default();
         let mut found = Vec::new();
         for item in self.calls.scan_prefix(&whole) {
             let (k, _) = item.map_err(|e| self.read_err(e))?;
@@ -997,6 +836,8 @@ fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::Speaker;
+    use crate::sentiment::{CallSentiment, Label, Sentiment};
 
     #[test]
     fn call_id_hex_round_trip() {

@@ -91,15 +91,6 @@ pub fn talk_stats<U: Span>(utterances: &[U], duration_s: f64) -> TalkStats {
     }
 }
 
-impl Span for crate::store::UtteranceRecord {
-    fn speaker(&self) -> Speaker {
-        self.speaker
-    }
-    fn span(&self) -> (f64, f64) {
-        (self.start_s, self.end_s)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
