@@ -7,28 +7,49 @@
 //! # Layout
 //!
 //! The core is IO-free: samples go in, events come out. Files, sound cards, the clock and
-//! the store sit at the edges, behind types that have host stand-ins.
+//! the store sit at the edges, behind types that have host stand-ins. The modules, in
+//! the order data flows through them:
 //!
-//! - [`audio`]: reading WAV files (streamed, any rate, any PCM width), resampling to 16 kHz,
-//!   splitting stereo into agent and customer channels.
+//! - [`capture`]: audio sources (ALSA, cpal, a WAV replayed live, a generator) read by
+//!   the real-time capture thread into a fixed-capacity ring.
+//! - [`live`]: the line thread (calls found by off-hook line or voice, recorded to the
+//!   spool) and the analysis thread (spool to store).
+//! - [`audio`]: WAV files (streamed, any rate, any PCM width), resampling to 16 kHz,
+//!   splitting stereo into agent and customer.
 //! - [`vad`]: the voice-activity segmenter, `push(frame) -> Option<Utterance>`.
-//! - [`asr`]: wav2vec2 feature normalisation, the tract engine, the vocabulary and the CTC
-//!   decoder.
-//! - [`store`]: sled trees for calls, utterances and per-day counters, with a schema version.
-//! - [`models`]: `models/manifest.toml`, and the sha256 check of every shipped model.
-//! - [`config`]: the TOML configuration with documented defaults.
-//! - [`pipeline`]: one recorded call from file to stored transcript; what `sangdam analyze`
-//!   runs for each file.
+//! - [`asr`]: wav2vec2 feature normalisation, the tract engine, the vocabulary, CTC and
+//!   beam decoding with the language model.
+//! - [`hangul`]: syllable and jamo arithmetic, for the recogniser and the keyword
+//!   stemmer alike.
+//! - [`sentiment`]: the shared Korean tokenizer and the int8 text classifier.
+//! - [`redact`]: personal numbers and addresses taken out of transcripts.
+//! - [`pipeline`]: one recorded call from audio to stored transcript (what `sangdam
+//!   analyze` runs for each file, and the analysis thread for each spooled call).
+//! - [`record`]: what a call is: the call, utterance, live-call and day records.
+//! - [`store`]: the sled trees that keep them, behind the journal, with a schema version.
 //! - [`insights`]: keywords by sentiment, tree-ensemble drivers, recommendations, charts
-//!   and the report page.
-//! - [`bench`]: the inference benchmark behind `sangdam bench`.
+//!   and the report page with its login.
+//! - [`sync`]: day batches to the hub, store-and-forward, signed both ways.
+//!
+//! Around them:
+//!
+//! - [`daemon`]: `sangdam run`: the threads, the status snapshot, systemd's watchdog.
+//! - [`app`]: the edge: builds the daemon's source, panel and sync task from the config.
+//! - [`panel`]: the desk panel's LED, button and off-hook line (embedded-hal).
+//! - [`config`]: the TOML file: assembles each module's settings section.
+//! - [`models`]: `models/manifest.toml`, and the sha256 check of every shipped model.
+//! - [`secret`]: files holding keys and password hashes: resolved, refused when others
+//!   may read them, never printed.
+//! - [`bench`]: the benchmarks behind `sangdam bench`.
 
+pub mod app;
 pub mod asr;
 pub mod audio;
 pub mod bench;
 pub mod capture;
 pub mod config;
 pub mod daemon;
+pub mod hangul;
 pub mod insights;
 pub mod live;
 pub mod models;
@@ -36,6 +57,7 @@ pub mod panel;
 pub mod pipeline;
 pub mod record;
 pub mod redact;
+pub mod secret;
 pub mod sentiment;
 pub mod store;
 pub mod sync;

@@ -266,23 +266,7 @@ fn load_analysis(config: &Config) -> Result<(AsrEngine, Settings)> {
 fn run_daemon(config: &Config) -> Result<ExitCode> {
     let (engine, settings) = load_analysis(config)?;
     let store = open_store(config)?;
-    let background: Option<Box<dyn sangdam::daemon::Background>> = if config.sync.enabled {
-        let syncer = sangdam::sync::Syncer::new(config, store.clone())?;
-        Some(Box::new(sangdam::sync::SyncTask::new(
-            syncer,
-            &config.store.data_dir,
-        )))
-    } else {
-        None
-    };
-    let daemon = sangdam::daemon::Daemon {
-        config: config.clone(),
-        store,
-        engine,
-        settings,
-        data_dir: config.store.data_dir.clone(),
-    };
-    daemon.run(background)?;
+    sangdam::app::daemon(config, store, engine, settings)?.run()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -291,7 +275,7 @@ fn sync_now(config: &Config, now: bool) -> Result<ExitCode> {
     anyhow::ensure!(now, "say `sangdam sync --now`; otherwise the daemon syncs on its schedule (sync.interval_minutes)");
     let dir = &config.store.data_dir;
     if let Ok(st) = Status::read(dir) {
-        if st.alive() && st.state != "stopped" {
+        if st.alive() && st.state != sangdam::daemon::DaemonState::Stopped {
             // The daemon holds the store: ask it, and wait for its answer.
             std::fs::write(dir.join(sangdam::sync::REQUEST_FILE), b"now\n")
                 .with_context(|| format!("cannot write the sync request into {}", dir.display()))?;
@@ -320,7 +304,7 @@ fn sync_now(config: &Config, now: bool) -> Result<ExitCode> {
         }
     }
     let store = open_store(config)?;
-    let syncer = sangdam::sync::Syncer::new(config, store)?;
+    let syncer = sangdam::sync::Syncer::new(&config.sync, &config.insights.extra_stopwords, store)?;
     let stop = std::sync::atomic::AtomicBool::new(false);
     let report = syncer.run_once(&now_unix, &stop)?;
     println!("{report}");
@@ -349,11 +333,13 @@ fn status(config: &Config, json: bool) -> Result<ExitCode> {
     } else {
         print!("{}", st.render(now_unix()));
     }
-    Ok(if st.alive() && st.state != "stopped" {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    })
+    Ok(
+        if st.alive() && st.state != sangdam::daemon::DaemonState::Stopped {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(3)
+        },
+    )
 }
 
 fn analyze(config: &Config, paths: &[PathBuf]) -> Result<ExitCode> {

@@ -364,6 +364,29 @@ pub fn redact(text: &str) -> Redacted {
     Redacted { text: out, found }
 }
 
+/// `[privacy]` in the config file: what is taken out of transcripts before they are
+/// stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    pub redact_transcripts: bool,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            redact_transcripts: true,
+        }
+    }
+}
+
+/// Documentation of `[privacy]` and its fields, printed above them by
+/// `sangdam config --print-defaults`.
+pub const FIELD_DOCS: &[(&str, &str)] = &[
+    ("privacy", "Personal data in transcripts."),
+    ("privacy.redact_transcripts", "Replace resident registration, card, account and phone numbers and e-mail addresses (written or spoken as Korean digits) with tags such as [전화번호] before transcripts are stored. On by default."),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

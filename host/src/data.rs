@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::corpus::synth::Rng;
 use crate::corpus::Item;
+use crate::rng::Rng;
 
 /// Sample rate every model input has.
 pub const RATE: u32 = 16_000;

@@ -13,7 +13,10 @@ use serde::Serialize;
 
 use crate::corpus::Item;
 use crate::data;
-use crate::train::error_rates;
+
+/// Character and word error rates, and the edit distance under them: the firmware's
+/// own arithmetic (`sangdam::asr::score`), so the host and the box score alike.
+pub use sangdam::asr::score::{edit_distance, error_rates};
 
 /// The scores of one model on one set of utterances.
 #[derive(Debug, Clone, Serialize)]
@@ -147,7 +150,7 @@ pub fn evaluate_with(
             text
         };
         seconds += t.elapsed().as_secs_f64();
-        pairs.push((sangdam::asr::hangul::compose_jamo(&it.text), hyp));
+        pairs.push((sangdam::hangul::compose_jamo(&it.text), hyp));
     }
     let (cer, wer) = error_rates(&pairs);
     Ok(Scores {
@@ -188,7 +191,7 @@ pub fn logits_of(
         }
         let logits = engine.logits(&sangdam::asr::features::normalize(&audio))?;
         out.push((
-            sangdam::asr::hangul::compose_jamo(&it.text),
+            sangdam::hangul::compose_jamo(&it.text),
             logits,
             audio.len() as f64 / data::RATE as f64,
         ));

@@ -15,10 +15,12 @@
 //!   checkpoints, dev CER).
 //! - [`engine`]: which kernels run the training step: candle, or libtorch (`torch`,
 //!   feature `torch`: the same network and update through tch-rs).
-//! - [`eval`]: CER/WER through the firmware's engine.
+//! - [`eval`]: CER/WER (the error-rate arithmetic is the firmware's, re-exported here)
+//!   through the firmware's engine.
 //! - [`onnx`]: ONNX export of a checkpoint and its int8 variants.
 //! - [`lm`]: the syllable n-gram language model of the box's beam search (Kneser-Ney).
 //! - [`package`]: install a model and its manifest entry into `models/`.
+//! - [`rng`]: the seeded generator every random choice above draws from.
 
 pub mod corpus;
 pub mod ctc;
@@ -29,6 +31,7 @@ pub mod lm;
 pub mod model;
 pub mod onnx;
 pub mod package;
+pub mod rng;
 pub mod sentiment;
 #[cfg(feature = "torch")]
 pub mod torch;

@@ -46,7 +46,7 @@ pub fn sentences_of(path: &Path) -> Result<Vec<String>> {
             let v: serde_json::Value = serde_json::from_str(line)
                 .with_context(|| format!("{}: a line is not JSON", path.display()))?;
             match v.get("text").and_then(|t| t.as_str()) {
-                Some(t) => sangdam::asr::hangul::compose_jamo(t),
+                Some(t) => sangdam::hangul::compose_jamo(t),
                 None => bail!("{}: a JSON line has no \"text\"", path.display()),
             }
         } else {
@@ -64,7 +64,7 @@ pub fn sentences_of(path: &Path) -> Result<Vec<String>> {
 /// were left out.
 pub fn gather(src: &TextSources) -> Result<(Vec<String>, usize)> {
     let mut pool = Vec::new();
-    let mut rng = synth::Rng::new(src.template_seed);
+    let mut rng = crate::rng::Rng::new(src.template_seed);
     for _ in 0..src.templates {
         pool.push(synth::sentence(&mut rng).2);
     }

@@ -695,7 +695,7 @@ fn run(cli: Cli) -> Result<()> {
                 use sangdam_host::sentiment::baseline::{BaselineSettings, TfidfLogistic};
                 let (mut train, _) = sangdam_host::sentiment::read_tsv(&train_path)?;
                 // The same seeded 5% dev split as `sentiment eval --baseline`.
-                let mut rng = sangdam_host::corpus::synth::Rng::new(42);
+                let mut rng = sangdam_host::rng::Rng::new(42);
                 sangdam_host::data::shuffle(&mut train, &mut rng);
                 let dev = train.split_off(train.len() - train.len() / 20);
                 let (m, _) = TfidfLogistic::train(&train, &dev, &BaselineSettings::default());

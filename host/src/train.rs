@@ -31,10 +31,11 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
-use crate::corpus::synth::Rng;
 use crate::data::{self, Utterance};
 use crate::engine::{Backend, Engine};
+use crate::eval::error_rates;
 use crate::model::{Masks, Wav2Vec2Config, Wav2Vec2ForCtc};
+use crate::rng::Rng;
 
 /// A trainable model: the network and the variables behind it, by Hugging Face name.
 pub struct Trainable {
@@ -693,8 +694,6 @@ pub struct TrainState {
     pub last_grad_norm: f64,
 }
 
-pub use sangdam::asr::score::{edit_distance, error_rates};
-
 /// Greedy transcripts of `utts` by the model being trained (no masks), through the
 /// firmware's decoder, so they read exactly as the box would print them.
 pub fn transcribe(
@@ -1028,7 +1027,7 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
                 let pairs: Vec<(String, String)> = refs
                     .iter()
                     .zip(hyps)
-                    .map(|(u, h)| (sangdam::asr::hangul::compose_jamo(&u.text), h))
+                    .map(|(u, h)| (sangdam::hangul::compose_jamo(&u.text), h))
                     .collect();
                 let (cer, _) = error_rates(&pairs);
                 state.dev_cer.push((state.step, cer));

@@ -240,7 +240,7 @@ fn short_training_run_learns_and_exports() {
         sangdam_host::sentiment::export::export_dir(&fused_dir).unwrap();
     assert_eq!(summary.gathers, 2);
     let tok = Tokenizer::load(&fused_dir.join("tokenizer.json")).unwrap();
-    let (_, dev, _) = split_rows(&s, &mut sangdam_host::corpus::synth::Rng::new(s.seed)).unwrap();
+    let (_, dev, _) = split_rows(&s, &mut sangdam_host::rng::Rng::new(s.seed)).unwrap();
     let engine = SentimentEngine::load_with(&fused_f32, tok.clone()).unwrap();
     let texts: Vec<String> = dev.iter().map(|e| e.text.clone()).collect();
     let p: Vec<f32> = engine

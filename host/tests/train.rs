@@ -85,7 +85,7 @@ fn one_step(backend: Backend) {
 
 #[test]
 fn spec_augment_masks_like_transformers() {
-    let mut rng = sangdam_host::corpus::synth::Rng::new(7);
+    let mut rng = sangdam_host::rng::Rng::new(7);
     // mask_time_prob 0.05, length 10, at least 2 masks: a 400-frame input gets 2 or 3
     // spans of 10 (overlaps allowed), never more frames than that.
     for _ in 0..50 {
@@ -112,10 +112,10 @@ fn schedule_warms_up_then_decays_to_zero() {
 #[test]
 fn error_rates_count_characters_without_spaces_and_words() {
     let pairs = vec![("카드 한도".to_string(), "카드한도".to_string())];
-    let (cer, wer) = train::error_rates(&pairs);
+    let (cer, wer) = sangdam_host::eval::error_rates(&pairs);
     assert_eq!(cer, 0.0);
     assert_eq!(wer, 1.0); // two reference words: one substituted, one deleted
-    let (cer, _) = train::error_rates(&[("가나다라".into(), "가나마".into())]);
+    let (cer, _) = sangdam_host::eval::error_rates(&[("가나다라".into(), "가나마".into())]);
     assert!((cer - 0.5).abs() < 1e-12);
 }
 
@@ -402,7 +402,7 @@ fn candle_and_libtorch_agree_on_masked_batches_in_both_layouts() {
             flat[k * width..k * width + x.len()].copy_from_slice(x);
         }
         let frames: Vec<usize> = inputs.iter().map(|x| config.frames_for(x.len())).collect();
-        let mut rng = sangdam_host::corpus::synth::Rng::new(5);
+        let mut rng = sangdam_host::rng::Rng::new(5);
         let masks = train::spec_augment(
             &config,
             &frames,

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use tract_onnx::prelude::tract_ndarray::ArrayView2;
 
 use super::ctc::{softmax_at, text_of, CtcDecoder, Transcript};
-use super::hangul::{compose_jamo_readable, decompose_jamo};
 use super::lm::{NgramLm, BOUNDARY, UNK_UNIT};
 use super::vocab::{Vocab, UNK, WORD_DELIMITER};
+use crate::hangul::{compose_jamo_readable, decompose_jamo};
 
 /// Prefix beam search over a CTC model's scores, with optional shallow fusion of an
 /// n-gram language model and a bonus for hotwords (product names).

@@ -68,7 +68,7 @@ pub(crate) fn text_of(ids: impl Iterator<Item = u32>, vocab: &Vocab) -> String {
             None => {}
         }
     }
-    super::hangul::compose_jamo_readable(text.trim())
+    crate::hangul::compose_jamo_readable(text.trim())
 }
 
 /// Index and value of the largest score; the first one wins ties, as numpy's argmax.

@@ -8,7 +8,7 @@ use super::beam::{hotword_tokens, BeamDecoder};
 use super::ctc::{CtcDecoder, GreedyDecoder};
 use super::lm::NgramLm;
 use super::vocab::Vocab;
-use crate::config::AsrConfig;
+use super::AsrConfig;
 use crate::insights::Product;
 use crate::models::{Manifest, ModelKind};
 

@@ -10,16 +10,19 @@
 //! `[frames, vocab]` score matrix, and [`choose_decoder`] picks one from the config.
 
 mod beam;
+pub mod config;
 mod ctc;
 mod decoding;
 mod engine;
 pub mod features;
-pub mod hangul;
 pub mod lm;
 pub mod score;
 mod vocab;
 
+/// The jamo helpers moved to [`crate::hangul`]; the old path still works.
+pub use crate::hangul;
 pub use beam::{hotword_tokens, BeamDecoder};
+pub use config::AsrConfig;
 pub use ctc::{CtcDecoder, GreedyDecoder, Transcript};
 pub use decoding::{choose_decoder, hotwords_of, DecoderChoice};
 pub use engine::{frames_for, AsrEngine, AsrError, MIN_SAMPLES};

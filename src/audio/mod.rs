@@ -14,12 +14,14 @@
 //! Errors never carry the path: the caller knows it and adds it once, so messages do not
 //! repeat it.
 
+pub mod config;
 mod file;
 mod resample;
 pub mod wav;
 
 use serde::{Deserialize, Serialize};
 
+pub use config::AudioConfig;
 pub use file::{CallFile, MAX_CALL_CHANNELS, MAX_CALL_RATE, MIN_CALL_RATE};
 pub use resample::Resampler;
 pub use wav::{SampleFormat, WavReader, WavSpec, WavWriter, WriteFormat};

@@ -11,14 +11,65 @@ use crate::panel::LedState;
 
 pub const STATUS_FILE: &str = "status.json";
 
+/// What the daemon is doing, as the status file and `sangdam status` name it. The first
+/// six are the LED's states ([`DaemonState::led`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DaemonState {
+    #[default]
+    Idle,
+    InCall,
+    Backlog,
+    Syncing,
+    Muted,
+    Error,
+    /// SIGTERM or SIGINT came: closing the call, finishing the analysis.
+    Stopping,
+    /// The daemon has exited (the last snapshot it wrote).
+    Stopped,
+}
+
+impl DaemonState {
+    /// The name in the status file: `idle`, `in_call`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DaemonState::Idle => "idle",
+            DaemonState::InCall => "in_call",
+            DaemonState::Backlog => "backlog",
+            DaemonState::Syncing => "syncing",
+            DaemonState::Muted => "muted",
+            DaemonState::Error => "error",
+            DaemonState::Stopping => "stopping",
+            DaemonState::Stopped => "stopped",
+        }
+    }
+
+    /// The LED's pattern for this state (stopping and stopped blink as idle).
+    pub fn led(self) -> LedState {
+        match self {
+            DaemonState::InCall => LedState::InCall,
+            DaemonState::Backlog => LedState::Backlog,
+            DaemonState::Syncing => LedState::Syncing,
+            DaemonState::Muted => LedState::Muted,
+            DaemonState::Error => LedState::Error,
+            DaemonState::Idle | DaemonState::Stopping | DaemonState::Stopped => LedState::Idle,
+        }
+    }
+}
+
+impl std::fmt::Display for DaemonState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     pub pid: u32,
     pub version: String,
     pub started_unix: u64,
     pub updated_unix: u64,
-    /// idle, in_call, backlog, syncing, muted, error (the LED's state), or stopped.
-    pub state: String,
+    pub state: DaemonState,
     pub source: String,
     pub device_running: bool,
     pub rate: u32,
@@ -55,14 +106,7 @@ pub struct Status {
 
 impl Status {
     pub fn led(&self) -> LedState {
-        match self.state.as_str() {
-            "in_call" => LedState::InCall,
-            "backlog" => LedState::Backlog,
-            "syncing" => LedState::Syncing,
-            "muted" => LedState::Muted,
-            "error" => LedState::Error,
-            _ => LedState::Idle,
-        }
+        self.state.led()
     }
 
     /// Writes the snapshot atomically.
@@ -88,7 +132,7 @@ impl Status {
     pub fn render(&self, now: u64) -> String {
         use std::fmt::Write;
         let mut o = String::new();
-        let running = self.alive() && self.state != "stopped";
+        let running = self.alive() && self.state != DaemonState::Stopped;
         let age = now.saturating_sub(self.updated_unix);
         let _ = writeln!(
             o,
@@ -98,7 +142,7 @@ impl Status {
                 format!(
                     "running (pid {}), {}",
                     self.pid,
-                    self.state.replace('_', " ")
+                    self.state.as_str().replace('_', " ")
                 )
             } else {
                 format!("not running (last status {} ago)", human_secs(age))
@@ -230,7 +274,7 @@ mod tests {
         let s = Status {
             pid: std::process::id(),
             version: "0.1.0".into(),
-            state: "backlog".into(),
+            state: DaemonState::Backlog,
             source: "wav x.wav".into(),
             backlog_calls: 3,
             rtf_last_hour: Some(0.25),
@@ -242,6 +286,8 @@ mod tests {
         s.write(dir.path()).unwrap();
         let r = Status::read(dir.path()).unwrap();
         assert_eq!(r, s);
+        let json = std::fs::read_to_string(dir.path().join(STATUS_FILE)).unwrap();
+        assert!(json.contains("\"state\": \"backlog\""), "{json}");
         assert!(r.alive());
         assert_eq!(r.led(), LedState::Backlog);
         let text = r.render(1005);

@@ -16,6 +16,7 @@
 //! - [`viewers`]: who may log in to that server (argon2id hashes in a private file).
 
 pub mod charts;
+pub mod config;
 pub mod drivers;
 pub mod keywords;
 pub mod recommend;
@@ -23,6 +24,8 @@ pub mod report;
 pub mod run;
 pub mod stats;
 pub mod viewers;
+
+pub use config::InsightsConfig;
 
 /// One polar call as the insight models see it. Neutral calls (no polar utterance of
 /// the speaker who decides the call) are no `Doc`: they pull towards neither side, so

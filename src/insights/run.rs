@@ -17,8 +17,8 @@ use super::recommend::{
 use super::report::{escape, table, ReportPage, Section};
 use super::stats::{keyword_stats, KeywordStats, Period};
 use super::Doc;
+use super::InsightsConfig;
 use crate::audio::Speaker;
-use crate::config::InsightsConfig;
 use crate::sentiment::Label;
 use crate::store::{Day, Store, StoreError};
 

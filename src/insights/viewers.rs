@@ -11,7 +11,7 @@
 //! NAME` writes entries (the file is created mode 0600, rewritten through a temporary
 //! file and a rename) and `sangdam remove-viewer NAME` drops one; `sangdam serve` reads
 //! the file at start and refuses one that group or others may read, like
-//! `sync.key_file` ([`crate::sync::check_private`]). Passwords are never stored, printed
+//! `sync.key_file` ([`crate::secret::check_private`]). Passwords are never stored, printed
 //! or logged.
 
 use std::collections::BTreeMap;
@@ -149,7 +149,7 @@ impl Viewers {
     /// or others may read is refused with the `chmod 600` that fixes it (the hashes let
     /// anyone who copies them guess passwords offline).
     pub fn load(path: &Path) -> Result<Viewers> {
-        crate::sync::check_private(
+        crate::secret::check_private(
             path,
             "insights.viewers_file",
             "the viewers' password hashes",

@@ -7,63 +7,9 @@
 //! start (`preroll_ms`) belong to the call, and of the silence at the end only
 //! `tail_ms` is kept.
 
-use serde::{Deserialize, Serialize};
-
 pub use crate::record::EndReason;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DetectorConfig {
-    /// A 20 ms frame louder than this (on any channel) is talk, dB full scale.
-    pub speech_dbfs: f32,
-    /// Talk needed to start a call (voice mode), ms.
-    pub start_ms: u32,
-    /// Silence that ends a call (voice mode), seconds.
-    pub silence_timeout_s: f32,
-    /// Audio kept before the detected start, ms.
-    pub preroll_ms: u32,
-    /// Silence kept after the last talk, ms.
-    pub tail_ms: u32,
-    /// Calls are cut at this length, minutes (bounds one spool file).
-    pub max_call_minutes: u32,
-    /// Calls shorter than this (a click, a wrong number) are not kept, seconds.
-    pub min_call_s: f32,
-}
-
-impl Default for DetectorConfig {
-    fn default() -> Self {
-        DetectorConfig {
-            speech_dbfs: -45.0,
-            start_ms: 300,
-            silence_timeout_s: 8.0,
-            preroll_ms: 500,
-            tail_ms: 1_000,
-            max_call_minutes: 120,
-            min_call_s: 1.0,
-        }
-    }
-}
-
-impl DetectorConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        if !(-90.0..=0.0).contains(&self.speech_dbfs) {
-            return Err(format!(
-                "live.detector.speech_dbfs = {} is outside -90..=0 dBFS",
-                self.speech_dbfs
-            ));
-        }
-        if !(0.5..=3600.0).contains(&self.silence_timeout_s) {
-            return Err("live.detector.silence_timeout_s must be 0.5 to 3600 seconds".into());
-        }
-        if self.max_call_minutes == 0 {
-            return Err("live.detector.max_call_minutes must be at least 1".into());
-        }
-        if self.tail_ms as f32 > self.silence_timeout_s * 1000.0 {
-            return Err("live.detector.tail_ms must not exceed silence_timeout_s".into());
-        }
-        Ok(())
-    }
-}
+pub use super::config::DetectorConfig;
 
 /// What the caller does with the frame it just pushed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

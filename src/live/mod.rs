@@ -11,6 +11,7 @@
 //! Both threads only talk through atomics ([`LineShared`], [`WorkerShared`]) and the spool,
 //! so the daemon's status and LED never wait on them.
 
+pub mod config;
 pub mod detector;
 pub mod spool;
 
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub use config::LiveConfig;
 pub use detector::{Action, CallDetector, DetectorConfig, EndReason};
 pub use spool::{Recording, Spool, SpoolMeta, SpoolStats};
 

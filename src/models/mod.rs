@@ -27,12 +27,16 @@
 //! cer_synth_test_int8 = 0.043
 //! ```
 
+pub mod config;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use config::ModelsConfig;
 
 /// The manifest format this build understands.
 pub const MANIFEST_FORMAT: u32 = 1;

@@ -19,6 +19,7 @@
 //! `long_press_ms` marks the call for review, a longer one toggles the privacy mute
 //! (reported once, while still held, so the LED answers at once).
 
+pub mod config;
 #[cfg(feature = "gpio")]
 pub mod gpio;
 
@@ -26,6 +27,8 @@ use std::path::{Path, PathBuf};
 
 use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use serde::{Deserialize, Serialize};
+
+pub use config::{PanelBackend, PanelConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -305,6 +308,40 @@ pub fn file_pins(dir: &Path) -> (FilePin, FilePin, FilePin) {
         FilePin::new(dir, "button"),
         FilePin::new(dir, "hook"),
     )
+}
+
+/// A pin error of a panel, its pin type erased: what [`PanelDriver::tick`] returns.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PanelFault(String);
+
+/// A panel, whatever its pins are: what the daemon drives (GPIO on the box, files on a
+/// host, or anything a test hands it).
+pub trait PanelDriver {
+    /// [`Panel::tick`].
+    fn tick(&mut self, now_ms: u64) -> Result<Option<PanelEvent>, PanelFault>;
+    /// [`Panel::set_state`].
+    fn set_state(&mut self, state: LedState, now_ms: u64);
+    /// The LED off, at shutdown; a pin error is ignored there.
+    fn off(&mut self);
+}
+
+impl<L, B, H, E> PanelDriver for Panel<L, B, H>
+where
+    L: OutputPin + ErrorType<Error = E>,
+    B: InputPin + ErrorType<Error = E>,
+    H: InputPin + ErrorType<Error = E>,
+    E: std::fmt::Debug,
+{
+    fn tick(&mut self, now_ms: u64) -> Result<Option<PanelEvent>, PanelFault> {
+        Panel::tick(self, now_ms).map_err(|e| PanelFault(e.to_string()))
+    }
+    fn set_state(&mut self, state: LedState, now_ms: u64) {
+        Panel::set_state(self, state, now_ms)
+    }
+    fn off(&mut self) {
+        let _ = Panel::off(self);
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //! | `meta`       | `schema_version`                                 | u32 big-endian           |
 //! | `meta`       | `time_zone`: the zone the counters are cut in    | IANA name, UTF-8         |
 //! | `insights`   | `latest`                                         | insights report, JSON    |
+//! | `outbox`     | sequence number (u64 big-endian)                 | a signed batch frame for the hub (postcard, [`sangdam_wire`]) |
+//! | `sync`       | `state`                                          | the sync state ([`crate::sync::SyncState`]), JSON |
 //!
 //! Big-endian integers make sled's byte order the numeric order, so a prefix scan over a
 //! call id returns its utterances in order and a range over `counters` walks the days.
@@ -51,8 +53,14 @@
 //! journal plus whatever sled still returned ([`Store::recovery`]).
 //!
 //! The `insights` tree holds derived data (keywords, drivers, recommendations computed
-//! from the calls): it is not journalled, since it can always be computed again.
+//! from the calls): it is not journalled, since it can always be computed again. The
+//! `outbox` and `sync` trees change together, in one transaction and then a flush
+//! ([`Store::outbox_update`]), so the sequence counter and the batches waiting for the
+//! hub never disagree; they are not journalled: when they are lost, the days are built again
+//! from the calls, and the hub's signed conflict answer renumbers a box that counts from
+//! 1 again ([`crate::sync`]).
 
+pub mod config;
 pub mod journal;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +69,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+pub use config::StoreConfig;
 pub use sangdam_wire::day::{Day, TimeZone};
 
 /// The layout version this build writes. Stores written by a newer build are refused.

@@ -42,7 +42,6 @@
 //! of the box's clock ([`plausible_hub_time`]), so that no answer can push the last good
 //! time into the future and stop the box building.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -56,6 +55,9 @@ use crate::insights::run::Insights;
 use crate::insights::stats::{keyword_stats, Period as StatsPeriod};
 use crate::store::{Day, Store};
 
+mod config;
+pub use config::{SyncConfig, FIELD_DOCS};
+
 /// Unix time before which the box's clock is not believed (2025-01-01).
 pub const MIN_PLAUSIBLE_UNIX: u64 = 1_735_689_600;
 /// The most days one run builds (a box whose clock jumped years ahead must not flood).
@@ -66,232 +68,6 @@ const KEYWORDS: usize = 15;
 /// hub names its highest stored seq + 1); more means another box sends under the same
 /// device id, and the run stops instead of racing it.
 const MAX_RENUMBERS_PER_RUN: usize = 3;
-
-/// `[sync]` in the config. Its `Debug` never shows the key (`"<set>"` or `"<unset>"`).
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SyncConfig {
-    pub enabled: bool,
-    pub hub_url: String,
-    /// Accept an `http://` hub_url (off: only `https://`).
-    pub allow_plain_http: bool,
-    pub device_id: String,
-    pub key: String,
-    pub key_file: std::path::PathBuf,
-    pub ca_file: std::path::PathBuf,
-    pub interval_minutes: u32,
-    pub max_kbps: u32,
-    pub transcripts: bool,
-    pub outbox_max_batches: usize,
-    pub timeout_s: u32,
-    pub retries: u32,
-}
-
-impl Default for SyncConfig {
-    fn default() -> Self {
-        SyncConfig {
-            enabled: false,
-            hub_url: String::new(),
-            allow_plain_http: false,
-            device_id: String::new(),
-            key: String::new(),
-            key_file: std::path::PathBuf::new(),
-            ca_file: std::path::PathBuf::new(),
-            interval_minutes: 60,
-            max_kbps: 256,
-            transcripts: false,
-            outbox_max_batches: 120,
-            timeout_s: 30,
-            retries: 3,
-        }
-    }
-}
-
-/// How `sangdam config` and `Debug` show a key: whether it is there, never what it is.
-pub fn shown_key(key: &str) -> &'static str {
-    if key.is_empty() {
-        "<unset>"
-    } else {
-        "<set>"
-    }
-}
-
-impl std::fmt::Debug for SyncConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SyncConfig")
-            .field("enabled", &self.enabled)
-            .field("hub_url", &self.hub_url)
-            .field("allow_plain_http", &self.allow_plain_http)
-            .field("device_id", &self.device_id)
-            .field("key", &shown_key(&self.key))
-            .field("key_file", &self.key_file)
-            .field("ca_file", &self.ca_file)
-            .field("interval_minutes", &self.interval_minutes)
-            .field("max_kbps", &self.max_kbps)
-            .field("transcripts", &self.transcripts)
-            .field("outbox_max_batches", &self.outbox_max_batches)
-            .field("timeout_s", &self.timeout_s)
-            .field("retries", &self.retries)
-            .finish()
-    }
-}
-
-pub const FIELD_DOCS: &[(&str, &str)] = &[
-    ("sync", "Upstream sync of aggregates and recommendations to the hub (sangdam-hub): store-and-forward, signed, idempotent."),
-    ("sync.enabled", "Send to the hub on the schedule while `sangdam run` runs (`sangdam sync --now` works either way)."),
-    ("sync.hub_url", "The hub, e.g. \"https://hub.example.co.kr:8470\". https:// is required unless sync.allow_plain_http is set."),
-    ("sync.allow_plain_http", "Accept an http:// sync.hub_url (default false: refused by validation). Plain HTTP shows the aggregates to anyone on the path, who may also delay or drop them (batches stay safe in the outbox: only the hub's signed answer deletes one). Only for a hub on a trusted network or loopback; a warning is logged at start."),
-    ("sync.device_id", "This box's id in the hub's registry: letters, digits, '-', '_', '.'."),
-    ("sync.key", "The device key from `sangdam-hub add-device`, hex. Prefer key_file. A config file holding the key is refused if other users may read it (mode 0640 root:sangdam is right). `sangdam config` shows only \"<set>\" or \"<unset>\"."),
-    ("sync.key_file", "File holding the device key (hex); used when sync.key is empty. Refused if group or others may read it (chmod 600, owned by the sangdam user). A relative path is looked up in $CREDENTIALS_DIRECTORY when systemd sets it (LoadCredential=, board/INSTALL.md), else in the working folder."),
-    ("sync.ca_file", "PEM file of the CA certificates to trust for the hub (a private CA); empty: the built-in Mozilla roots."),
-    ("sync.interval_minutes", "Minutes between sync runs; a failed run is retried sooner, backing off up to this."),
-    ("sync.max_kbps", "Upload cap, kilobits per second (a branch office's slow uplink)."),
-    ("sync.transcripts", "Also send the day's redacted transcripts (off: only aggregates leave the box). Audio never does."),
-    ("sync.outbox_max_batches", "Batches kept while the hub is unreachable; beyond this the oldest periods are merged into coarser ones."),
-    ("sync.timeout_s", "Connect, send and answer timeouts per request, seconds."),
-    ("sync.retries", "Attempts per batch in one run (exponential backoff with jitter) before the run gives up."),
-];
-
-impl SyncConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        if !self.enabled {
-            return Ok(());
-        }
-        if !(self.hub_url.starts_with("https://") || self.hub_url.starts_with("http://")) {
-            return Err(format!(
-                "sync.hub_url = {:?}: give the hub's address, e.g. \"https://hub.example.co.kr:8470\"",
-                self.hub_url
-            ));
-        }
-        if self.plain_http() && !self.allow_plain_http {
-            return Err(format!(
-                "sync.hub_url = {:?} is plain http://: anyone on the path can read what the box sends. Use https://, or set sync.allow_plain_http = true for a hub on a trusted network",
-                self.hub_url
-            ));
-        }
-        if !wire::valid_device_id(&self.device_id) {
-            return Err(format!(
-                "sync.device_id = {:?}: 1 to 64 letters, digits, '-', '_' or '.', as registered at the hub",
-                self.device_id
-            ));
-        }
-        if self.key.is_empty() && self.key_file.as_os_str().is_empty() {
-            return Err(
-                "sync.key or sync.key_file: the device key from `sangdam-hub add-device` is needed"
-                    .into(),
-            );
-        }
-        if self.interval_minutes == 0 || self.max_kbps == 0 || self.outbox_max_batches < 2 {
-            return Err("sync.interval_minutes and sync.max_kbps must be at least 1, sync.outbox_max_batches at least 2".into());
-        }
-        Ok(())
-    }
-
-    /// Whether `hub_url` is plain `http://`.
-    pub fn plain_http(&self) -> bool {
-        self.hub_url.starts_with("http://")
-    }
-
-    /// The device key, from `key` or `key_file` (at [`SyncConfig::key_path`]). A key
-    /// file that group or others may read or write is refused (see [`check_private`]).
-    pub fn load_key(&self) -> Result<Vec<u8>> {
-        let text = if !self.key.is_empty() {
-            self.key.clone()
-        } else {
-            let path = self.key_path();
-            check_private(&path, "sync.key_file", "the device key")?;
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "cannot read sync.key_file {} (it must be readable by the user sangdam runs as: `chown sangdam {}`)",
-                    path.display(),
-                    path.display()
-                )
-            })?;
-            if text.trim().is_empty() {
-                bail!(
-                    "sync.key_file {} is empty: put the key from `sangdam-hub add-device` in it (on the box: /etc/sangdam/sync.key, see board/INSTALL.md)",
-                    path.display()
-                );
-            }
-            text
-        };
-        wire::parse_key(&text).map_err(|e| anyhow::anyhow!("sync key: {e}"))
-    }
-
-    /// Where `key_file` is read: a relative path inside `$CREDENTIALS_DIRECTORY` when
-    /// systemd set it (`LoadCredential=`), else as given.
-    pub fn key_path(&self) -> std::path::PathBuf {
-        credential_path(
-            &self.key_file,
-            std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(),
-        )
-    }
-}
-
-/// `path` resolved for a service: relative paths go inside `credentials` (systemd's
-/// `$CREDENTIALS_DIRECTORY`) when that is set and not empty.
-pub fn credential_path(path: &Path, credentials: Option<&std::ffi::OsStr>) -> std::path::PathBuf {
-    match credentials {
-        Some(dir) if path.is_relative() && !dir.is_empty() => Path::new(dir).join(path),
-        _ => path.to_owned(),
-    }
-}
-
-/// Refuses `path` (the `what` setting, holding `secret`) when group or others have any
-/// permission on it (mode & 0o077): a key readable by other users is a key anyone on
-/// the box can sign batches with. The error names the file, its mode and the fix.
-/// Files inside `$CREDENTIALS_DIRECTORY` are trusted as they are: systemd makes them
-/// readable by this service alone, with an ACL that shows as mode 0440.
-pub fn check_private(path: &Path, what: &str, secret: &str) -> Result<()> {
-    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
-    if credentials.is_some_and(|d| !d.is_empty() && path.starts_with(d)) {
-        return Ok(());
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path)
-            .with_context(|| format!("cannot read {what} {}", path.display()))?;
-        let mode = meta.permissions().mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            bail!(
-                "{what} {p} has mode {mode:04o}: group or others may read {secret}. Make it readable by the sangdam user alone: `chmod 600 {p}` and `chown sangdam {p}` (or load it with systemd's LoadCredential=, board/INSTALL.md)",
-                p = path.display()
-            );
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, what, secret);
-    Ok(())
-}
-
-/// Refuses a config file at `path` that holds `sync.key` inline when others (not the
-/// owner, not the group) have any permission on it. The group may read it: the box's
-/// config is installed 0640 root:sangdam so that the daemon can read it.
-pub fn check_inline_key(path: &Path, key: &str) -> Result<(), String> {
-    if key.is_empty() {
-        return Ok(());
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(|e| format!("cannot look at the file's permissions: {e}"))?
-            .permissions()
-            .mode()
-            & 0o7777;
-        if mode & 0o007 != 0 {
-            return Err(format!(
-                "it holds sync.key inline but has mode {mode:04o}, so every user on the box may read the device key: `chmod 640 {p}` and `chown root:sangdam {p}`, or better move the key to sync.key_file (mode 600)",
-                p = path.display()
-            ));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
-}
 
 /// What sync keeps between runs (the `sync` tree), written with every outbox change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -477,8 +253,11 @@ pub fn merge(a: &Batch, b: &Batch, seq: u64, now: u64, last_good: u64) -> Batch 
 }
 
 impl Syncer {
-    pub fn new(config: &crate::config::Config, store: Store) -> Result<Syncer> {
-        let cfg = config.sync.clone();
+    /// A syncer for the `[sync]` settings `cfg`, over `store`; `extra_stopwords`
+    /// (`insights.extra_stopwords`) are left out of the batches' keywords as they are
+    /// out of the report page's.
+    pub fn new(cfg: &SyncConfig, extra_stopwords: &[String], store: Store) -> Result<Syncer> {
+        let cfg = cfg.clone();
         cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
         anyhow::ensure!(
             !cfg.hub_url.is_empty(),
@@ -530,7 +309,7 @@ impl Syncer {
             key,
             agent,
             store,
-            keywords: Keywords::new(&config.insights.extra_stopwords),
+            keywords: Keywords::new(extra_stopwords),
             top: KEYWORDS,
             rng: std::cell::Cell::new(seed),
         })
@@ -549,6 +328,11 @@ impl Syncer {
         let mut s: SyncState = self.store.sync_state()?.unwrap_or_default();
         s.next_seq = s.next_seq.max(1);
         Ok(s)
+    }
+
+    /// `sync.interval_minutes`: the time between scheduled runs.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(u64::from(self.cfg.interval_minutes) * 60)
     }
 
     pub fn outbox_len(&self) -> usize {
@@ -998,82 +782,9 @@ impl Syncer {
     }
 }
 
-/// The file `sangdam sync --now` drops for the running daemon.
+/// The file `sangdam sync --now` drops for the running daemon (its
+/// [`crate::daemon::SyncTask`] runs at once when it finds it).
 pub const REQUEST_FILE: &str = "sync-now";
-
-/// Sync on the daemon's schedule ([`crate::daemon::Background`]).
-pub struct SyncTask {
-    syncer: Syncer,
-    data_dir: std::path::PathBuf,
-    next_run: Instant,
-    retry_in: Duration,
-    interval: Duration,
-    last: Option<RunReport>,
-    state: SyncState,
-    syncing: bool,
-}
-
-impl SyncTask {
-    pub fn new(syncer: Syncer, data_dir: &Path) -> SyncTask {
-        let interval = Duration::from_secs(u64::from(syncer.cfg.interval_minutes) * 60);
-        let state = syncer.state().unwrap_or_default();
-        SyncTask {
-            syncer,
-            data_dir: data_dir.to_owned(),
-            // The first run a minute after start: the line first.
-            next_run: Instant::now() + Duration::from_secs(60),
-            retry_in: Duration::from_secs(60),
-            interval,
-            last: None,
-            state,
-            syncing: false,
-        }
-    }
-}
-
-impl crate::daemon::Background for SyncTask {
-    fn tick(&mut self, stop: &AtomicBool) {
-        let request = self.data_dir.join(REQUEST_FILE);
-        let asked = request.exists();
-        if !asked && Instant::now() < self.next_run {
-            return;
-        }
-        self.syncing = true;
-        let r = self.syncer.run_once(&crate::daemon::now_unix, stop);
-        self.syncing = false;
-        let _ = std::fs::remove_file(&request);
-        match r {
-            Ok(r) => {
-                tracing::info!("sync: {r}");
-                if r.error.is_some() {
-                    self.next_run = Instant::now() + self.retry_in;
-                    self.retry_in = (self.retry_in * 2).min(self.interval);
-                } else {
-                    self.next_run = Instant::now() + self.interval;
-                    self.retry_in = Duration::from_secs(60);
-                }
-                self.last = Some(r);
-            }
-            Err(e) => {
-                tracing::error!("sync: {e:#}");
-                self.next_run = Instant::now() + self.retry_in;
-                self.retry_in = (self.retry_in * 2).min(self.interval);
-            }
-        }
-        if let Ok(s) = self.syncer.state() {
-            self.state = s;
-        }
-    }
-
-    fn status(&self, status: &mut crate::daemon::Status) {
-        status.last_sync_unix = self.state.last_sync_unix;
-        status.outbox_batches = Some(self.syncer.outbox_len() as u64);
-        status.sync_error = self.state.last_error.clone();
-        if self.syncing && status.state == "idle" {
-            status.state = "syncing".into();
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

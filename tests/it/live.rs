@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use sangdam::audio::{CallFile, WavWriter, WriteFormat};
-use sangdam::daemon::Status;
+use sangdam::daemon::{DaemonState, Status};
 use sangdam::live::EndReason;
 use sangdam::store::Store;
 use sangdam_hub::Storage;
@@ -116,7 +116,7 @@ fn daemon_records_a_replayed_line_and_stores_what_analyze_would() {
     );
 
     let status = Status::read(&data).unwrap();
-    assert_eq!(status.state, "stopped");
+    assert_eq!(status.state, DaemonState::Stopped);
     assert_eq!(status.calls_recorded, 2, "{status:?}");
     assert_eq!(status.calls_analysed, 2);
     assert_eq!(
@@ -215,7 +215,7 @@ fn sigterm_closes_the_call_keeps_it_and_tells_systemd() {
         if let Ok(n) = sock.recv(&mut buf) {
             messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
-        if Status::read(&data).is_ok_and(|s| s.state == "in_call") {
+        if Status::read(&data).is_ok_and(|s| s.state == DaemonState::InCall) {
             break;
         }
         assert!(
@@ -263,7 +263,7 @@ fn sigterm_closes_the_call_keeps_it_and_tells_systemd() {
     assert!(messages.iter().any(|m| m == "STOPPING=1"), "{messages:?}");
 
     let status = Status::read(&data).unwrap();
-    assert_eq!(status.state, "stopped");
+    assert_eq!(status.state, DaemonState::Stopped);
     assert_eq!(status.calls_recorded, 1, "{status:?}");
     // The call is kept: stored, or waiting in the spool for the next start.
     let store = Store::open(&data).unwrap();
@@ -537,9 +537,9 @@ fn hook_line_decides_calls_and_sync_now_goes_through_the_running_daemon() {
     // Talk on the line, but on the hook: no call.
     wait_for("capture", &|s| s.device_running);
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(Status::read(&data).unwrap().state, "idle");
+    assert_eq!(Status::read(&data).unwrap().state, DaemonState::Idle);
     std::fs::write(panel.join("hook"), "1").unwrap();
-    wait_for("the call", &|s| s.state == "in_call");
+    wait_for("the call", &|s| s.state == DaemonState::InCall);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         std::fs::read_to_string(panel.join("led")).unwrap().trim(),

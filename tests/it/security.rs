@@ -126,7 +126,7 @@ fn a_config_holding_the_key_that_others_may_read_is_refused() {
 
 #[test]
 fn a_relative_key_file_is_read_from_the_credentials_directory() {
-    use sangdam::sync::credential_path;
+    use sangdam::secret::credential_path;
     let creds = std::ffi::OsStr::new("/run/credentials/sangdam.service");
     assert_eq!(
         credential_path(Path::new("sangdam-sync.key"), Some(creds)),

@@ -45,8 +45,13 @@ fn config(url: &str, extra: &str) -> Config {
     .unwrap()
 }
 
+/// A syncer for `c`'s `[sync]` section, as `sangdam run` and `sangdam sync` make one.
+fn new_syncer(c: &Config, store: Store) -> anyhow::Result<Syncer> {
+    Syncer::new(&c.sync, &c.insights.extra_stopwords, store)
+}
+
 fn syncer(store: &Store, url: &str, extra: &str) -> Syncer {
-    Syncer::new(&config(url, extra), store.clone()).unwrap()
+    new_syncer(&config(url, extra), store.clone()).unwrap()
 }
 
 /// A port nothing listens on.
@@ -374,7 +379,7 @@ fn bad_keys_and_settings_are_clear_errors() {
         "[sync]\nenabled = true\nhub_url = \"http://127.0.0.1:1\"\nallow_plain_http = true\ndevice_id = \"{DEVICE}\"\nkey = \"abcd\"\n"
     ))
     .unwrap();
-    let e = Syncer::new(&bad, store.clone()).err().unwrap().to_string();
+    let e = new_syncer(&bad, store.clone()).err().unwrap().to_string();
     assert!(e.contains("openssl rand -hex 32"), "{e}");
     // A key the hub does not know: 401, the batch is kept, the message names the fix.
     fill_store(&tmp.path().join("box"), 3);
@@ -386,7 +391,7 @@ fn bad_keys_and_settings_are_clear_errors() {
         "11".repeat(32)
     ))
     .unwrap();
-    let r = Syncer::new(&wrong, boxed.clone())
+    let r = new_syncer(&wrong, boxed.clone())
         .unwrap()
         .run_once(&|| NOW, &AtomicBool::new(false))
         .unwrap();
@@ -561,7 +566,7 @@ fn https_with_the_custom_ca_of_the_config() {
     // A CA file without a certificate is a clear error.
     let bad = tmp.path().join("empty.pem");
     std::fs::write(&bad, "not a certificate\n").unwrap();
-    let e = Syncer::new(
+    let e = new_syncer(
         &config(&url, &format!("ca_file = {:?}", bad)),
         store.clone(),
     )
@@ -996,7 +1001,7 @@ fn plain_http_is_refused_unless_allowed() {
     assert!(e.contains("https://"), "{e}");
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path()).unwrap();
-    let e = Syncer::new(&section("http://127.0.0.1:1", ""), store.clone())
+    let e = new_syncer(&section("http://127.0.0.1:1", ""), store.clone())
         .err()
         .unwrap()
         .to_string();
@@ -1006,7 +1011,7 @@ fn plain_http_is_refused_unless_allowed() {
     assert!(ok.is_ok(), "{ok:?}");
     let ok = section("http://127.0.0.1:1", "allow_plain_http = true").validate();
     assert!(ok.is_ok(), "{ok:?}");
-    assert!(Syncer::new(
+    assert!(new_syncer(
         &section("http://127.0.0.1:1", "allow_plain_http = true"),
         store
     )

@@ -225,7 +225,7 @@ pub fn audio_seconds(path: &Path) -> Result<f64, String> {
 /// jamo vocabulary: 68 symbols instead of ~2,000 syllables. The firmware's decoder
 /// composes them back ([`sangdam::asr::hangul`]).
 pub fn to_jamo(text: &str) -> String {
-    sangdam::asr::hangul::decompose_jamo(text)
+    sangdam::hangul::decompose_jamo(text)
 }
 
 /// `vocab.json` as the Hugging Face wav2vec2 guide builds it: the sorted set of

@@ -8,8 +8,8 @@
 use sangdam::sentiment::{Encoded, Tokenizer};
 
 use super::Example;
-use crate::corpus::synth::Rng;
 use crate::data::shuffle;
+use crate::rng::Rng;
 
 pub struct TfidfLogistic {
     tokenizer: Tokenizer,

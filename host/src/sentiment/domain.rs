@@ -58,8 +58,8 @@ use std::collections::HashSet;
 
 use super::Example;
 use crate::corpus::numbers::{month, sino};
-use crate::corpus::synth::Rng;
 use crate::data::shuffle;
+use crate::rng::Rng;
 
 /// The sentiment an utterance expresses: the in-domain set's own three labels.
 pub use super::calls::Polarity;

@@ -11,8 +11,8 @@ use sangdam::sentiment::{Encoded, SentimentEngine, Tokenizer};
 
 use super::baseline::{BaselineSettings, TfidfLogistic};
 use super::{accuracy, read_tsv, Example};
-use crate::corpus::synth::Rng;
 use crate::data::shuffle;
+use crate::rng::Rng;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {

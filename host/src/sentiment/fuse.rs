@@ -197,7 +197,7 @@ pub fn fuse(run: &Path, out: &Path, linear_epochs: usize, quiet: bool) -> Result
         .with_tfidf_buckets(Some(TFIDF_BUCKETS))
         .map_err(anyhow::Error::msg)?;
     // The training run's split, row for row.
-    let (train, dev, _) = split_rows(s, &mut crate::corpus::synth::Rng::new(s.seed))?;
+    let (train, dev, _) = split_rows(s, &mut crate::rng::Rng::new(s.seed))?;
     if !quiet {
         eprintln!(
             "fuse: TF-IDF logistic regression over {TFIDF_BUCKETS} n-gram buckets on {} rows, {linear_epochs} epochs",

@@ -129,7 +129,7 @@ pub fn write_domain_tsv(
     let n_synth = ((count as f64) * synth_fraction.clamp(0.0, 1.0)).round() as usize;
     let mut rows = DomainRows::default();
     let mut out = String::from("id\tdocument\tlabel\n");
-    let mut rng = crate::corpus::synth::Rng::new(seed ^ 0x5e47_1ce5);
+    let mut rng = crate::rng::Rng::new(seed ^ 0x5e47_1ce5);
     for i in 0..n_synth {
         let (_, sentiment, text) = crate::corpus::synth::sentence(&mut rng);
         let label = if sentiment == "positive" {

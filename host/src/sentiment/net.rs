@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use sangdam::sentiment::Encoded;
 
-use crate::corpus::synth::Rng;
+use crate::rng::Rng;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetConfig {

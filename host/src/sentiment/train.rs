@@ -13,8 +13,8 @@ use sangdam::sentiment::{Encoded, Tokenizer};
 
 use super::net::{batch_tensors, Net, NetConfig};
 use super::{accuracy, read_tsv, Example};
-use crate::corpus::synth::Rng;
 use crate::data::{length_grouped_batches, shuffle};
+use crate::rng::Rng;
 use crate::train::{clip_grad_norm, learning_rate, AdamW};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

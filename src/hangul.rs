@@ -1,4 +1,9 @@
-//! Hangul jamo composition for jamo vocabularies.
+//! Hangul arithmetic for the whole firmware: precomposed syllables and conjoining jamo.
+//!
+//! A precomposed syllable (U+AC00..U+D7A3) is `0xAC00 + (initial * 21 + vowel) * 28 +
+//! final`. The syllable helpers ([`parts`], [`compose`], [`with_final`], ...) are what the
+//! keyword stemmer conjugates with ([`crate::insights::keywords`]); the jamo helpers are
+//! the recogniser's.
 //!
 //! A model trained on a jamo vocabulary (68 conjoining jamo instead of ~2,000
 //! syllables; see `sangdam-host corpus index --jamo`) emits leading consonants, vowels
@@ -14,6 +19,58 @@ const S_BASE: u32 = 0xAC00;
 const L_COUNT: u32 = 19;
 const V_COUNT: u32 = 21;
 const T_COUNT: u32 = 28;
+
+/// Final-consonant indices (0 is none).
+pub const FINAL_N: u32 = 4;
+pub const FINAL_L: u32 = 8;
+pub const FINAL_B: u32 = 17;
+pub const FINAL_SS: u32 = 20;
+/// Vowel indices.
+pub const V_A: u32 = 0;
+pub const V_EO: u32 = 4;
+pub const V_YEO: u32 = 6;
+pub const V_O: u32 = 8;
+pub const V_WA: u32 = 9;
+pub const V_WAE: u32 = 10;
+pub const V_OE: u32 = 11;
+pub const V_U: u32 = 13;
+pub const V_WO: u32 = 14;
+pub const V_EU: u32 = 18;
+pub const V_I: u32 = 20;
+/// Initial-consonant indices.
+pub const INITIAL_IEUNG: u32 = 11;
+pub const INITIAL_RIEUL: u32 = 5;
+
+/// Whether `c` is a precomposed Hangul syllable.
+pub fn is_syllable(c: char) -> bool {
+    (S_BASE..S_BASE + L_COUNT * V_COUNT * T_COUNT).contains(&(c as u32))
+}
+
+/// (initial, vowel, final) of a syllable.
+pub fn parts(c: char) -> Option<(u32, u32, u32)> {
+    let i = (c as u32).checked_sub(S_BASE).filter(|_| is_syllable(c))?;
+    Some((
+        i / (V_COUNT * T_COUNT),
+        (i % (V_COUNT * T_COUNT)) / T_COUNT,
+        i % T_COUNT,
+    ))
+}
+
+/// The syllable of `initial`, `vowel` and `fin` (indices in range).
+pub fn compose(initial: u32, vowel: u32, fin: u32) -> char {
+    char::from_u32(S_BASE + (initial * V_COUNT + vowel) * T_COUNT + fin).expect("a Hangul syllable")
+}
+
+/// Syllable `c` with its final consonant replaced by `fin`.
+pub fn with_final(c: char, fin: u32) -> char {
+    let (i, v, _) = parts(c).expect("a Hangul syllable");
+    compose(i, v, fin)
+}
+
+/// The final-consonant index of a syllable (0: none); `None` for anything else.
+pub fn final_consonant(c: char) -> Option<u32> {
+    parts(c).map(|(_, _, f)| f)
+}
 
 fn leading(c: char) -> Option<u32> {
     (c as u32).checked_sub(L_BASE).filter(|&i| i < L_COUNT)
@@ -38,8 +95,7 @@ pub fn compose_jamo(text: &str) -> String {
     while i < chars.len() {
         if let (Some(l), Some(v)) = (leading(chars[i]), chars.get(i + 1).copied().and_then(vowel)) {
             let t = chars.get(i + 2).copied().and_then(trailing);
-            let s = S_BASE + (l * V_COUNT + v) * T_COUNT + t.unwrap_or(0);
-            out.extend(char::from_u32(s));
+            out.push(compose(l, v, t.unwrap_or(0)));
             i += if t.is_some() { 3 } else { 2 };
         } else {
             out.push(chars[i]);
@@ -63,29 +119,24 @@ pub fn compose_jamo_readable(text: &str) -> String {
         let c = chars[i];
         let syllable = |l: u32, v: u32, next: Option<char>| {
             let t = next.and_then(trailing);
-            (
-                S_BASE + (l * V_COUNT + v) * T_COUNT + t.unwrap_or(0),
-                t.is_some(),
-            )
+            (compose(l, v, t.unwrap_or(0)), t.is_some())
         };
         if let (Some(l), Some(v)) = (leading(c), chars.get(i + 1).copied().and_then(vowel)) {
             let (s, closed) = syllable(l, v, chars.get(i + 2).copied());
-            out.extend(char::from_u32(s));
+            out.push(s);
             i += if closed { 3 } else { 2 };
         } else if let Some(v) = vowel(c) {
             let (s, closed) = syllable(SILENT_L, v, chars.get(i + 1).copied());
-            out.extend(char::from_u32(s));
+            out.push(s);
             i += if closed { 2 } else { 1 };
         } else if let Some(t) = trailing(c) {
             let open = out
                 .chars()
                 .last()
-                .map(|p| p as u32)
-                .filter(|&u| (S_BASE..S_BASE + L_COUNT * V_COUNT * T_COUNT).contains(&u))
-                .filter(|&u| (u - S_BASE) % T_COUNT == 0);
-            if let Some(u) = open {
+                .filter(|&p| final_consonant(p) == Some(0));
+            if let Some(p) = open {
                 out.pop();
-                out.extend(char::from_u32(u + t));
+                out.push(with_final(p, t));
             }
             i += 1;
         } else if leading(c).is_some() {
@@ -104,14 +155,7 @@ pub fn compose_jamo_readable(text: &str) -> String {
 pub fn decompose_jamo(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 3);
     for c in text.chars() {
-        let u = c as u32;
-        if (S_BASE..S_BASE + L_COUNT * V_COUNT * T_COUNT).contains(&u) {
-            let s = u - S_BASE;
-            let (l, v, t) = (
-                s / (V_COUNT * T_COUNT),
-                (s % (V_COUNT * T_COUNT)) / T_COUNT,
-                s % T_COUNT,
-            );
+        if let Some((l, v, t)) = parts(c) {
             out.extend(char::from_u32(L_BASE + l));
             out.extend(char::from_u32(V_BASE + v));
             if t > 0 {
