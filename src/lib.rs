@@ -38,6 +38,8 @@
 //! - [`panel`]: the desk panel's LED, button and off-hook line (embedded-hal).
 //! - [`config`]: the TOML file: assembles each module's settings section.
 //! - [`models`]: `models/manifest.toml`, and the sha256 check of every shipped model.
+//! - [`clock`]: the one clock abstraction: a `&dyn Clock` where the time is read, a
+//!   value where it is only computed with.
 //! - [`secret`]: files holding keys and password hashes: resolved, refused when others
 //!   may read them, never printed.
 //! - [`bench`]: the benchmarks behind `sangdam bench`.
@@ -47,6 +49,7 @@ pub mod asr;
 pub mod audio;
 pub mod bench;
 pub mod capture;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod hangul;

@@ -170,6 +170,64 @@ pub fn evaluate_with(
     })
 }
 
+/// What `sangdam-host eval` scores: every model on every split, on the real clip and on
+/// the real-speech dev set (as recorded and through the telephone channel) when given.
+pub struct EvalRun<'a> {
+    pub models: &'a [std::path::PathBuf],
+    pub vocab: &'a Path,
+    /// `*.jsonl` splits of `corpus index`.
+    pub splits: &'a [std::path::PathBuf],
+    /// `../shared/data/speech-real` (the real clip), if scored.
+    pub real: Option<&'a Path>,
+    /// `../shared/data/speech-real-dev`, if scored.
+    pub real_dev: Option<&'a Path>,
+    /// At most this many utterances of each split.
+    pub limit: usize,
+    pub decoder_name: &'a str,
+    pub decoder: Arc<dyn CtcDecoder>,
+}
+
+/// `sangdam-host eval`: one row of [`Scores`] per model and set, in that order, with
+/// three examples each.
+pub fn run(r: &EvalRun) -> Result<Vec<Scores>> {
+    let tel_dir = std::env::temp_dir().join(format!("sangdam-real-dev-{}", std::process::id()));
+    let mut sets: Vec<(String, Vec<Item>)> = Vec::new();
+    for sp in r.splits {
+        let mut items = data::read_split(sp)?;
+        items.truncate(r.limit);
+        let name = sp
+            .file_stem()
+            .map_or("split".into(), |s| s.to_string_lossy().into_owned());
+        sets.push((name, items));
+    }
+    if let Some(dir) = r.real {
+        sets.push(("real clip".into(), real_clip_items(dir)?));
+    }
+    if let Some(dir) = r.real_dev {
+        sets.push(("real-dev as recorded".into(), real_dev_items(dir, None)?));
+        sets.push((
+            "real-dev telephone".into(),
+            real_dev_items(dir, Some(&tel_dir))?,
+        ));
+    }
+    let mut rows = Vec::new();
+    for model in r.models {
+        for (name, items) in &sets {
+            rows.push(evaluate_with(
+                model,
+                r.vocab,
+                name,
+                items,
+                3,
+                r.decoder_name,
+                r.decoder.clone(),
+            )?);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tel_dir);
+    Ok(rows)
+}
+
 /// The model's scores for each item, computed once so that many decoders can be tried
 /// on them (`sangdam-host lm tune`): `(reference, logits, audio seconds)`.
 pub fn logits_of(

@@ -3,7 +3,6 @@
 //! `corpus index|synth` builds a corpus, `train` trains or fine-tunes a wav2vec2 CTC
 //! model on it.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -644,76 +643,15 @@ fn run(cli: Cli) -> Result<()> {
             json,
             predictions,
         }) => {
-            use sangdam_host::sentiment::calls;
-            let tok = sangdam::sentiment::Tokenizer::load(&tokenizer)?;
-            let engine = sangdam::sentiment::SentimentEngine::load_with(&model, tok)
-                .with_context(|| format!("loading {}", model.display()))?;
-            let items = calls::read_calls(&set)?;
-            let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
-            let p = calls::probabilities(&engine, &texts)?;
-            let real_items = if real.exists() {
-                Some(calls::read_speech_real_dev(&real)?)
-            } else {
-                eprintln!(
-                    "{} not found: the read-speech sentences are skipped",
-                    real.display()
-                );
-                None
-            };
-            let real_p = match &real_items {
-                Some(r) => {
-                    let t: Vec<&str> = r.iter().map(|i| i.text.as_str()).collect();
-                    Some(calls::probabilities(&engine, &t)?)
-                }
-                None => None,
-            };
-            let name = model.display().to_string();
-            let mut reports = vec![calls::report(
-                &name,
-                &items,
-                &p,
-                real_items.as_deref().zip(real_p.as_deref()),
-            )];
-            if let Some(out) = predictions {
-                let band = reports[0].test.band;
-                let mut tsv = String::from("id\tsplit\tcase\tlabel\tp_positive\tpredicted\ttext\n");
-                for (it, &p) in items.iter().zip(&p) {
-                    tsv += &format!(
-                        "{}\t{}\t{}\t{}\t{p:.4}\t{}\t{}\n",
-                        it.id,
-                        it.split,
-                        it.case,
-                        it.label.as_str(),
-                        calls::Polarity::of(p, band).as_str(),
-                        it.text
-                    );
-                }
-                std::fs::write(&out, tsv)
-                    .with_context(|| format!("cannot write {}", out.display()))?;
-            }
-            if let Some(train_path) = baseline {
-                use sangdam_host::sentiment::baseline::{BaselineSettings, TfidfLogistic};
-                let (mut train, _) = sangdam_host::sentiment::read_tsv(&train_path)?;
-                // The same seeded 5% dev split as `sentiment eval --baseline`.
-                let mut rng = sangdam_host::rng::Rng::new(42);
-                sangdam_host::data::shuffle(&mut train, &mut rng);
-                let dev = train.split_off(train.len() - train.len() / 20);
-                let (m, _) = TfidfLogistic::train(&train, &dev, &BaselineSettings::default());
-                let bp = m.predict(&texts);
-                let brp = real_items.as_ref().map(|r| {
-                    let t: Vec<&str> = r.iter().map(|i| i.text.as_str()).collect();
-                    m.predict(&t)
-                });
-                reports.push(calls::report(
-                    &format!(
-                        "TF-IDF char 1-4 + logistic regression on {}",
-                        train_path.display()
-                    ),
-                    &items,
-                    &bp,
-                    real_items.as_deref().zip(brp.as_deref()),
-                ));
-            }
+            let reports =
+                sangdam_host::sentiment::calls::run(&sangdam_host::sentiment::calls::CallsRun {
+                    model: &model,
+                    tokenizer: &tokenizer,
+                    set: &set,
+                    real: &real,
+                    baseline: baseline.as_deref(),
+                    predictions: predictions.as_deref(),
+                })?;
             for r in &reports {
                 println!("{}", r.markdown());
             }
@@ -724,47 +662,13 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Export { checkpoint, out } => {
-            let bytes = sangdam_host::onnx::export(&checkpoint)?;
-            std::fs::write(&out, &bytes)
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            let vocab = checkpoint.join("vocab.json");
-            if vocab.exists() {
-                let dest = out.with_file_name("vocab.json");
-                if dest != vocab {
-                    std::fs::copy(&vocab, &dest)?;
-                }
-            }
-            println!("{} ({:.2} MB)", out.display(), bytes.len() as f64 / 1e6);
+            let bytes = sangdam_host::onnx::export_to(&checkpoint, &out)?;
+            println!("{} ({:.2} MB)", out.display(), bytes as f64 / 1e6);
             Ok(())
         }
         Command::Import { model, config, out } => {
-            let text = std::fs::read_to_string(&config)
-                .with_context(|| format!("cannot read {}", config.display()))?;
-            let mut json: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not JSON", config.display()))?;
-            json["vocab_size"] = serde_json::json!(1);
-            let arch: sangdam_host::model::Wav2Vec2Config = serde_json::from_value(json.clone())
-                .with_context(|| format!("{} is not a wav2vec2 config", config.display()))?;
-            let proto = sangdam_host::onnx::read_model(&model)?;
-            let (tensors, vocab) = sangdam_host::onnx::import::import(&proto, &arch)
-                .with_context(|| format!("cannot import {}", model.display()))?;
-            json["vocab_size"] = serde_json::json!(vocab);
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
-            std::fs::write(
-                out.join("config.json"),
-                serde_json::to_string_pretty(&json)?,
-            )?;
-            candle_core::safetensors::save(&tensors, out.join("model.safetensors"))?;
-            let v = model.with_file_name("vocab.json");
-            if v.exists() {
-                std::fs::copy(&v, out.join("vocab.json"))?;
-            }
-            println!(
-                "{}: {} tensors, vocabulary {vocab}",
-                out.display(),
-                tensors.len()
-            );
+            let (tensors, vocab) = sangdam_host::onnx::import::import_dir(&model, &config, &out)?;
+            println!("{}: {tensors} tensors, vocabulary {vocab}", out.display());
             Ok(())
         }
         Command::Quantize {
@@ -773,11 +677,7 @@ fn run(cli: Cli) -> Result<()> {
             variant,
         } => {
             let variant = sangdam_host::onnx::quantize::Variant::parse(&variant)?;
-            let mut m = sangdam_host::onnx::read_model(&model)?;
-            let s = sangdam_host::onnx::quantize::quantize(&mut m, variant)?;
-            let bytes = prost::Message::encode_to_vec(&m);
-            std::fs::write(&out, &bytes)
-                .with_context(|| format!("cannot write {}", out.display()))?;
+            let (s, bytes) = sangdam_host::onnx::quantize::quantize_file(&model, &out, variant)?;
             println!(
                 "{} {}: {} MatMul and {} Conv quantized, {} Conv kept f32, {:.2} MB",
                 variant.name(),
@@ -785,7 +685,7 @@ fn run(cli: Cli) -> Result<()> {
                 s.matmuls,
                 s.convs,
                 s.kept_f32,
-                bytes.len() as f64 / 1e6
+                bytes as f64 / 1e6
             );
             Ok(())
         }
@@ -878,64 +778,16 @@ fn run(cli: Cli) -> Result<()> {
                         std::sync::Arc::new(sangdam::asr::GreedyDecoder),
                     )
                 };
-            let mut rows = Vec::new();
-            let tel_dir =
-                std::env::temp_dir().join(format!("sangdam-real-dev-{}", std::process::id()));
-            let real_dev_sets = match &real_dev {
-                Some(dir) => vec![
-                    (
-                        "real-dev as recorded",
-                        sangdam_host::eval::real_dev_items(dir, None)?,
-                    ),
-                    (
-                        "real-dev telephone",
-                        sangdam_host::eval::real_dev_items(dir, Some(&tel_dir))?,
-                    ),
-                ],
-                None => Vec::new(),
-            };
-            for model in &models {
-                for sp in &split {
-                    let mut items = sangdam_host::data::read_split(sp)?;
-                    items.truncate(limit);
-                    let name = sp
-                        .file_stem()
-                        .map_or("split".into(), |s| s.to_string_lossy().into_owned());
-                    rows.push(sangdam_host::eval::evaluate_with(
-                        model,
-                        &vocab,
-                        &name,
-                        &items,
-                        3,
-                        &decoder_name,
-                        decoder.clone(),
-                    )?);
-                }
-                if let Some(dir) = &real {
-                    let items = sangdam_host::eval::real_clip_items(dir)?;
-                    rows.push(sangdam_host::eval::evaluate_with(
-                        model,
-                        &vocab,
-                        "real clip",
-                        &items,
-                        3,
-                        &decoder_name,
-                        decoder.clone(),
-                    )?);
-                }
-                for (name, items) in &real_dev_sets {
-                    rows.push(sangdam_host::eval::evaluate_with(
-                        model,
-                        &vocab,
-                        name,
-                        items,
-                        3,
-                        &decoder_name,
-                        decoder.clone(),
-                    )?);
-                }
-            }
-            let _ = std::fs::remove_dir_all(&tel_dir);
+            let rows = sangdam_host::eval::run(&sangdam_host::eval::EvalRun {
+                models: &models,
+                vocab: &vocab,
+                splits: &split,
+                real: real.as_deref(),
+                real_dev: real_dev.as_deref(),
+                limit,
+                decoder_name: &decoder_name,
+                decoder,
+            })?;
             print!("{}", sangdam_host::eval::table(&rows));
             for r in &rows {
                 for (reference, hyp) in &r.examples {
@@ -1035,34 +887,27 @@ fn run(cli: Cli) -> Result<()> {
             test,
             test_speakers,
         }) => {
-            let mut idx = corpus::index(&root, spelling, speaker_from)?;
-            if jamo {
-                for it in &mut idx.items {
-                    it.text = corpus::to_jamo(&it.text);
-                }
+            let r = corpus::write_index(
+                &root,
+                &out,
+                &corpus::IndexSettings {
+                    spelling,
+                    speaker_from,
+                    jamo,
+                    dev,
+                    test,
+                    test_speakers,
+                },
+            )?;
+            for (name, n, hours) in &r.splits {
+                println!("{name:<5} {n:>7} utterances {hours:>8.2} h");
             }
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
-            let splits = corpus::split_with_test_speakers(&idx.items, dev, test, &test_speakers);
-            for (name, items) in &splits {
-                let path = out.join(format!("{name}.jsonl"));
-                let mut f = std::io::BufWriter::new(
-                    std::fs::File::create(&path)
-                        .with_context(|| format!("cannot write {}", path.display()))?,
-                );
-                for it in items {
-                    writeln!(f, "{}", serde_json::to_string(it)?)?;
-                }
-                f.flush()?;
-                let hours: f64 = items.iter().map(|i| i.seconds).sum::<f64>() / 3600.0;
-                println!("{name:<5} {:>7} utterances {hours:>8.2} h", items.len());
-            }
-            let train_texts = splits.get("train").map(Vec::as_slice).unwrap_or(&[]);
-            let vocab = corpus::build_vocab(train_texts.iter().map(|i| i.text.as_str()));
-            let vpath = out.join("vocab.json");
-            std::fs::write(&vpath, serde_json::to_string_pretty(&vocab)?)
-                .with_context(|| format!("cannot write {}", vpath.display()))?;
-            println!("vocab {:>7} tokens -> {}", vocab.len(), vpath.display());
+            println!(
+                "vocab {:>7} tokens -> {}",
+                r.vocab_tokens,
+                r.vocab_path.display()
+            );
+            let idx = &r.index;
             for p in &idx.audio_without_text {
                 eprintln!(
                     "unpaired audio (no transcript with the same name): {}",

@@ -462,6 +462,23 @@ fn build(c: &Wav2Vec2Config, w: &Weights) -> Result<ModelProto> {
     })
 }
 
+/// `sangdam-host export`: the ONNX model of `checkpoint` written to `out`, with the
+/// checkpoint's `vocab.json` copied next to it; returns the model's size in bytes.
+pub fn export_to(checkpoint: &Path, out: &Path) -> Result<u64> {
+    let bytes = export(checkpoint)?;
+    std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    let vocab = checkpoint.join("vocab.json");
+    if vocab.exists() {
+        let dest = out.with_file_name("vocab.json");
+        if dest != vocab {
+            std::fs::copy(&vocab, &dest).with_context(|| {
+                format!("cannot copy {} to {}", vocab.display(), dest.display())
+            })?;
+        }
+    }
+    Ok(bytes.len() as u64)
+}
+
 /// Reads an ONNX file into tract's protobuf types.
 pub fn read_model(path: &Path) -> Result<ModelProto> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;

@@ -300,3 +300,56 @@ fn lm_build_convert_and_exclude() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && stderr.contains("lm.bin"), "{stderr}");
 }
+
+#[test]
+fn index_as_a_function_writes_the_splits_and_reports_what_it_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let out = dir.path().join("index");
+    let r = corpus::write_index(
+        dir.path(),
+        &out,
+        &corpus::IndexSettings {
+            test_speakers: vec!["SPK002".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // SPK001's two utterances train, SPK002's one is the named test speaker's.
+    let counts: Vec<(&str, usize)> = r.splits.iter().map(|(s, n, _)| (*s, *n)).collect();
+    assert_eq!(counts, [("test", 1), ("train", 2)], "{:?}", r.splits);
+    let hours: f64 = r.splits.iter().map(|(_, _, h)| h).sum();
+    assert!((hours * 3600.0 - 3.5).abs() < 1e-6, "{hours}");
+    for name in ["train", "test"] {
+        let text = std::fs::read_to_string(out.join(format!("{name}.jsonl"))).unwrap();
+        let n = r.splits.iter().find(|(s, _, _)| *s == name).unwrap().1;
+        assert_eq!(text.lines().count(), n, "{name}");
+    }
+    // The vocabulary is the training split's and the firmware loads it.
+    let v = sangdam::asr::Vocab::load(&r.vocab_path).unwrap();
+    assert_eq!(v.len(), r.vocab_tokens);
+    assert_eq!(r.index.audio_without_text.len(), 1);
+    assert_eq!(r.index.text_without_audio.len(), 1);
+    assert_eq!(r.index.problems.len(), 3);
+    // The jamo option decomposes what it writes.
+    let jamo_out = dir.path().join("jamo");
+    let j = corpus::write_index(
+        dir.path(),
+        &jamo_out,
+        &corpus::IndexSettings {
+            jamo: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let train = std::fs::read_to_string(jamo_out.join("train.jsonl")).unwrap();
+    assert!(
+        !train.contains("카드") && train.contains("\u{110F}\u{1161}\u{1103}\u{1173}"),
+        "{train}"
+    );
+    let vocab = std::fs::read_to_string(&j.vocab_path).unwrap();
+    assert!(
+        !vocab.contains("\"카\"") && vocab.contains("\"\u{110F}\""),
+        "{vocab}"
+    );
+}

@@ -1,7 +1,8 @@
 //! Insights and recommendations: what customers complain about and praise, which topics
 //! and products drive satisfaction, and what to do about it. Everything runs on the box,
-//! offline, over the stored transcripts; nothing here does IO except [`report::serve`]
-//! and the [`viewers`] file.
+//! offline, over the stored transcripts; nothing here does IO except [`source`] (the
+//! store's calls in, the computed insights kept), [`report::serve`] and the [`viewers`]
+//! file.
 //!
 //! - [`keywords`]: Korean keywords (particles and endings stripped, stop words removed).
 //! - [`stats`]: keyword counts per period and sentiment, and the keywords most
@@ -11,6 +12,9 @@
 //!   predict call sentiment; their top features by gain are the drivers.
 //! - [`recommend`]: the product catalogue, business recommendations and per-call ones.
 //! - [`charts`]: SVG charts (bars, word clouds, lines) with Korean text.
+//! - [`run`]: the whole computation, documents in, [`run::Insights`] out.
+//! - [`source`]: documents from the store (or a TSV), and the insights kept in it.
+//! - [`render`]: the text of `sangdam insights` and `recommend`, and the report page.
 //! - [`report`]: the self-contained HTML page and its read-only local server, behind a
 //!   login.
 //! - [`viewers`]: who may log in to that server (argon2id hashes in a private file).
@@ -20,8 +24,10 @@ pub mod config;
 pub mod drivers;
 pub mod keywords;
 pub mod recommend;
+pub mod render;
 pub mod report;
 pub mod run;
+pub mod source;
 pub mod stats;
 pub mod viewers;
 

@@ -26,6 +26,7 @@ pub use spool::{Recording, Spool, SpoolMeta, SpoolStats};
 
 use crate::asr::AsrEngine;
 use crate::capture::{CaptureShared, RingConsumer};
+use crate::clock::Clock;
 use crate::pipeline::{self, Outcome, PipelineError, Settings};
 use crate::store::{CallRecord, LiveCall, Store};
 
@@ -131,7 +132,7 @@ pub fn run_line(
     spool: &Spool,
     store: &Store,
     settings: &LineSettings,
-    clock: &dyn Fn() -> u64,
+    clock: &dyn Clock,
 ) {
     let mut generation = 0u32;
     let mut format = (16_000u32, 1u16);
@@ -144,7 +145,7 @@ pub fn run_line(
 
     let store_dropped = |meta: &SpoolMeta| {
         shared.calls_without_audio.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = store_without_audio(store, meta, clock()) {
+        if let Err(e) = store_without_audio(store, meta, clock.now_unix()) {
             shared.store_errors.fetch_add(1, Ordering::Relaxed);
             tracing::error!("call {} could not be stored: {e}", meta.seq);
         }
@@ -287,7 +288,7 @@ pub fn run_line(
             Action::Start => {
                 let pre = preroll.len() as u64 * 20 / 1000;
                 let mut r = spool.begin(
-                    clock().saturating_sub(pre),
+                    clock.now_unix().saturating_sub(pre),
                     &settings.line,
                     format.0,
                     format.1,
@@ -360,7 +361,7 @@ pub fn run_worker(
     shared: &WorkerShared,
     line_done: &AtomicBool,
     until_idle: bool,
-    clock: &dyn Fn() -> u64,
+    clock: &dyn Clock,
 ) {
     let mut backoff = Duration::from_secs(1);
     while !shared.stop.load(Ordering::Acquire) {
@@ -386,7 +387,7 @@ pub fn run_worker(
             engine,
             store,
             settings,
-            clock(),
+            clock.now_unix(),
             Some(live),
             &mut |_| {},
         );

@@ -289,6 +289,70 @@ pub fn split_with_test_speakers(
     out
 }
 
+/// How [`write_index`] indexes and splits a corpus (`corpus index`'s options).
+#[derive(Debug, Clone, Default)]
+pub struct IndexSettings {
+    pub spelling: Spelling,
+    pub speaker_from: SpeakerFrom,
+    /// Jamo transcripts and vocabulary instead of syllables.
+    pub jamo: bool,
+    /// Fractions of speakers for the dev and test splits.
+    pub dev: f64,
+    pub test: f64,
+    /// Speakers that form the test split, instead of `test`.
+    pub test_speakers: Vec<String>,
+}
+
+/// What [`write_index`] wrote: each split's utterances and hours, the vocabulary, and
+/// what it could not pair or read.
+#[derive(Debug, Clone, Default)]
+pub struct IndexReport {
+    /// (split, utterances, hours), in name order.
+    pub splits: Vec<(&'static str, usize, f64)>,
+    pub vocab_tokens: usize,
+    pub vocab_path: PathBuf,
+    pub index: Index,
+}
+
+/// `corpus index`: indexes `root` ([`index`]), splits it by speaker, and writes
+/// `train.jsonl`, `dev.jsonl`, `test.jsonl` and the training split's `vocab.json` into
+/// `out`. The report's `index` keeps the items and the unpaired and unreadable files.
+pub fn write_index(root: &Path, out: &Path, s: &IndexSettings) -> anyhow::Result<IndexReport> {
+    use anyhow::Context;
+    use std::io::Write;
+    let mut idx = index(root, s.spelling, s.speaker_from)?;
+    if s.jamo {
+        for it in &mut idx.items {
+            it.text = to_jamo(&it.text);
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let splits = split_with_test_speakers(&idx.items, s.dev, s.test, &s.test_speakers);
+    let mut report = IndexReport::default();
+    for (name, items) in &splits {
+        let path = out.join(format!("{name}.jsonl"));
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        );
+        for it in items {
+            writeln!(f, "{}", serde_json::to_string(it)?)?;
+        }
+        f.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let hours = items.iter().map(|i| i.seconds).sum::<f64>() / 3600.0;
+        report.splits.push((name, items.len(), hours));
+    }
+    let train_texts = splits.get("train").map(Vec::as_slice).unwrap_or(&[]);
+    let vocab = build_vocab(train_texts.iter().map(|i| i.text.as_str()));
+    report.vocab_path = out.join("vocab.json");
+    std::fs::write(&report.vocab_path, serde_json::to_string_pretty(&vocab)?)
+        .with_context(|| format!("cannot write {}", report.vocab_path.display()))?;
+    report.vocab_tokens = vocab.len();
+    report.index = idx;
+    Ok(report)
+}
+
 /// FNV-1a with a final avalanche (murmur3's fmix64): a stable hash whose high bits
 /// spread even for ids that differ in one digit (std's hasher is randomised per process).
 fn fnv1a(bytes: &[u8]) -> u64 {

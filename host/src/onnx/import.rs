@@ -200,3 +200,37 @@ pub fn import(
     let vocab = linear(&mut out, "lm_head", 1.0)?;
     Ok((out, vocab))
 }
+
+/// `sangdam-host import`: the ONNX `model` (with its Hugging Face `config` JSON) as a
+/// checkpoint folder `out` (`config.json` with the model's vocabulary size,
+/// `model.safetensors`, and `vocab.json` when one lies next to the model). Returns the
+/// number of tensors and the vocabulary size.
+pub fn import_dir(
+    model: &std::path::Path,
+    config: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<(usize, usize)> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    let mut json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", config.display()))?;
+    json["vocab_size"] = serde_json::json!(1);
+    let arch: Wav2Vec2Config = serde_json::from_value(json.clone())
+        .with_context(|| format!("{} is not a wav2vec2 config", config.display()))?;
+    let proto = super::read_model(model)?;
+    let (tensors, vocab) =
+        import(&proto, &arch).with_context(|| format!("cannot import {}", model.display()))?;
+    json["vocab_size"] = serde_json::json!(vocab);
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(
+        out.join("config.json"),
+        serde_json::to_string_pretty(&json)?,
+    )
+    .with_context(|| format!("cannot write {}", out.join("config.json").display()))?;
+    candle_core::safetensors::save(&tensors, out.join("model.safetensors"))?;
+    let v = model.with_file_name("vocab.json");
+    if v.exists() {
+        std::fs::copy(&v, out.join("vocab.json"))?;
+    }
+    Ok((tensors.len(), vocab))
+}

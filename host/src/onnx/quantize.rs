@@ -387,3 +387,17 @@ fn rescale(rw: &mut Rewriter, y32: &str, xs: &str, ws: &str, out: &str) {
     rw.push("Mul", vec![xs.into(), ws.into()], vec![s.clone()], vec![]);
     rw.push("Mul", vec![yf, s], vec![out.into()], vec![]);
 }
+
+/// `sangdam-host quantize`: the ONNX model at `model` quantized as `variant` and written
+/// to `out`. Returns what was quantized and the new model's size in bytes.
+pub fn quantize_file(
+    model: &std::path::Path,
+    out: &std::path::Path,
+    variant: Variant,
+) -> Result<(Summary, u64)> {
+    let mut m = super::read_model(model)?;
+    let s = quantize(&mut m, variant)?;
+    let bytes = prost::Message::encode_to_vec(&m);
+    std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok((s, bytes.len() as u64))
+}

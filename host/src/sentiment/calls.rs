@@ -516,3 +516,91 @@ mod tests {
             .all(|c| c == ' ' || ('가'..='힣').contains(&c))));
     }
 }
+
+/// What `sangdam-host sentiment calls` scores: one model on the in-domain call set and on
+/// the real-speech dev sentences, optionally against the TF-IDF baseline.
+pub struct CallsRun<'a> {
+    pub model: &'a Path,
+    pub tokenizer: &'a Path,
+    /// `tests/data/sentiment-calls/calls.tsv`.
+    pub set: &'a Path,
+    /// `../shared/data/speech-real-dev`; skipped (with a note) when it is not there.
+    pub real: &'a Path,
+    /// A training TSV: also train and score the TF-IDF + logistic-regression baseline.
+    pub baseline: Option<&'a Path>,
+    /// Write each item's probability and label here (TSV).
+    pub predictions: Option<&'a Path>,
+}
+
+/// `sangdam-host sentiment calls`: the model's report, then the baseline's if asked.
+pub fn run(r: &CallsRun) -> Result<Vec<CallsReport>> {
+    let tok = sangdam::sentiment::Tokenizer::load(r.tokenizer)?;
+    let engine = sangdam::sentiment::SentimentEngine::load_with(r.model, tok)
+        .with_context(|| format!("loading {}", r.model.display()))?;
+    let items = read_calls(r.set)?;
+    let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+    let p = probabilities(&engine, &texts)?;
+    let real_items = if r.real.exists() {
+        Some(read_speech_real_dev(r.real)?)
+    } else {
+        eprintln!(
+            "{} not found: the read-speech sentences are skipped",
+            r.real.display()
+        );
+        None
+    };
+    let real_p = match &real_items {
+        Some(real) => {
+            let t: Vec<&str> = real.iter().map(|i| i.text.as_str()).collect();
+            Some(probabilities(&engine, &t)?)
+        }
+        None => None,
+    };
+    let name = r.model.display().to_string();
+    let mut reports = vec![report(
+        &name,
+        &items,
+        &p,
+        real_items.as_deref().zip(real_p.as_deref()),
+    )];
+    if let Some(out) = r.predictions {
+        let band = reports[0].test.band;
+        let mut tsv = String::from("id\tsplit\tcase\tlabel\tp_positive\tpredicted\ttext\n");
+        for (it, &p) in items.iter().zip(&p) {
+            tsv += &format!(
+                "{}\t{}\t{}\t{}\t{p:.4}\t{}\t{}\n",
+                it.id,
+                it.split,
+                it.case,
+                it.label.as_str(),
+                Polarity::of(p, band).as_str(),
+                it.text
+            );
+        }
+        std::fs::write(out, tsv).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    if let Some(train_path) = r.baseline {
+        use crate::sentiment::baseline::{BaselineSettings, TfidfLogistic};
+        let (mut train, _) = crate::sentiment::read_tsv(train_path)?;
+        // The same seeded 5% dev split as `sentiment eval --baseline`.
+        let mut rng = crate::rng::Rng::new(42);
+        crate::data::shuffle(&mut train, &mut rng);
+        let dev = train.split_off(train.len() - train.len() / 20);
+        let (m, _) = TfidfLogistic::train(&train, &dev, &BaselineSettings::default());
+        let bp = m.predict(&texts);
+        let brp = real_items.as_ref().map(|r| {
+            let t: Vec<&str> = r.iter().map(|i| i.text.as_str()).collect();
+            m.predict(&t)
+        });
+        reports.push(report(
+            &format!(
+                "TF-IDF char 1-4 + logistic regression on {}",
+                train_path.display()
+            ),
+            &items,
+            &bp,
+            real_items.as_deref().zip(brp.as_deref()),
+        ));
+    }
+    Ok(reports)
+}
