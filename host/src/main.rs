@@ -858,14 +858,10 @@ fn run(cli: Cli) -> Result<()> {
                 quiet: false,
             };
             let st = train::train(&settings)?;
-            let peak = std::fs::read_to_string("/proc/self/status")
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find(|l| l.starts_with("VmHWM:"))
-                        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-                })
-                .map_or("-".to_string(), |kib| format!("{:.0} MiB", kib / 1024.0));
+            let peak = match sangdam_host::eval::peak_rss_mb() {
+                mb if mb > 0.0 => format!("{mb:.0} MiB"),
+                _ => "-".to_string(),
+            };
             println!(
                 "trained {} steps on {:.2} h of audio in {:.1} min ({:.1} audio s per s, peak RSS {peak}); best dev CER {}; model in {}",
                 st.step,

@@ -23,8 +23,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-
 use crate::asr::AsrEngine;
 use crate::capture::{self, AudioSource, CaptureShared, SourceKind};
 use crate::live::{self, LineSettings, LineShared, LiveConfig, Spool, WorkerShared};
@@ -54,6 +52,25 @@ pub struct Daemon {
     pub background: Option<Box<dyn Background>>,
 }
 
+/// Why the daemon could not start or stop cleanly. While it runs, errors of the line,
+/// the analysis and sync are logged and counted in the status instead: the daemon keeps
+/// running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    #[error("cannot install the signal handler: {0}")]
+    Signals(std::io::Error),
+    #[error("the spool: {0}")]
+    Spool(#[from] live::spool::SpoolError),
+    #[error("cannot start the {name} thread: {source}")]
+    Thread {
+        name: &'static str,
+        source: std::io::Error,
+    },
+    #[error("flushing the store at shutdown: {0}")]
+    Flush(crate::store::StoreError),
+}
+
 /// Periodic work run on its own thread by the daemon (upstream sync). `tick` is called
 /// about every second; it decides itself when to act, and must return promptly when
 /// `stop` is set.
@@ -77,11 +94,10 @@ struct Shared {
 impl Daemon {
     /// Runs until SIGTERM/SIGINT, or, for a finite source with `live.exit_at_end`, until
     /// the input has ended and every call is stored.
-    pub fn run(self) -> Result<()> {
+    pub fn run(self) -> Result<(), DaemonError> {
         let term = Arc::new(AtomicBool::new(false));
         for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-            signal_hook::flag::register(sig, term.clone())
-                .context("cannot install the signal handler")?;
+            signal_hook::flag::register(sig, term.clone()).map_err(DaemonError::Signals)?;
         }
         self.run_until(&term)
     }
@@ -89,7 +105,7 @@ impl Daemon {
     /// [`Daemon::run`] with the stop flag given (tests set it themselves): starts the
     /// capture, line, analysis and background threads, then steps the panel, the status
     /// snapshot and the watchdog every 10 ms on this thread until it is time to stop.
-    pub fn run_until(self, term: &AtomicBool) -> Result<()> {
+    pub fn run_until(self, term: &AtomicBool) -> Result<(), DaemonError> {
         let Daemon {
             live: cfg,
             store,
@@ -159,7 +175,8 @@ impl Daemon {
         let mut ring = capture::new_ring();
         let (mut producer, mut consumer) = ring.split();
         let bg_stop = AtomicBool::new(false);
-        std::thread::scope(|s| -> Result<()> {
+        let thread = |name: &'static str| move |source| DaemonError::Thread { name, source };
+        std::thread::scope(|s| -> Result<(), DaemonError> {
             let sh = &shared;
             let capture_thread = std::thread::Builder::new()
                 .name("capture".into())
@@ -170,7 +187,8 @@ impl Daemon {
                             *g = Some(e.to_string());
                         }
                     })
-                })?;
+                })
+                .map_err(thread("capture"))?;
             let (store, line_settings) = (&store, &line_settings);
             let line_thread = std::thread::Builder::new()
                 .name("line".into())
@@ -184,7 +202,8 @@ impl Daemon {
                         line_settings,
                         &now_unix,
                     )
-                })?;
+                })
+                .map_err(thread("line"))?;
             let (engine, settings, keep) = (&engine, &settings, &keep);
             let worker_thread = std::thread::Builder::new()
                 .name("analysis".into())
@@ -200,11 +219,13 @@ impl Daemon {
                         until_idle,
                         &now_unix,
                     )
-                })?;
+                })
+                .map_err(thread("analysis"))?;
             let bg_stop = &bg_stop;
             let bg_thread = std::thread::Builder::new()
                 .name("sync".into())
-                .spawn_scoped(s, move || run_background(&sh.background, bg_stop))?;
+                .spawn_scoped(s, move || run_background(&sh.background, bg_stop))
+                .map_err(thread("sync"))?;
 
             steps.notifier.notify("READY=1");
             loop {
@@ -230,7 +251,7 @@ impl Daemon {
             }
             Ok(())
         })?;
-        store.flush().context("flushing the store at shutdown")?;
+        store.flush().map_err(DaemonError::Flush)?;
         steps.stopped();
         Ok(())
     }
