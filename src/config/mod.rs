@@ -262,6 +262,7 @@ const SECTION_DOCS: &[&[(&str, &str)]] = &[
     crate::store::config::FIELD_DOCS,
     crate::models::config::FIELD_DOCS,
     crate::audio::config::FIELD_DOCS,
+    crate::vad::config::SECTION_DOC,
     crate::vad::FIELD_DOCS,
     crate::asr::config::FIELD_DOCS,
     crate::insights::config::FIELD_DOCS,

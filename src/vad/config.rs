@@ -57,9 +57,15 @@ impl Default for VadConfig {
     }
 }
 
+/// The `[vad]` section's own line, printed above it by `sangdam config --print-defaults`
+/// ([`FIELD_DOCS`] holds one line per field, each stating its default).
+pub const SECTION_DOC: &[(&str, &str)] = &[(
+    "vad",
+    "Voice-activity segmentation: how a channel is cut into utterances (16 kHz samples).",
+)];
+
 /// Documentation of each field, for `sangdam config --print-defaults`.
 pub const FIELD_DOCS: &[(&str, &str)] = &[
-    ("vad", "Voice-activity segmentation: how a channel is cut into utterances (16 kHz samples)."),
     ("vad.frame_ms", "Analysis frame in ms, 10 to 50 (default 20)."),
     (
         "vad.pad_ms",
