@@ -1,7 +1,7 @@
 //! Step 1 of sync: the batch of every whole day not yet built, written to the outbox
 //! with the sequence counter in one transaction.
 
-use anyhow::{bail, Result};
+use super::SyncError;
 
 use sangdam_wire::{self as wire, Batch, Header, Period, Report};
 
@@ -12,7 +12,7 @@ use crate::store::Day;
 
 impl Syncer {
     /// Builds the batches of the whole days not yet built. Returns (built, merged).
-    pub fn build(&self, now: u64) -> Result<(usize, usize)> {
+    pub fn build(&self, now: u64) -> Result<(usize, usize), SyncError> {
         let mut state = self.state()?;
         if now < MIN_PLAUSIBLE_UNIX || now + 86_400 < state.last_good_unix {
             tracing::warn!(
@@ -159,7 +159,12 @@ impl Syncer {
                         let n = batch.report.transcripts.len();
                         batch.report.transcripts.truncate(n / 2);
                     }
-                    Err(e) => bail!("cannot build the batch for day {}: {e}", Day(day)),
+                    Err(source) => {
+                        return Err(SyncError::Build {
+                            day: Day(day),
+                            source,
+                        })
+                    }
                 }
             };
             state.next_seq += 1;

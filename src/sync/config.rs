@@ -3,10 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use anyhow::{bail, Context, Result};
-
 use sangdam_wire as wire;
 
+use super::SyncError;
 use crate::secret::{check_private, credential_path, shown_key};
 
 /// `[sync]` in the config. Its `Debug` never shows the key (`"<set>"` or `"<unset>"`).
@@ -128,28 +127,22 @@ impl SyncConfig {
 
     /// The device key, from `key` or `key_file` (at [`SyncConfig::key_path`]). A key
     /// file that group or others may read or write is refused (see [`check_private`]).
-    pub fn load_key(&self) -> Result<Vec<u8>> {
+    pub fn load_key(&self) -> Result<Vec<u8>, SyncError> {
         let text = if !self.key.is_empty() {
             self.key.clone()
         } else {
             let path = self.key_path();
             check_private(&path, "sync.key_file", "the device key")?;
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "cannot read sync.key_file {} (it must be readable by the user sangdam runs as: `chown sangdam {}`)",
-                    path.display(),
-                    path.display()
-                )
-            })?;
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(source) => return Err(SyncError::KeyUnreadable { path, source }),
+            };
             if text.trim().is_empty() {
-                bail!(
-                    "sync.key_file {} is empty: put the key from `sangdam-hub add-device` in it (on the box: /etc/sangdam/sync.key, see board/INSTALL.md)",
-                    path.display()
-                );
+                return Err(SyncError::KeyEmpty { path });
             }
             text
         };
-        wire::parse_key(&text).map_err(|e| anyhow::anyhow!("sync key: {e}"))
+        wire::parse_key(&text).map_err(SyncError::Key)
     }
 
     /// Where `key_file` is read: a relative path inside `$CREDENTIALS_DIRECTORY` when

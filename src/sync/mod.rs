@@ -46,10 +46,10 @@
 //! renumbering in `outbox.rs`, sending in `send.rs`; the `[sync]` settings in
 //! `config.rs`. This file holds the [`Syncer`], its state and its report.
 
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
@@ -75,6 +75,51 @@ const KEYWORDS: usize = 15;
 /// hub names its highest stored seq + 1); more means another box sends under the same
 /// device id, and the run stops instead of racing it.
 const MAX_RENUMBERS_PER_RUN: usize = 3;
+
+/// Why a sync run, or setting sync up, failed. Each names the setting or file and the
+/// fix. A send that the hub refuses or that cannot reach it is not an error: the run
+/// ends with the batch kept and [`RunReport::error`] says why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// A `[sync]` setting that cannot work.
+    #[error("{0}")]
+    Setting(String),
+    /// The device key file is not private ([`crate::secret::check_private`]).
+    #[error(transparent)]
+    KeyFile(#[from] crate::secret::SecretFileError),
+    #[error("cannot read sync.key_file {} (it must be readable by the user sangdam runs as: `chown sangdam {}`): {source}", path.display(), path.display())]
+    KeyUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("sync.key_file {} is empty: put the key from `sangdam-hub add-device` in it (on the box: /etc/sangdam/sync.key, see board/INSTALL.md)", path.display())]
+    KeyEmpty { path: PathBuf },
+    #[error("sync key: {0}")]
+    Key(String),
+    #[error("cannot read sync.ca_file {}: {source}", path.display())]
+    CaFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("sync.ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display())]
+    NoCertificate { path: PathBuf },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot build the batch for day {day}: {source}")]
+    Build {
+        day: crate::store::Day,
+        source: sangdam_wire::WireError,
+    },
+    #[error("cannot renumber batch {seq} as {next}: {source}")]
+    Renumber {
+        seq: u64,
+        next: u64,
+        source: sangdam_wire::WireError,
+    },
+    #[error("the hub named a next sequence number at the end of the range")]
+    SequenceEnd,
+}
 
 /// What sync keeps between runs (the `sync` tree), written with every outbox change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -150,13 +195,19 @@ impl Syncer {
     /// A syncer for the `[sync]` settings `cfg`, over `store`; `extra_stopwords`
     /// (`insights.extra_stopwords`) are left out of the batches' keywords as they are
     /// out of the report page's.
-    pub fn new(cfg: &SyncConfig, extra_stopwords: &[String], store: Store) -> Result<Syncer> {
+    pub fn new(
+        cfg: &SyncConfig,
+        extra_stopwords: &[String],
+        store: Store,
+    ) -> Result<Syncer, SyncError> {
         let cfg = cfg.clone();
-        cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
-        anyhow::ensure!(
-            !cfg.hub_url.is_empty(),
-            "sync.hub_url is not set: configure [sync] (see `sangdam config --print-defaults`)"
-        );
+        cfg.validate().map_err(SyncError::Setting)?;
+        if cfg.hub_url.is_empty() {
+            return Err(SyncError::Setting(
+                "sync.hub_url is not set: configure [sync] (see `sangdam config --print-defaults`)"
+                    .into(),
+            ));
+        }
         let key = cfg.load_key()?;
         if cfg.plain_http() {
             tracing::warn!(
@@ -167,19 +218,21 @@ impl Syncer {
         let t = Some(Duration::from_secs(u64::from(cfg.timeout_s.max(1))));
         let mut tls = ureq::tls::TlsConfig::builder();
         if !cfg.ca_file.as_os_str().is_empty() {
-            let pem = std::fs::read(&cfg.ca_file)
-                .with_context(|| format!("cannot read sync.ca_file {}", cfg.ca_file.display()))?;
+            let pem = std::fs::read(&cfg.ca_file).map_err(|source| SyncError::CaFile {
+                path: cfg.ca_file.clone(),
+                source,
+            })?;
             let certs: Vec<_> = ureq::tls::parse_pem(&pem)
                 .filter_map(|i| match i {
                     Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
                     _ => None,
                 })
                 .collect();
-            anyhow::ensure!(
-                !certs.is_empty(),
-                "sync.ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                cfg.ca_file.display()
-            );
+            if certs.is_empty() {
+                return Err(SyncError::NoCertificate {
+                    path: cfg.ca_file.clone(),
+                });
+            }
             tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
         }
         // Only per-phase timeouts: a global one makes ureq start a thread per request.
@@ -209,7 +262,7 @@ impl Syncer {
         })
     }
 
-    pub fn state(&self) -> Result<SyncState> {
+    pub fn state(&self) -> Result<SyncState, SyncError> {
         let mut s: SyncState = self.store.sync_state()?.unwrap_or_default();
         s.next_seq = s.next_seq.max(1);
         Ok(s)
@@ -225,7 +278,7 @@ impl Syncer {
     }
 
     /// Build, then send.
-    pub fn run_once(&self, now: &dyn Clock, stop: &AtomicBool) -> Result<RunReport> {
+    pub fn run_once(&self, now: &dyn Clock, stop: &AtomicBool) -> Result<RunReport, SyncError> {
         let (built, merged) = self.build(now.now_unix())?;
         let mut r = self.send(now, stop)?;
         r.built = built;

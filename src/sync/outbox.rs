@@ -2,7 +2,7 @@
 //! oldest periods, old-version frames brought to the current one, and renumbering after
 //! the hub's signed conflict.
 
-use anyhow::{Context, Result};
+use super::SyncError;
 
 use sangdam_wire::{self as wire, Batch, Header, Period, Report};
 
@@ -79,7 +79,7 @@ pub fn merge(a: &Batch, b: &Batch, seq: u64, now: u64, last_good: u64) -> Batch 
 
 impl Syncer {
     /// Merges the two oldest periods while the outbox is over its bound.
-    pub(super) fn bound(&self, state: &mut SyncState, now: u64) -> Result<usize> {
+    pub(super) fn bound(&self, state: &mut SyncState, now: u64) -> Result<usize, SyncError> {
         let mut merges = 0;
         while self.store.outbox_len() > self.cfg.outbox_max_batches {
             let mut entries: Vec<(u64, Batch)> = Vec::new();
@@ -136,7 +136,7 @@ impl Syncer {
     /// next sequence number past them, in one transaction. Returns how many. A frame that
     /// does not decode (a damaged store) cannot be renumbered: it is dropped and counted
     /// as lost, as when merging.
-    pub(super) fn renumber(&self, from: u64) -> Result<usize> {
+    pub(super) fn renumber(&self, from: u64) -> Result<usize, SyncError> {
         let mut state = self.state()?;
         let outbox = self.store.outbox()?;
         let mut remove = Vec::with_capacity(outbox.len());
@@ -147,13 +147,13 @@ impl Syncer {
             match Batch::decode(&frame) {
                 Ok(mut batch) => {
                     batch.header.seq = next;
-                    let frame = batch
-                        .encode()
-                        .with_context(|| format!("cannot renumber batch {seq} as {next}"))?;
+                    let frame = batch.encode().map_err(|source| SyncError::Renumber {
+                        seq,
+                        next,
+                        source,
+                    })?;
                     add.push((next, frame));
-                    next = next
-                        .checked_add(1)
-                        .context("the hub named a next sequence number at the end of the range")?;
+                    next = next.checked_add(1).ok_or(SyncError::SequenceEnd)?;
                 }
                 Err(e) => {
                     tracing::error!(

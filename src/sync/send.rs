@@ -4,12 +4,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-
 use sangdam_wire as wire;
 
 use super::outbox::current_version;
-use super::{RunReport, Syncer, MAX_RENUMBERS_PER_RUN};
+use super::{RunReport, SyncError, Syncer, MAX_RENUMBERS_PER_RUN};
 use crate::clock::Clock;
 
 /// How far the hub's clock in a signed Ack may be from the box's own (seconds) to be
@@ -57,7 +55,7 @@ impl Syncer {
     /// free number: the outbox is renumbered from there ([`Syncer::renumber`]) and sent
     /// again; nothing is dropped. An unsigned or forged conflict answer is a failed send
     /// that changes nothing.
-    pub fn send(&self, now: &dyn Clock, stop: &AtomicBool) -> Result<RunReport> {
+    pub fn send(&self, now: &dyn Clock, stop: &AtomicBool) -> Result<RunReport, SyncError> {
         let mut report = RunReport::default();
         let url = format!(
             "{}{}",

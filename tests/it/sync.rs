@@ -46,7 +46,7 @@ fn config(url: &str, extra: &str) -> Config {
 }
 
 /// A syncer for `c`'s `[sync]` section, as `sangdam run` and `sangdam sync` make one.
-fn new_syncer(c: &Config, store: Store) -> anyhow::Result<Syncer> {
+fn new_syncer(c: &Config, store: Store) -> Result<Syncer, sangdam::sync::SyncError> {
     Syncer::new(&c.sync, &c.insights.extra_stopwords, store)
 }
 
