@@ -16,10 +16,9 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use anyhow::{bail, Context, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
@@ -30,6 +29,43 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 128;
 /// Longest viewer name.
 pub const MAX_NAME_CHARS: usize = 64;
+
+/// Why the viewers file could not be read or changed. Each names the file or the rule,
+/// never a password or a hash.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ViewersError {
+    /// A name or password that the rules refuse ([`check_name`], [`check_password`]).
+    #[error("{0}")]
+    Rule(String),
+    #[error("no randomness for the password's salt: {0}")]
+    Randomness(std::io::Error),
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+    /// Group or others may read the file.
+    #[error(transparent)]
+    NotPrivate(#[from] crate::secret::SecretFileError),
+    #[error("cannot read insights.viewers_file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("insights.viewers_file {}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("there is no viewer {name:?} in {} (viewers: {others})", path.display())]
+    Unknown {
+        name: String,
+        path: PathBuf,
+        others: String,
+    },
+    #[error("cannot write the viewers file {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+type Result<T, E = ViewersError> = std::result::Result<T, E>;
 
 /// Viewer name → argon2 PHC hash string.
 #[derive(Clone, Default, PartialEq)]
@@ -91,12 +127,13 @@ pub(crate) fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
 
 /// The argon2id hash (PHC string, random salt, the crate's default cost) of `password`.
 pub fn hash_password(password: &str) -> Result<String> {
-    let salt: [u8; 16] = random_bytes().context("no randomness for the password's salt")?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let salt: [u8; 16] = random_bytes().map_err(ViewersError::Randomness)?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|e| ViewersError::Hash(format!("salt: {e}")))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
+        .map_err(|e| ViewersError::Hash(e.to_string()))
 }
 
 /// A hash of a random password with the same parameters as the real ones, checked when a
@@ -123,7 +160,7 @@ impl Viewers {
     /// Adds a viewer with this password (hashed here); replaces one of the same name.
     /// Returns whether the name was there before.
     pub fn insert(&mut self, name: &str, password: &str) -> Result<bool> {
-        check_name(name).map_err(anyhow::Error::msg)?;
+        check_name(name).map_err(ViewersError::Rule)?;
         let hash = hash_password(password)?;
         Ok(self.accounts.insert(name.to_owned(), hash).is_some())
     }
@@ -154,10 +191,14 @@ impl Viewers {
             "insights.viewers_file",
             "the viewers' password hashes",
         )?;
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read insights.viewers_file {}", path.display()))?;
-        let viewers = Viewers::parse(&text)
-            .map_err(|e| anyhow::anyhow!("insights.viewers_file {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|source| ViewersError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let viewers = Viewers::parse(&text).map_err(|message| ViewersError::Parse {
+            path: path.to_owned(),
+            message,
+        })?;
         // Made now rather than at the first login that names nobody.
         decoy();
         Ok(viewers)
@@ -236,8 +277,8 @@ fn load_for_change(path: &Path) -> Result<Viewers> {
 /// Adds `name` with `password` to the viewers file at `path` (created mode 0600 with its
 /// folder when missing), or changes the password of a viewer of that name.
 pub fn add_viewer(path: &Path, name: &str, password: &str) -> Result<Added> {
-    check_name(name).map_err(anyhow::Error::msg)?;
-    check_password(password).map_err(anyhow::Error::msg)?;
+    check_name(name).map_err(ViewersError::Rule)?;
+    check_password(password).map_err(ViewersError::Rule)?;
     let mut viewers = load_for_change(path)?;
     let replaced = viewers.insert(name, password)?;
     write(path, &viewers.to_text())?;
@@ -253,15 +294,15 @@ pub fn add_viewer(path: &Path, name: &str, password: &str) -> Result<Added> {
 pub fn remove_viewer(path: &Path, name: &str) -> Result<usize> {
     let mut viewers = load_for_change(path)?;
     if !viewers.remove(name) {
-        bail!(
-            "there is no viewer {name:?} in {} (viewers: {})",
-            path.display(),
-            if viewers.is_empty() {
+        return Err(ViewersError::Unknown {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            others: if viewers.is_empty() {
                 "none".to_owned()
             } else {
                 viewers.names().collect::<Vec<_>>().join(", ")
-            }
-        );
+            },
+        });
     }
     write(path, &viewers.to_text())?;
     Ok(viewers.len())
@@ -296,7 +337,10 @@ fn write(path: &Path, text: &str) -> Result<()> {
         }
         Ok(())
     };
-    write().with_context(|| format!("cannot write the viewers file {}", path.display()))
+    write().map_err(|source| ViewersError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]
