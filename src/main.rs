@@ -684,8 +684,7 @@ fn insights(config: &Config, refresh: bool, json: bool, tsv: Option<&Path>) -> R
     };
     if let Some(tsv) = tsv {
         let keywords = sangdam::insights::keywords::Keywords::new(&config.insights.extra_stopwords);
-        let docs =
-            docs_from_tsv(tsv, &keywords, config.insights.max_calls).map_err(anyhow::Error::msg)?;
+        let docs = docs_from_tsv(tsv, &keywords, config.insights.max_calls)?;
         let i = compute(&docs, 0, &config.insights, now_unix());
         if json {
             println!("{}", serde_json::to_string_pretty(&i)?);

@@ -16,7 +16,9 @@ use super::recommend::{
     business, product_stats, CallRecommendation, ProductStats, Recommendation, SimilarCalls,
 };
 pub use super::render::{insights_text, page, recommend_text};
-pub use super::source::{docs_from_store, docs_from_tsv, load_docs, load_or_refresh, StoreDocs};
+pub use super::source::{
+    docs_from_store, docs_from_tsv, load_docs, load_or_refresh, StoreDocs, TsvError,
+};
 use super::stats::{keyword_stats, KeywordStats, Period};
 use super::Doc;
 use super::InsightsConfig;

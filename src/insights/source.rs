@@ -92,6 +92,19 @@ pub fn load_docs(
     })
 }
 
+/// A labelled TSV ([`docs_from_tsv`]) that gives no calls.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TsvError {
+    #[error("cannot read {}: {source} (expected id<TAB>text<TAB>label lines)", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: no id<TAB>text<TAB>label rows with label 0 or 1", path.display())]
+    NoRows { path: std::path::PathBuf },
+}
+
 /// Labelled texts as calls, one per row of an `id<TAB>text<TAB>label` file (label 1
 /// positive, 0 negative; a header line starting with `id` is skipped), at most `max`:
 /// for trying the keyword and driver pipeline on text corpora such as NSMC.
@@ -99,12 +112,10 @@ pub fn docs_from_tsv(
     path: &std::path::Path,
     keywords: &Keywords,
     max: usize,
-) -> Result<Vec<Doc>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "cannot read {}: {e} (expected id<TAB>text<TAB>label lines)",
-            path.display()
-        )
+) -> Result<Vec<Doc>, TsvError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TsvError::Read {
+        path: path.to_owned(),
+        source,
     })?;
     let mut docs = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -133,10 +144,9 @@ pub fn docs_from_tsv(
         });
     }
     if docs.is_empty() {
-        return Err(format!(
-            "{}: no id<TAB>text<TAB>label rows with label 0 or 1",
-            path.display()
-        ));
+        return Err(TsvError::NoRows {
+            path: path.to_owned(),
+        });
     }
     Ok(docs)
 }
