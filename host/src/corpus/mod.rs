@@ -223,7 +223,7 @@ pub fn audio_seconds(path: &Path) -> Result<f64, String> {
 
 /// Decomposes precomposed Hangul syllables into conjoining jamo (U+1100 block), for a
 /// jamo vocabulary: 68 symbols instead of ~2,000 syllables. The firmware's decoder
-/// composes them back ([`sangdam::asr::hangul`]).
+/// composes them back ([`sangdam::hangul`]).
 pub fn to_jamo(text: &str) -> String {
     sangdam::hangul::decompose_jamo(text)
 }
