@@ -15,8 +15,8 @@
 //!   checkpoints, dev CER).
 //! - [`engine`]: which kernels run the training step: candle, or libtorch (`torch`,
 //!   feature `torch`: the same network and update through tch-rs).
-//! - [`eval`]: CER/WER (the error-rate arithmetic is the firmware's, re-exported here)
-//!   through the firmware's engine.
+//! - [`eval`]: error rates through the firmware's engine; CER and WER are computed by
+//!   the firmware's own arithmetic, re-exported here.
 //! - [`onnx`]: ONNX export of a checkpoint and its int8 variants.
 //! - [`lm`]: the syllable n-gram language model of the box's beam search (Kneser-Ney).
 //! - [`package`]: install a model and its manifest entry into `models/`.
