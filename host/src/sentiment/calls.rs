@@ -430,93 +430,6 @@ pub fn report(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn item(label: Polarity, split: &str) -> CallItem {
-        CallItem {
-            id: String::new(),
-            split: split.into(),
-            domain: String::new(),
-            speaker: String::new(),
-            label,
-            case: "plain".into(),
-            text: String::new(),
-        }
-    }
-
-    #[test]
-    fn macro_f1_of_a_perfect_and_a_one_sided_guess() {
-        use Polarity::*;
-        let perfect = [
-            (Negative, Negative),
-            (Neutral, Neutral),
-            (Positive, Positive),
-        ];
-        assert_eq!(macro_f1(&perfect).0, 1.0);
-        // Everything called neutral: only the neutral class has an F1 (2/3 precision...).
-        let all_neutral = [(Negative, Neutral), (Neutral, Neutral), (Positive, Neutral)];
-        let (f1, acc, m) = macro_f1(&all_neutral);
-        assert!((f1 - (2.0 * (1.0 / 3.0) / (1.0 / 3.0 + 1.0)) / 3.0).abs() < 1e-12);
-        assert!((acc - 1.0 / 3.0).abs() < 1e-12);
-        assert_eq!(m[0][1] + m[1][1] + m[2][1], 3);
-    }
-
-    #[test]
-    fn the_band_is_chosen_on_dev_and_maps_the_middle_to_neutral() {
-        use Polarity::*;
-        let dev = [
-            item(Negative, "dev"),
-            item(Neutral, "dev"),
-            item(Neutral, "dev"),
-            item(Positive, "dev"),
-        ];
-        let refs: Vec<&CallItem> = dev.iter().collect();
-        let p = [0.05, 0.42, 0.61, 0.97];
-        let band = choose_band(&p, &refs);
-        assert!(
-            band.0 <= 0.42 && band.0 > 0.05 && band.1 >= 0.61 && band.1 < 0.97,
-            "{band:?}"
-        );
-        let s = score(&p, &refs, band);
-        assert_eq!(s.macro_f1, 1.0);
-        // Polar accuracy ignores the neutral rows: both polar ones right.
-        assert_eq!((s.polar_items, s.polar_accuracy), (2, 1.0));
-        // A confident wrong answer is what calibration error measures.
-        let s = score(&[0.95, 0.5, 0.5, 0.05], &refs, band);
-        assert_eq!(s.polar_accuracy, 0.0);
-        assert!(s.ece > 0.9, "{}", s.ece);
-    }
-
-    #[test]
-    fn the_in_domain_set_reads_with_every_label_and_both_splits() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/sentiment-calls/calls.tsv");
-        let items = read_calls(&path).unwrap();
-        assert!(items.len() >= 400, "{}", items.len());
-        for l in Polarity::ALL {
-            for split in ["dev", "test"] {
-                assert!(
-                    items.iter().any(|i| i.label == l && i.split == split),
-                    "{l:?} {split}"
-                );
-            }
-        }
-        for domain in ["finance", "telecom", "education"] {
-            assert!(
-                items.iter().filter(|i| i.domain == domain).count() >= 100,
-                "{domain}"
-            );
-        }
-        // As the recogniser writes: no punctuation.
-        assert!(items.iter().all(|i| i
-            .text
-            .chars()
-            .all(|c| c == ' ' || ('가'..='힣').contains(&c))));
-    }
-}
-
 /// What `sangdam-host sentiment calls` scores: one model on the in-domain call set and on
 /// the real-speech dev sentences, optionally against the TF-IDF baseline.
 pub struct CallsRun<'a> {
@@ -603,4 +516,91 @@ pub fn run(r: &CallsRun) -> Result<Vec<CallsReport>> {
         ));
     }
     Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(label: Polarity, split: &str) -> CallItem {
+        CallItem {
+            id: String::new(),
+            split: split.into(),
+            domain: String::new(),
+            speaker: String::new(),
+            label,
+            case: "plain".into(),
+            text: String::new(),
+        }
+    }
+
+    #[test]
+    fn macro_f1_of_a_perfect_and_a_one_sided_guess() {
+        use Polarity::*;
+        let perfect = [
+            (Negative, Negative),
+            (Neutral, Neutral),
+            (Positive, Positive),
+        ];
+        assert_eq!(macro_f1(&perfect).0, 1.0);
+        // Everything called neutral: only the neutral class has an F1 (2/3 precision...).
+        let all_neutral = [(Negative, Neutral), (Neutral, Neutral), (Positive, Neutral)];
+        let (f1, acc, m) = macro_f1(&all_neutral);
+        assert!((f1 - (2.0 * (1.0 / 3.0) / (1.0 / 3.0 + 1.0)) / 3.0).abs() < 1e-12);
+        assert!((acc - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(m[0][1] + m[1][1] + m[2][1], 3);
+    }
+
+    #[test]
+    fn the_band_is_chosen_on_dev_and_maps_the_middle_to_neutral() {
+        use Polarity::*;
+        let dev = [
+            item(Negative, "dev"),
+            item(Neutral, "dev"),
+            item(Neutral, "dev"),
+            item(Positive, "dev"),
+        ];
+        let refs: Vec<&CallItem> = dev.iter().collect();
+        let p = [0.05, 0.42, 0.61, 0.97];
+        let band = choose_band(&p, &refs);
+        assert!(
+            band.0 <= 0.42 && band.0 > 0.05 && band.1 >= 0.61 && band.1 < 0.97,
+            "{band:?}"
+        );
+        let s = score(&p, &refs, band);
+        assert_eq!(s.macro_f1, 1.0);
+        // Polar accuracy ignores the neutral rows: both polar ones right.
+        assert_eq!((s.polar_items, s.polar_accuracy), (2, 1.0));
+        // A confident wrong answer is what calibration error measures.
+        let s = score(&[0.95, 0.5, 0.5, 0.05], &refs, band);
+        assert_eq!(s.polar_accuracy, 0.0);
+        assert!(s.ece > 0.9, "{}", s.ece);
+    }
+
+    #[test]
+    fn the_in_domain_set_reads_with_every_label_and_both_splits() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/sentiment-calls/calls.tsv");
+        let items = read_calls(&path).unwrap();
+        assert!(items.len() >= 400, "{}", items.len());
+        for l in Polarity::ALL {
+            for split in ["dev", "test"] {
+                assert!(
+                    items.iter().any(|i| i.label == l && i.split == split),
+                    "{l:?} {split}"
+                );
+            }
+        }
+        for domain in ["finance", "telecom", "education"] {
+            assert!(
+                items.iter().filter(|i| i.domain == domain).count() >= 100,
+                "{domain}"
+            );
+        }
+        // As the recogniser writes: no punctuation.
+        assert!(items.iter().all(|i| i
+            .text
+            .chars()
+            .all(|c| c == ' ' || ('가'..='힣').contains(&c))));
+    }
 }
