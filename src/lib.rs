@@ -40,6 +40,7 @@
 //! - [`models`]: `models/manifest.toml`, and the sha256 check of every shipped model.
 //! - [`clock`]: the one clock abstraction: a `&dyn Clock` where the time is read, a
 //!   value where it is only computed with.
+//! - [`setting`]: the error every settings check returns (section and message).
 //! - [`secret`]: files holding keys and password hashes: resolved, refused when others
 //!   may read them, never printed.
 //! - [`bench`]: the benchmarks behind `sangdam bench`.
@@ -62,6 +63,7 @@ pub mod record;
 pub mod redact;
 pub mod secret;
 pub mod sentiment;
+pub mod setting;
 pub mod store;
 pub mod sync;
 pub mod vad;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::setting::InvalidSetting;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AsrConfig {
@@ -42,7 +44,11 @@ impl Default for AsrConfig {
 
 impl AsrConfig {
     /// Checks values that parse but cannot work.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::check("asr", self.checks())
+    }
+
+    fn checks(&self) -> Result<(), String> {
         if self.batch == 0 {
             return Err("asr.batch must be at least 1".into());
         }

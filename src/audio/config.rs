@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::setting::InvalidSetting;
+
 use super::ChannelMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,7 +34,11 @@ impl AudioConfig {
 
 impl AudioConfig {
     /// Checks values that parse but cannot work.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::check("audio", self.checks())
+    }
+
+    fn checks(&self) -> Result<(), String> {
         if self.agent_channel == self.customer_channel {
             return Err(format!(
                 "audio.agent_channel and audio.customer_channel are both {}: they must name different channels",

@@ -27,6 +27,7 @@ pub use crate::live::{DetectorConfig, LiveConfig};
 pub use crate::models::ModelsConfig;
 pub use crate::panel::{PanelBackend, PanelConfig};
 pub use crate::redact::PrivacyConfig;
+pub use crate::setting::InvalidSetting;
 pub use crate::store::StoreConfig;
 pub use crate::sync::SyncConfig;
 pub use crate::vad::VadConfig;
@@ -90,6 +91,18 @@ pub const FIELD_DOCS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Config text that does not parse: TOML syntax, an unknown key or a wrong type. The
+/// message is one line with the position; it never quotes a line that may hold the
+/// device key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+#[non_exhaustive]
+pub struct ParseError {
+    /// The 1-based line of the problem, when TOML says where it is.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
 /// Where the effective configuration came from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfigSource {
@@ -119,9 +132,9 @@ impl Config {
             path: path.clone(),
             source,
         })?;
-        let cfg = Config::parse(&text).map_err(|message| ConfigError::Parse {
+        let cfg = Config::parse(&text).map_err(|e| ConfigError::Parse {
             path: path.clone(),
-            message,
+            message: e.message,
         })?;
         crate::secret::check_inline_key(&path, &cfg.sync.key).map_err(|message| {
             ConfigError::Invalid {
@@ -129,32 +142,43 @@ impl Config {
                 message,
             }
         })?;
-        cfg.validate().map_err(|message| ConfigError::Invalid {
+        cfg.validate().map_err(|e| ConfigError::Invalid {
             path: path.clone(),
-            message,
+            message: e.message,
         })?;
         Ok((cfg, ConfigSource::File(path)))
     }
 
     /// Parses config text; the error is one line with the position and the key. The
     /// source line is left out when it may hold the device key (see [`secret_line`]).
-    pub fn parse(text: &str) -> Result<Config, String> {
+    pub fn parse(text: &str) -> Result<Config, ParseError> {
         toml::from_str(text).map_err(|e: toml::de::Error| {
+            let line = e
+                .span()
+                .and_then(|s| text.get(..s.start))
+                .map(|before| before.matches('\n').count() + 1);
             if let Some(line) = e.span().and_then(|s| secret_line(text, s.start)) {
-                return format!(
-                    "line {line}: {} (the line is not shown: it may hold the device key)",
-                    hide_hex(&e.message().split_whitespace().collect::<Vec<_>>().join(" "))
-                );
+                return ParseError {
+                    line: Some(line),
+                    message: format!(
+                        "line {line}: {} (the line is not shown: it may hold the device key)",
+                        hide_hex(&e.message().split_whitespace().collect::<Vec<_>>().join(" "))
+                    ),
+                };
             }
-            e.to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
+            ParseError {
+                line,
+                message: e
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            }
         })
     }
 
     /// Checks values that parse but cannot work, section by section.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         self.store.validate()?;
         self.asr.validate()?;
         self.audio.validate()?;
@@ -163,7 +187,7 @@ impl Config {
         self.sync.validate()?;
         crate::vad::Segmenter::new(self.vad.clone())
             .map(|_| ())
-            .map_err(|e| format!("[vad]: {e}"))
+            .map_err(|e| InvalidSetting::new("vad", format!("[vad]: {e}")))
     }
 
     /// The file of the report page's viewers: `insights.viewers_file`, or `viewers` in
@@ -324,9 +348,10 @@ mod tests {
     #[test]
     fn unknown_and_mistyped_fields_are_errors_with_position() {
         let e = Config::parse("[store]\ndata_dri = \"x\"\n").unwrap_err();
-        assert!(e.contains("data_dri"), "{e}");
+        assert!(e.message.contains("data_dri"), "{e}");
+        assert_eq!(e.line, Some(2));
         let e = Config::parse("[asr]\nbatch = \"two\"\n").unwrap_err();
-        assert!(e.contains("line 2"), "{e}");
+        assert!(e.message.contains("line 2"), "{e}");
         let partial = Config::parse("[asr]\nworkers = 2\n").unwrap();
         assert_eq!(partial.asr.workers, 2);
         assert_eq!(partial.asr.batch, 1);
@@ -336,13 +361,15 @@ mod tests {
     fn validation_catches_values_that_cannot_work() {
         let mut c = Config::default();
         c.asr.batch = 0;
-        assert!(c.validate().unwrap_err().contains("asr.batch"));
+        assert!(c.validate().unwrap_err().message.contains("asr.batch"));
         let mut c = Config::default();
         c.audio.customer_channel = c.audio.agent_channel;
         assert!(c.validate().is_err());
         let mut c = Config::default();
         c.store.time_zone = "Seoul".into();
         let e = c.validate().unwrap_err();
+        assert_eq!(e.section, "store");
+        let e = e.message;
         assert!(
             e.contains("store.time_zone") && e.contains("Asia/Seoul"),
             "{e}"

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::setting::InvalidSetting;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InsightsConfig {
@@ -35,7 +37,11 @@ impl Default for InsightsConfig {
 
 impl InsightsConfig {
     /// Checks values that parse but cannot work.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::check("insights", self.checks())
+    }
+
+    fn checks(&self) -> Result<(), String> {
         let mut ids = std::collections::HashSet::new();
         for p in &self.products {
             if p.id.trim().is_empty() || p.name.trim().is_empty() {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::setting::InvalidSetting;
+
 /// `sangdam run`: where live audio comes from and how calls are found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -51,8 +53,13 @@ impl Default for LiveConfig {
 }
 
 impl LiveConfig {
-    /// Checks values that parse but cannot work.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks values that parse but cannot work (the detector's included).
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::check("live", self.checks())?;
+        self.detector.validate()
+    }
+
+    fn checks(&self) -> Result<(), String> {
         if !matches!(self.rate, 8_000 | 16_000) {
             return Err(format!("live.rate = {}: use 8000 or 16000", self.rate));
         }
@@ -74,7 +81,7 @@ impl LiveConfig {
         if !(0.0..=1000.0).contains(&self.wav_speed) {
             return Err("live.wav_speed must be 0 (as fast as possible) to 1000".into());
         }
-        self.detector.validate()
+        Ok(())
     }
 }
 
@@ -113,7 +120,12 @@ impl Default for DetectorConfig {
 }
 
 impl DetectorConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::check("live.detector", self.checks())
+    }
+
+    fn checks(&self) -> Result<(), String> {
         if !(-90.0..=0.0).contains(&self.speech_dbfs) {
             return Err(format!(
                 "live.detector.speech_dbfs = {} is outside -90..=0 dBFS",

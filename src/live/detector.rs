@@ -356,7 +356,7 @@ mod tests {
             speech_dbfs: 3.0,
             ..Default::default()
         };
-        assert!(bad.validate().unwrap_err().contains("speech_dbfs"));
+        assert!(bad.validate().unwrap_err().message.contains("speech_dbfs"));
         let bad = DetectorConfig {
             tail_ms: 20_000,
             ..Default::default()

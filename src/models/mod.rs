@@ -176,6 +176,17 @@ fn deserialize_band<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<[f3
     }
 }
 
+/// Manifest text that is not a valid manifest: TOML, a field, or a model's entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+#[non_exhaustive]
+pub struct InvalidManifest {
+    /// The entry at fault, when it is one model's.
+    pub model: Option<String>,
+    /// One line, naming the entry and the fix.
+    pub message: String,
+}
+
 /// The manifest's rule for a neutral band, as the error text a parse failure carries.
 pub fn check_neutral_band(model: &str, kind: ModelKind, band: [f32; 2]) -> Result<(), String> {
     if kind != ModelKind::Sentiment {
@@ -248,9 +259,9 @@ impl Manifest {
             }
             Err(source) => return Err(ModelError::Io { path, source }),
         };
-        let mut m = Self::parse(&text).map_err(|message| ModelError::Parse {
+        let mut m = Self::parse(&text).map_err(|e| ModelError::Parse {
             path: path.clone(),
-            message,
+            message: e.message,
         })?;
         if m.format != MANIFEST_FORMAT {
             return Err(ModelError::Format {
@@ -263,17 +274,24 @@ impl Manifest {
     }
 
     /// Parses manifest text; the error is a one-line description with the position.
-    pub fn parse(text: &str) -> Result<Manifest, String> {
-        let m: Manifest = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
+    pub fn parse(text: &str) -> Result<Manifest, InvalidManifest> {
+        let m: Manifest = toml::from_str(text).map_err(|e| InvalidManifest {
+            model: None,
+            message: one_line(&e.to_string()),
+        })?;
         for entry in &m.models {
+            let bad = |message: String| InvalidManifest {
+                model: Some(entry.name.clone()),
+                message,
+            };
             if entry.sha256.len() != 64 || !entry.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!(
+                return Err(bad(format!(
                     "model {}: sha256 must be 64 hex digits",
                     entry.name
-                ));
+                )));
             }
             if let Some(band) = entry.neutral_band {
-                check_neutral_band(&entry.name, entry.kind, band)?;
+                check_neutral_band(&entry.name, entry.kind, band).map_err(bad)?;
             }
         }
         Ok(m)
@@ -441,7 +459,10 @@ cer = 0.05
         assert_eq!(m.models[0].kind, ModelKind::AsrCtc);
         assert_eq!(m.models[0].scores["cer"], 0.05);
         let bad = text.replace("0011223344", "zz11223344");
-        assert!(Manifest::parse(&bad).unwrap_err().contains("64 hex"));
+        assert!(Manifest::parse(&bad)
+            .unwrap_err()
+            .message
+            .contains("64 hex"));
         let unknown = format!("surprise = 1\n{text}");
         assert!(Manifest::parse(&unknown).is_err());
     }
@@ -482,20 +503,22 @@ bytes = 3
         // entry and the fix.
         for bad in ["[0.7, 0.3]", "[-0.1, 0.5]", "[0.2, 1.5]", "[nan, 0.5]"] {
             let t = sentiment_entry(&format!("neutral_band = {bad}"), "sentiment");
-            let e = Manifest::parse(&t).unwrap_err();
+            let e = Manifest::parse(&t).unwrap_err().to_string();
             assert!(e.contains("model sentiment-ko: neutral_band"), "{bad}: {e}");
             assert!(e.contains("0 <= lo <= hi <= 1"), "{bad}: {e}");
             assert!(e.contains("--neutral-band"), "{bad}: {e}");
         }
         for bad in ["[0.3]", "[0.3, 0.5, 0.7]", "[]"] {
             let t = sentiment_entry(&format!("neutral_band = {bad}"), "sentiment");
-            let e = Manifest::parse(&t).unwrap_err();
+            let e = Manifest::parse(&t).unwrap_err().to_string();
             assert!(e.contains("write two, [lo, hi]"), "{bad}: {e}");
         }
         let t = sentiment_entry("neutral_band = 0.5", "sentiment");
         assert!(Manifest::parse(&t).is_err());
         let e =
             Manifest::parse(&sentiment_entry("neutral_band = [0.3, 0.7]", "asr-ctc")).unwrap_err();
+        assert_eq!(e.model.as_deref(), Some("sentiment-ko"));
+        let e = e.to_string();
         assert!(e.contains("model sentiment-ko"), "{e}");
         assert!(e.contains("only for kind = \"sentiment\""), "{e}");
         assert!(e.contains("remove the neutral_band line"), "{e}");

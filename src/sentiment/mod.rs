@@ -11,4 +11,4 @@ pub mod tokenizer;
 
 pub use engine::{Label, Sentiment, SentimentEngine, SentimentError};
 pub use summary::{CallSentiment, Direction, Scored, SpeakerSentiment, Trend};
-pub use tokenizer::{Encoded, Tokenizer, TokenizerData};
+pub use tokenizer::{Encoded, InvalidTokenizer, Tokenizer, TokenizerData};

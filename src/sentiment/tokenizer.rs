@@ -52,6 +52,12 @@ pub enum TokenizerError {
     },
 }
 
+/// Tokenizer data that this build cannot use: another format or normaliser, a damaged
+/// vocabulary, or sizes out of range. The message names what and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidTokenizer(pub String);
+
 /// Settings and vocabulary, as stored in `tokenizer.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -212,30 +218,31 @@ fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
 }
 
 impl Tokenizer {
-    pub fn new(data: TokenizerData) -> Result<Self, String> {
+    pub fn new(data: TokenizerData) -> Result<Self, InvalidTokenizer> {
+        let bad = |m: String| Err(InvalidTokenizer(m));
         if data.format != TOKENIZER_FORMAT {
-            return Err(format!(
+            return bad(format!(
                 "format {} (this build reads {TOKENIZER_FORMAT})",
                 data.format
             ));
         }
         if data.normalizer != NORMALIZER {
-            return Err(format!(
+            return bad(format!(
                 "normaliser {:?} (this build implements {NORMALIZER:?}); the model was trained with other text rules",
                 data.normalizer
             ));
         }
         if data.chars.len() < 3 || data.chars[0] != "<pad>" || data.chars[1] != "<unk>" {
-            return Err(
+            return bad(
                 "the character list must start with <pad>, <unk> and hold at least one character"
                     .into(),
             );
         }
         if data.max_chars == 0 || data.ngram_max == 0 || data.ngram_buckets < 2 {
-            return Err("max_chars, ngram_max and ngram_buckets must be positive".into());
+            return bad("max_chars, ngram_max and ngram_buckets must be positive".into());
         }
         if data.tfidf_buckets.is_some_and(|b| b < 2) {
-            return Err("tfidf_buckets must be at least 2".into());
+            return bad("tfidf_buckets must be at least 2".into());
         }
         let mut ids = HashMap::with_capacity(data.chars.len());
         for (i, s) in data.chars.iter().enumerate().skip(2) {
@@ -243,10 +250,10 @@ impl Tokenizer {
             match (it.next(), it.next()) {
                 (Some(c), None) => {
                     if ids.insert(c, i as i64).is_some() {
-                        return Err(format!("character {s:?} is listed twice"));
+                        return bad(format!("character {s:?} is listed twice"));
                     }
                 }
-                _ => return Err(format!("vocabulary entry {i} ({s:?}) is not one character")),
+                _ => return bad(format!("vocabulary entry {i} ({s:?}) is not one character")),
             }
         }
         Ok(Tokenizer { data, ids })
@@ -262,9 +269,9 @@ impl Tokenizer {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
-        Tokenizer::new(data).map_err(|message| TokenizerError::Parse {
+        Tokenizer::new(data).map_err(|e| TokenizerError::Parse {
             path: path.to_path_buf(),
-            message,
+            message: e.0,
         })
     }
 
@@ -276,7 +283,7 @@ impl Tokenizer {
         max_chars: usize,
         ngram_max: usize,
         ngram_buckets: u32,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, InvalidTokenizer> {
         let mut counts: HashMap<char, usize> = HashMap::new();
         for t in texts {
             for c in normalize(t).chars() {
@@ -303,7 +310,7 @@ impl Tokenizer {
 
     /// The same tokenizer with a TF-IDF hashing into `buckets` rows (padding included),
     /// for a model with a TF-IDF linear part.
-    pub fn with_tfidf_buckets(self, buckets: Option<u32>) -> Result<Self, String> {
+    pub fn with_tfidf_buckets(self, buckets: Option<u32>) -> Result<Self, InvalidTokenizer> {
         Tokenizer::new(TokenizerData {
             tfidf_buckets: buckets,
             ..self.data
@@ -529,13 +536,16 @@ mod tests {
     fn bad_data_is_refused() {
         let mut d = tiny().data().clone();
         d.normalizer = "other".into();
-        assert!(Tokenizer::new(d).unwrap_err().contains("normaliser"));
+        assert!(Tokenizer::new(d).unwrap_err().0.contains("normaliser"));
         let mut d = tiny().data().clone();
         d.chars.push("ab".into());
-        assert!(Tokenizer::new(d).unwrap_err().contains("not one character"));
+        assert!(Tokenizer::new(d)
+            .unwrap_err()
+            .0
+            .contains("not one character"));
         let mut d = tiny().data().clone();
         let dup = d.chars[3].clone();
         d.chars.push(dup);
-        assert!(Tokenizer::new(d).unwrap_err().contains("twice"));
+        assert!(Tokenizer::new(d).unwrap_err().0.contains("twice"));
     }
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::setting::InvalidSetting;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
@@ -23,7 +25,11 @@ impl Default for StoreConfig {
 
 impl StoreConfig {
     /// Checks values that parse but cannot work.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::check("store", self.checks())
+    }
+
+    fn checks(&self) -> Result<(), String> {
         sangdam_wire::day::time_zone(&self.time_zone)
             .map(|_| ())
             .map_err(|e| format!("store.time_zone: {e}"))

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::setting::InvalidSetting;
+
 use sangdam_wire as wire;
 
 use super::SyncError;
@@ -86,7 +88,12 @@ pub const FIELD_DOCS: &[(&str, &str)] = &[
 ];
 
 impl SyncConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        InvalidSetting::check("sync", self.checks())
+    }
+
+    fn checks(&self) -> Result<(), String> {
         if !self.enabled {
             return Ok(());
         }

@@ -201,7 +201,7 @@ impl Syncer {
         store: Store,
     ) -> Result<Syncer, SyncError> {
         let cfg = cfg.clone();
-        cfg.validate().map_err(SyncError::Setting)?;
+        cfg.validate().map_err(|e| SyncError::Setting(e.message))?;
         if cfg.hub_url.is_empty() {
             return Err(SyncError::Setting(
                 "sync.hub_url is not set: configure [sync] (see `sangdam config --print-defaults`)"

@@ -369,7 +369,8 @@ fn bad_keys_and_settings_are_clear_errors() {
     let e = Config::parse("[sync]\nenabled = true\nhub_url = \"ftp://x\"\n")
         .unwrap()
         .validate()
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("sync.hub_url"), "{e}");
     let c = config("http://127.0.0.1:1", "").validate();
     assert!(c.is_ok(), "{c:?}");
@@ -996,7 +997,8 @@ fn plain_http_is_refused_unless_allowed() {
     assert!(!sangdam::sync::SyncConfig::default().allow_plain_http);
     let e = section("http://hub.example.co.kr:8470", "")
         .validate()
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("sync.allow_plain_http"), "{e}");
     assert!(e.contains("https://"), "{e}");
     let tmp = tempfile::tempdir().unwrap();
