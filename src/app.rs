@@ -3,8 +3,6 @@
 //! so a test (or another front end) can hand it any [`AudioSource`] and
 //! [`PanelDriver`].
 
-use anyhow::Result;
-
 use crate::asr::AsrEngine;
 use crate::capture::{AudioSource, GeneratorSource, Segment, SegmentKind, SourceKind, WavSource};
 use crate::config::Config;
@@ -14,6 +12,23 @@ use crate::panel::{Panel, PanelBackend, PanelConfig, PanelDriver};
 use crate::pipeline::Settings;
 use crate::store::Store;
 use crate::sync::Syncer;
+
+/// What the config asks of the box that it cannot be given.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// A `[live]` or `[panel]` choice this build or config cannot serve; the message
+    /// names the setting and the fix.
+    #[error("{0}")]
+    Unavailable(&'static str),
+    #[cfg(feature = "gpio")]
+    #[error(transparent)]
+    Gpio(#[from] crate::panel::gpio::GpioError),
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
+}
+
+type Result<T, E = AppError> = std::result::Result<T, E>;
 
 /// The daemon of `config`, with its source, panel and sync task. A panel that cannot be
 /// opened is logged and left out (the line matters more than the LED); a source or sync
@@ -67,10 +82,11 @@ pub fn background(config: &Config, store: &Store) -> Result<Option<Box<dyn Backg
 pub fn source(l: &LiveConfig) -> Result<Box<dyn AudioSource>> {
     Ok(match l.source {
         SourceKind::Wav => {
-            anyhow::ensure!(
-                !l.wav.as_os_str().is_empty(),
-                "live.source = \"wav\" needs live.wav, the file to replay"
-            );
+            if l.wav.as_os_str().is_empty() {
+                return Err(AppError::Unavailable(
+                    "live.source = \"wav\" needs live.wav, the file to replay",
+                ));
+            }
             Box::new(WavSource::new(&l.wav, l.wav_speed))
         }
         SourceKind::Generator => {
@@ -109,9 +125,9 @@ fn alsa_source(l: &LiveConfig) -> Result<Box<dyn AudioSource>> {
 
 #[cfg(not(feature = "alsa"))]
 fn alsa_source(_: &LiveConfig) -> Result<Box<dyn AudioSource>> {
-    anyhow::bail!(
-        "this sangdam was built without ALSA: build the device binary with `cargo build --release --features device`, or set live.source = \"wav\" or \"generator\" to try the daemon on this machine"
-    )
+    Err(AppError::Unavailable(
+        "this sangdam was built without ALSA: build the device binary with `cargo build --release --features device`, or set live.source = \"wav\" or \"generator\" to try the daemon on this machine",
+    ))
 }
 
 #[cfg(feature = "cpal")]
@@ -128,9 +144,9 @@ fn cpal_source(l: &LiveConfig) -> Result<Box<dyn AudioSource>> {
 
 #[cfg(not(feature = "cpal"))]
 fn cpal_source(_: &LiveConfig) -> Result<Box<dyn AudioSource>> {
-    anyhow::bail!(
-        "this sangdam was built without cpal: build with `--features device` (or `--features cpal`), or use live.source = \"alsa\""
-    )
+    Err(AppError::Unavailable(
+        "this sangdam was built without cpal: build with `--features device` (or `--features cpal`), or use live.source = \"alsa\"",
+    ))
 }
 
 /// The panel `[panel]` asks for; `None` for `backend = "none"`.
@@ -166,7 +182,7 @@ fn gpio_panel(p: &PanelConfig) -> Result<Option<Box<dyn PanelDriver>>> {
 
 #[cfg(not(feature = "gpio"))]
 fn gpio_panel(_: &PanelConfig) -> Result<Option<Box<dyn PanelDriver>>> {
-    anyhow::bail!(
-        "this sangdam was built without GPIO: build the device binary with `--features device`, or set panel.backend = \"none\" or \"file\""
-    )
+    Err(AppError::Unavailable(
+        "this sangdam was built without GPIO: build the device binary with `--features device`, or set panel.backend = \"none\" or \"file\"",
+    ))
 }

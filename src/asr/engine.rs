@@ -27,7 +27,8 @@ pub enum AsrError {
     #[error("cannot load ASR model {path}: {source:#} (the file may be truncated or not a wav2vec2 CTC ONNX export; run `sangdam models` to check it against models/manifest.toml, or reinstall models/)")]
     Load {
         path: PathBuf,
-        source: anyhow::Error,
+        /// tract's own error type (`tract_onnx::prelude::TractError`).
+        source: TractError,
     },
     #[error("ASR model {path} has input {found}, expected one f32 input [batch, samples] (a wav2vec2 CTC ONNX export)")]
     BadInput { path: PathBuf, found: String },
@@ -43,8 +44,10 @@ pub enum AsrError {
         "utterance of {0} samples is shorter than the model's minimum of {MIN_SAMPLES} (25 ms)"
     )]
     TooShort(usize),
+    #[error("ASR model {path}: its output is not [batch, frames, vocab] with a fixed vocab size (not a wav2vec2 CTC ONNX export)")]
+    BadOutput { path: PathBuf },
     #[error("ASR inference failed: {0:#}")]
-    Run(anyhow::Error),
+    Run(TractError),
 }
 
 /// One loaded, optimised wav2vec2 CTC model with its vocabulary and decoder.
@@ -81,7 +84,7 @@ impl AsrEngine {
         vocab: Vocab,
         decoder: Arc<dyn CtcDecoder>,
     ) -> Result<Self, AsrError> {
-        let load_err = |source: anyhow::Error| AsrError::Load {
+        let load_err = |source: TractError| AsrError::Load {
             path: path.to_owned(),
             source,
         };
@@ -122,10 +125,8 @@ impl AsrEngine {
             .output_fact(0)
             .ok()
             .and_then(|f| f.shape.last().and_then(|d| d.to_i64().ok()))
-            .ok_or_else(|| {
-                load_err(anyhow::anyhow!(
-                    "its output is not [batch, frames, vocab] with a fixed vocab size"
-                ))
+            .ok_or_else(|| AsrError::BadOutput {
+                path: path.to_owned(),
             })? as usize;
         if outputs != vocab.len() {
             return Err(AsrError::VocabMismatch {

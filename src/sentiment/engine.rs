@@ -31,14 +31,15 @@ pub enum SentimentError {
     #[error("cannot load sentiment model {path}: {source:#} (the file may be truncated or not a sangdam sentiment export; run `sangdam models` to check it against models/manifest.toml, or reinstall models/)")]
     Load {
         path: PathBuf,
-        source: anyhow::Error,
+        /// tract's own error type (`tract_onnx::prelude::TractError`).
+        source: TractError,
     },
     #[error("sentiment model {path} has {found}; expected inputs chars and ngrams (int64 [batch, n]) and output logits [batch, 2]: it is not a sangdam sentiment export")]
     Interface { path: PathBuf, found: String },
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
     #[error("sentiment inference failed: {0:#}")]
-    Run(anyhow::Error),
+    Run(TractError),
 }
 
 /// The verdict on one text. Stored and exported by name (`"negative"`, ...); `Neutral`
@@ -152,7 +153,7 @@ impl SentimentEngine {
     }
 
     pub fn load_with(path: &Path, tokenizer: Tokenizer) -> Result<Self, SentimentError> {
-        let load_err = |source: anyhow::Error| SentimentError::Load {
+        let load_err = |source: TractError| SentimentError::Load {
             path: path.to_owned(),
             source,
         };
