@@ -4,13 +4,56 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-
 use crate::corpus::Item;
 use crate::rng::Rng;
 
 /// Sample rate every model input has.
 pub const RATE: u32 = 16_000;
+
+/// Why an utterance, a split or a vocabulary cannot be read. The message names the
+/// file; the cause (the IO, JSON or WAV error) is its [`source`](std::error::Error::source),
+/// which `error: ...` and `{:#}` of an `anyhow::Error` print after it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: raw PCM must be 16-bit samples (odd byte count)", path.display())]
+    OddPcm { path: PathBuf },
+    #[error("cannot read audio {}", path.display())]
+    Audio {
+        path: PathBuf,
+        #[source]
+        source: sangdam::audio::AudioError,
+    },
+    /// A line of a `corpus index` split that is not an [`Item`] (`line` counts from 1).
+    #[error("{}:{line}: not a corpus item", path.display())]
+    Item {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} is not a vocab.json", path.display())]
+    Vocab {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+type Result<T, E = DataError> = std::result::Result<T, E>;
+
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+    move |source| DataError::Read {
+        path: path.to_owned(),
+        source,
+    }
+}
 
 /// Reads an utterance as 16 kHz mono f32: WAV through the firmware's reader (resampled
 /// and down-mixed), `.pcm` as AI Hub's raw 16 kHz s16le.
@@ -19,26 +62,24 @@ pub fn load_audio(path: &Path) -> Result<Vec<f32>> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("pcm"));
     if is_pcm {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = std::fs::read(path).map_err(read_error(path))?;
         if bytes.len() % 2 != 0 {
-            bail!(
-                "{}: raw PCM must be 16-bit samples (odd byte count)",
-                path.display()
-            );
+            return Err(DataError::OddPcm {
+                path: path.to_owned(),
+            });
         }
         return Ok(bytes
             .chunks_exact(2)
             .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0)
             .collect());
     }
-    let mut f = sangdam::audio::CallFile::open(path)
-        .with_context(|| format!("cannot read audio {}", path.display()))?;
+    let audio_error = |source| DataError::Audio {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = sangdam::audio::CallFile::open(path).map_err(audio_error)?;
     let mut out = Vec::new();
-    while let Some(block) = f
-        .next_block()
-        .with_context(|| format!("cannot read audio {}", path.display()))?
-    {
+    while let Some(block) = f.next_block().map_err(audio_error)? {
         let n = block.first().map_or(0, Vec::len);
         let ch = block.len() as f32;
         for i in 0..n {
@@ -50,23 +91,27 @@ pub fn load_audio(path: &Path) -> Result<Vec<f32>> {
 
 /// Reads a `corpus index` split (one JSON item per line).
 pub fn read_split(path: &Path) -> Result<Vec<Item>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(read_error(path))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: not a corpus item", path.display(), i + 1))
+            serde_json::from_str(l).map_err(|source| DataError::Item {
+                path: path.to_owned(),
+                line: i + 1,
+                source,
+            })
         })
         .collect()
 }
 
 /// Reads `vocab.json` as token -> id.
 pub fn read_vocab(path: &Path) -> Result<HashMap<String, u32>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a vocab.json", path.display()))
+    let text = std::fs::read_to_string(path).map_err(read_error(path))?;
+    serde_json::from_str(&text).map_err(|source| DataError::Vocab {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Text → label ids as `Wav2Vec2CTCTokenizer` makes them: one id per character, the
@@ -138,7 +183,7 @@ pub fn load_split(
         let audio = match load_audio(&path) {
             Ok(a) => a,
             Err(e) => {
-                eprintln!("skipped {}: {e:#}", it.key);
+                eprintln!("skipped {}: {}", it.key, crate::error_chain(&e));
                 skipped.unreadable += 1;
                 continue;
             }

@@ -4,11 +4,39 @@
 //! gradients and 20-step training curve); the weights live in the candle
 //! [`Trainable`] between steps as far as checkpoints and evaluation are concerned.
 
-use anyhow::{bail, Result};
 use candle_core::{Tensor, Var};
 
 use crate::data::Utterance;
-use crate::train::{self, AdamW, Batch, Padding, Trainable};
+use crate::train::{self, AdamW, Batch, Padding, TrainError, Trainable};
+
+/// Why a backend cannot be chosen or started, or its step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error("--backend torch: this sangdam-host was built without libtorch; rebuild with `pip install torch==2.13.0` and `LIBTORCH_USE_PYTORCH=1 cargo build -p sangdam-host --features torch`")]
+    TorchNotBuilt,
+    #[error("--backend {0}: choose candle or torch")]
+    UnknownBackend(String),
+    /// The candle step ([`train::optimiser_step`] and friends).
+    #[error(transparent)]
+    Candle(Box<TrainError>),
+    /// The libtorch step.
+    #[cfg(feature = "torch")]
+    #[error(transparent)]
+    Torch(#[from] crate::torch::TorchError),
+    /// libtorch's logits do not have the shape they claim.
+    #[cfg(feature = "torch")]
+    #[error(transparent)]
+    Shape(#[from] tract_onnx::prelude::tract_ndarray::ShapeError),
+}
+
+impl From<TrainError> for EngineError {
+    fn from(e: TrainError) -> Self {
+        EngineError::Candle(Box::new(e))
+    }
+}
+
+type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -46,16 +74,13 @@ impl Backend {
 }
 
 impl std::str::FromStr for Backend {
-    type Err = anyhow::Error;
+    type Err = EngineError;
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "candle" => Ok(Backend::Candle),
             "torch" if cfg!(feature = "torch") => Ok(Backend::Torch),
-            "torch" => bail!(
-                "--backend torch: this sangdam-host was built without libtorch; rebuild with \
-                 `pip install torch==2.13.0` and `LIBTORCH_USE_PYTORCH=1 cargo build -p sangdam-host --features torch`"
-            ),
-            other => bail!("--backend {other}: choose candle or torch"),
+            "torch" => Err(EngineError::TorchNotBuilt),
+            other => Err(EngineError::UnknownBackend(other.to_owned())),
         }
     }
 }
@@ -118,7 +143,7 @@ impl Engine {
         lr: f64,
     ) -> Result<(f64, f64)> {
         match self {
-            Engine::Candle => train::optimiser_step(
+            Engine::Candle => Ok(train::optimiser_step(
                 t,
                 vars,
                 opt,
@@ -127,18 +152,18 @@ impl Engine {
                 freeze_feature_encoder,
                 max_grad_norm,
                 lr,
-            ),
+            )?),
             #[cfg(feature = "torch")]
             Engine::Torch(tt) => {
                 let _ = (t, vars);
-                tt.step(
+                Ok(tt.step(
                     opt,
                     group,
                     padding,
                     freeze_feature_encoder,
                     max_grad_norm,
                     lr,
-                )
+                )?)
             }
         }
     }
@@ -154,7 +179,7 @@ impl Engine {
         freeze_feature_encoder: bool,
     ) -> Result<(f64, Vec<Option<Tensor>>)> {
         match self {
-            Engine::Candle => train::loss_and_grads(
+            Engine::Candle => Ok(train::loss_and_grads(
                 t,
                 vars,
                 &batch.inputs,
@@ -163,11 +188,11 @@ impl Engine {
                 batch.masks.as_ref(),
                 freeze_feature_encoder,
                 padding,
-            ),
+            )?),
             #[cfg(feature = "torch")]
             Engine::Torch(tt) => {
                 let _ = (t, vars);
-                tt.loss_and_grads(batch, padding, freeze_feature_encoder)
+                Ok(tt.loss_and_grads(batch, padding, freeze_feature_encoder)?)
             }
         }
     }
@@ -181,7 +206,7 @@ impl Engine {
                 Ok(())
             }
             #[cfg(feature = "torch")]
-            Engine::Torch(tt) => tt.sync_into(t, opt),
+            Engine::Torch(tt) => Ok(tt.sync_into(t, opt)?),
         }
     }
 
@@ -194,7 +219,7 @@ impl Engine {
         device: &candle_core::Device,
     ) -> Result<Vec<String>> {
         match self {
-            Engine::Candle => train::transcribe(t, vocab, utts, device),
+            Engine::Candle => Ok(train::transcribe(t, vocab, utts, device)?),
             #[cfg(feature = "torch")]
             Engine::Torch(tt) => {
                 use sangdam::asr::CtcDecoder;

@@ -1,18 +1,82 @@
 //! CER and WER of an ONNX model on a split, through the firmware's own tract engine and
 //! greedy decoder: the numbers describe exactly what the box will print.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use sangdam::asr::CtcDecoder;
+use sangdam::asr::{AsrError, CtcDecoder, VocabError};
 use tract_onnx::prelude::tract_ndarray::Array2;
 
-use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::corpus::Item;
-use crate::data;
+use crate::data::{self, DataError};
+
+/// Why a model or a set cannot be scored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    #[error("cannot read {}", path.display())]
+    Vocab {
+        path: PathBuf,
+        #[source]
+        source: VocabError,
+    },
+    /// The firmware's engine refused the model ([`sangdam::asr::AsrEngine::load_with`]).
+    #[error("cannot load {}", path.display())]
+    Load {
+        path: PathBuf,
+        #[source]
+        source: AsrError,
+    },
+    /// Recognition of an utterance failed.
+    #[error(transparent)]
+    Asr(#[from] AsrError),
+    /// A split or an utterance's audio ([`data`]).
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not JSON", path.display())]
+    NotJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sox is needed for the telephone channel (apt-get install sox)")]
+    NoSox(#[source] std::io::Error),
+    #[error("sox failed on {}", path.display())]
+    SoxFailed { path: PathBuf },
+    #[error("no clips with a transcript in {}", path.display())]
+    NoClips { path: PathBuf },
+}
+
+type Result<T, E = EvalError> = std::result::Result<T, E>;
+
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {
+    move |source| EvalError::Read {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn load_error(path: &Path) -> impl FnOnce(AsrError) -> EvalError + '_ {
+    move |source| EvalError::Load {
+        path: path.to_owned(),
+        source,
+    }
+}
 
 /// Character and word error rates, and the edit distance under them: the firmware's
 /// own arithmetic (`sangdam::asr::score`), so the host and the box score alike.
@@ -127,10 +191,12 @@ pub fn evaluate_with(
     decoder: Arc<dyn CtcDecoder>,
 ) -> Result<Scores> {
     let t0 = Instant::now();
-    let vocab = sangdam::asr::Vocab::load(vocab)
-        .with_context(|| format!("cannot read {}", vocab.display()))?;
-    let engine = sangdam::asr::AsrEngine::load_with(model, vocab, decoder)
-        .with_context(|| format!("cannot load {}", model.display()))?;
+    let vocab = sangdam::asr::Vocab::load(vocab).map_err(|source| EvalError::Vocab {
+        path: vocab.to_owned(),
+        source,
+    })?;
+    let engine =
+        sangdam::asr::AsrEngine::load_with(model, vocab, decoder).map_err(load_error(model))?;
     let load_seconds = t0.elapsed().as_secs_f64();
     let mut pairs = Vec::new();
     let mut audio_seconds = 0.0;
@@ -240,7 +306,7 @@ pub fn logits_of(
         vocab.clone(),
         Arc::new(sangdam::asr::GreedyDecoder),
     )
-    .with_context(|| format!("cannot load {}", model.display()))?;
+    .map_err(load_error(model))?;
     let mut out = Vec::with_capacity(items.len());
     for it in items {
         let audio = data::load_audio(&it.audio)?;
@@ -277,8 +343,7 @@ pub fn score_decoder(
 /// `transcripts.tsv` gives file and text).
 pub fn real_clip_items(dir: &Path) -> Result<Vec<Item>> {
     let tsv = dir.join("transcripts.tsv");
-    let text =
-        std::fs::read_to_string(&tsv).with_context(|| format!("cannot read {}", tsv.display()))?;
+    let text = std::fs::read_to_string(&tsv).map_err(read_error(&tsv))?;
     Ok(text
         .lines()
         .skip(1)
@@ -305,14 +370,15 @@ pub fn real_clip_items(dir: &Path) -> Result<Vec<Item>> {
 /// train or tune on it.
 pub fn real_dev_items(root: &Path, telephone: Option<&Path>) -> Result<Vec<Item>> {
     let meta_path = root.join("Korean_Read_Speech_Corpus_sample.json");
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&meta_path)
-            .with_context(|| format!("cannot read {}", meta_path.display()))?,
-    )
-    .with_context(|| format!("{} is not JSON", meta_path.display()))?;
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).map_err(read_error(&meta_path))?)
+            .map_err(|source| EvalError::NotJson {
+                path: meta_path.clone(),
+                source,
+            })?;
     let wavs = root.join("AnechoicChamber");
     let mut names: Vec<String> = std::fs::read_dir(&wavs)
-        .with_context(|| format!("cannot read {}", wavs.display()))?
+        .map_err(read_error(&wavs))?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".wav"))
@@ -337,8 +403,10 @@ pub fn real_dev_items(root: &Path, telephone: Option<&Path>) -> Result<Vec<Item>
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         let mut audio = wavs.join(&name);
         if let Some(dir) = telephone {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| EvalError::Create {
+                path: dir.to_owned(),
+                source,
+            })?;
             let tel = dir.join(&name);
             let st = std::process::Command::new("sox")
                 .arg(&audio)
@@ -346,8 +414,10 @@ pub fn real_dev_items(root: &Path, telephone: Option<&Path>) -> Result<Vec<Item>
                 .arg(&tel)
                 .args(["sinc", "300-3400"])
                 .status()
-                .context("sox is needed for the telephone channel (apt-get install sox)")?;
-            anyhow::ensure!(st.success(), "sox failed on {}", audio.display());
+                .map_err(EvalError::NoSox)?;
+            if !st.success() {
+                return Err(EvalError::SoxFailed { path: audio });
+            }
             audio = tel;
         }
         out.push(Item {
@@ -359,11 +429,9 @@ pub fn real_dev_items(root: &Path, telephone: Option<&Path>) -> Result<Vec<Item>
             speaker: "real-dev".into(),
         });
     }
-    anyhow::ensure!(
-        !out.is_empty(),
-        "no clips with a transcript in {}",
-        wavs.display()
-    );
+    if out.is_empty() {
+        return Err(EvalError::NoClips { path: wavs });
+    }
     Ok(out)
 }
 

@@ -21,6 +21,20 @@
 //! - [`lm`]: the syllable n-gram language model of the box's beam search (Kneser-Ney).
 //! - [`package`]: install a model and its manifest entry into `models/`.
 //! - [`rng`]: the seeded generator every random choice above draws from.
+//!
+//! # Errors
+//!
+//! Each module returns its own error enum (`thiserror`, `#[non_exhaustive]`):
+//! [`corpus::CorpusError`], [`corpus::synth::SynthError`], [`data::DataError`],
+//! [`model::ModelError`], [`train::TrainError`], [`engine::EngineError`],
+//! `torch::TorchError`, [`eval::EvalError`], [`onnx::OnnxError`],
+//! [`onnx::import::ImportError`], [`onnx::quantize::QuantizeError`], [`lm::LmError`] and
+//! [`package::PackageError`]. The firmware's typed errors (`sangdam::…`) and IO, JSON,
+//! candle, tract and libtorch errors are kept as sources, not turned into text (what the
+//! firmware reports as a `String` stays the message): a message like `cannot read PATH`
+//! says what failed and its [`source`](std::error::Error::source) says why, so
+//! `sangdam-host`'s `error: ...` line (anyhow's `{:#}`) and [`error_chain`] print
+//! `cannot read PATH: why`. Only the binary (and, for now, [`sentiment`]) uses `anyhow`.
 
 pub mod corpus;
 pub mod ctc;
@@ -36,3 +50,32 @@ pub mod sentiment;
 #[cfg(feature = "torch")]
 pub mod torch;
 pub mod train;
+
+/// An error and its causes on one line, `what failed: why: ...`, as `{:#}` of an
+/// `anyhow::Error` prints them: the library's errors keep their causes as
+/// [`source`](std::error::Error::source), out of their own message.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    /// A library error prints as the `anyhow` context chain it replaced: the message,
+    /// then its cause, once.
+    #[test]
+    fn error_chain_reads_like_anyhow_context() {
+        let missing = std::env::temp_dir().join("sangdam-host-no-such-dir/vocab.json");
+        let e = crate::data::read_vocab(&missing).unwrap_err();
+        let io = std::fs::read(&missing).unwrap_err();
+        let want = format!("cannot read {}: {io}", missing.display());
+        assert_eq!(super::error_chain(&e), want);
+        assert_eq!(format!("{:#}", anyhow::Error::from(e)), want);
+    }
+}

@@ -6,12 +6,45 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use sangdam::asr::lm::{units_of, Entry, NgramLm, BOS, EOS, UNK_UNIT};
 
 use crate::corpus::synth;
+
+/// Why the LM's text cannot be gathered or the model built. (The firmware's
+/// `sangdam::asr::LmError` is the other side: a model file the box cannot load.)
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LmError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of a split file that starts like JSON and is not.
+    #[error("{}: a line is not JSON", path.display())]
+    NotJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: a JSON line has no \"text\"", path.display())]
+    NoText { path: PathBuf },
+    /// A TSV source ([`synth::sentences_from_tsv`]).
+    #[error(transparent)]
+    Tsv(#[from] synth::SynthError),
+    #[error("--order {0}: choose 1 to 6")]
+    Order(usize),
+    #[error("{0} distinct units: more than this builder packs")]
+    TooManyUnits(usize),
+    /// The firmware refused the tables ([`NgramLm::from_entries`]'s message).
+    #[error("{0}")]
+    Tables(String),
+}
+
+type Result<T, E = LmError> = std::result::Result<T, E>;
 
 /// Where the LM's text comes from.
 #[derive(Debug, Clone, Default)]
@@ -34,8 +67,10 @@ pub struct TextSources {
 /// The sentences of a split file (`{"text": ...}` per line, jamo composed) or of a text
 /// file (one per line).
 pub fn sentences_of(path: &Path) -> Result<Vec<String>> {
-    let body =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let body = std::fs::read_to_string(path).map_err(|source| LmError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     let mut out = Vec::new();
     for line in body.lines() {
         let line = line.trim();
@@ -43,11 +78,18 @@ pub fn sentences_of(path: &Path) -> Result<Vec<String>> {
             continue;
         }
         let text = if line.starts_with('{') {
-            let v: serde_json::Value = serde_json::from_str(line)
-                .with_context(|| format!("{}: a line is not JSON", path.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(line).map_err(|source| LmError::NotJson {
+                    path: path.to_owned(),
+                    source,
+                })?;
             match v.get("text").and_then(|t| t.as_str()) {
                 Some(t) => sangdam::hangul::compose_jamo(t),
-                None => bail!("{}: a JSON line has no \"text\"", path.display()),
+                None => {
+                    return Err(LmError::NoText {
+                        path: path.to_owned(),
+                    })
+                }
             }
         } else {
             crate::corpus::normalize::normalize(line, Default::default())
@@ -141,7 +183,7 @@ fn log10(p: f64) -> f32 {
 pub fn build(sentences: &[String], s: &BuildSettings) -> Result<NgramLm> {
     let n_max = s.order;
     if !(1..=6).contains(&n_max) {
-        bail!("--order {n_max}: choose 1 to 6");
+        return Err(LmError::Order(n_max));
     }
     // Vocabulary: <s> </s> <unk>, then units by first appearance.
     let mut words: Vec<String> = vec![BOS.into(), EOS.into(), UNK_UNIT.into()];
@@ -179,10 +221,7 @@ pub fn build(sentences: &[String], s: &BuildSettings) -> Result<NgramLm> {
         }
     }
     if words.len() >= 1 << 20 {
-        bail!(
-            "{} distinct units: more than this builder packs",
-            words.len()
-        );
+        return Err(LmError::TooManyUnits(words.len()));
     }
     // Adjusted counts: continuation counts (distinct left neighbours) for every order
     // but the highest, except for n-grams that start with <s>, which keep raw counts.
@@ -378,7 +417,7 @@ pub fn build(sentences: &[String], s: &BuildSettings) -> Result<NgramLm> {
         entries.sort_by(|a, b| a.ids.cmp(&b.ids));
         by_order.push(entries);
     }
-    NgramLm::from_entries(words, by_order).map_err(|e| anyhow::anyhow!("{e}"))
+    NgramLm::from_entries(words, by_order).map_err(LmError::Tables)
 }
 
 /// Perplexity per unit (`</s>` included) of `sentences` under `lm`.

@@ -10,9 +10,8 @@
 //! positional convolution's weight norm is folded into a plain weight.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use prost::Message;
 use tract_onnx::pb::{
@@ -20,10 +19,67 @@ use tract_onnx::pb::{
     ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TypeProto, ValueInfoProto,
 };
 
-use crate::model::Wav2Vec2Config;
+use crate::model::{ModelError, Wav2Vec2Config};
 
 pub mod import;
 pub mod quantize;
+
+/// Why a checkpoint cannot be exported, or an ONNX file read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OnnxError {
+    /// The checkpoint's `config.json` ([`Wav2Vec2Config::load`]).
+    #[error(transparent)]
+    Config(#[from] ModelError),
+    #[error("cannot read {}", path.display())]
+    ReadWeights {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+    /// A tensor the architecture needs is not in `model.safetensors`.
+    #[error("the checkpoint has no tensor {name}")]
+    MissingTensor { name: String },
+    /// A convolution's weight does not have the shape `config.json` gives it.
+    #[error("{name} has shape {dims:?}, config says {expected:?}")]
+    Shape {
+        name: String,
+        dims: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// An initializer read as f32 ([`f32_values`]) holds another type.
+    #[error("initializer {name} is not f32")]
+    NotF32 { name: String },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not an ONNX model (protobuf decoding failed)", path.display())]
+    NotOnnx {
+        path: PathBuf,
+        #[source]
+        source: prost::DecodeError,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot copy {} to {}", from.display(), to.display())]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+type Result<T, E = OnnxError> = std::result::Result<T, E>;
 
 /// Opset of the exported graph (LayerNormalization needs 17).
 pub const OPSET: i64 = 17;
@@ -99,7 +155,9 @@ pub fn tensor_i64(name: &str, dims: &[usize], data: &[i64]) -> TensorProto {
 /// The f32 values of an initializer, from `raw_data` or `float_data`.
 pub fn f32_values(t: &TensorProto) -> Result<Vec<f32>> {
     if t.data_type != DataType::Float as i32 {
-        bail!("initializer {} is not f32", t.name);
+        return Err(OnnxError::NotF32 {
+            name: t.name.clone(),
+        });
     }
     if !t.raw_data.is_empty() {
         Ok(t.raw_data
@@ -213,7 +271,7 @@ impl Weights {
         let t = self
             .0
             .get(name)
-            .with_context(|| format!("the checkpoint has no tensor {name}"))?
+            .ok_or_else(|| OnnxError::MissingTensor { name: name.into() })?
             .to_dtype(DType::F32)?;
         Ok((t.dims().to_vec(), t.flatten_all()?.to_vec1()?))
     }
@@ -276,7 +334,7 @@ pub fn export(dir: &Path) -> Result<Vec<u8>> {
     let config = Wav2Vec2Config::load(&dir.join("config.json"))?;
     let path = dir.join("model.safetensors");
     let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+        .map_err(|source| OnnxError::ReadWeights { path, source })?;
     let model = build(&config, &Weights(tensors))?;
     Ok(model.encode_to_vec())
 }
@@ -298,7 +356,11 @@ fn build(c: &Wav2Vec2Config, w: &Weights) -> Result<ModelProto> {
         let p = format!("wav2vec2.feature_extractor.conv_layers.{i}");
         let (dims, kw) = w.get(&format!("{p}.conv.weight"))?;
         if dims != [out, in_ch, k] {
-            bail!("{p}.conv.weight has shape {dims:?}, config says [{out}, {in_ch}, {k}]");
+            return Err(OnnxError::Shape {
+                name: format!("{p}.conv.weight"),
+                dims,
+                expected: vec![out, in_ch, k],
+            });
         }
         let wn = g.init(tensor_f32(&format!("{p}.conv.weight"), &dims, &kw));
         let mut inputs = vec![x.clone(), wn];
@@ -466,13 +528,18 @@ fn build(c: &Wav2Vec2Config, w: &Weights) -> Result<ModelProto> {
 /// checkpoint's `vocab.json` copied next to it; returns the model's size in bytes.
 pub fn export_to(checkpoint: &Path, out: &Path) -> Result<u64> {
     let bytes = export(checkpoint)?;
-    std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    std::fs::write(out, &bytes).map_err(|source| OnnxError::Write {
+        path: out.to_owned(),
+        source,
+    })?;
     let vocab = checkpoint.join("vocab.json");
     if vocab.exists() {
         let dest = out.with_file_name("vocab.json");
         if dest != vocab {
-            std::fs::copy(&vocab, &dest).with_context(|| {
-                format!("cannot copy {} to {}", vocab.display(), dest.display())
+            std::fs::copy(&vocab, &dest).map_err(|source| OnnxError::Copy {
+                from: vocab.clone(),
+                to: dest.clone(),
+                source,
             })?;
         }
     }
@@ -481,11 +548,12 @@ pub fn export_to(checkpoint: &Path, out: &Path) -> Result<u64> {
 
 /// Reads an ONNX file into tract's protobuf types.
 pub fn read_model(path: &Path) -> Result<ModelProto> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    ModelProto::decode(bytes.as_slice()).with_context(|| {
-        format!(
-            "{} is not an ONNX model (protobuf decoding failed)",
-            path.display()
-        )
+    let bytes = std::fs::read(path).map_err(|source| OnnxError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    ModelProto::decode(bytes.as_slice()).map_err(|source| OnnxError::NotOnnx {
+        path: path.to_owned(),
+        source,
     })
 }

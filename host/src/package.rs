@@ -5,10 +5,63 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use sangdam::models::{
-    sha256_file, Manifest, ModelEntry, ModelKind, MANIFEST_FILE, MANIFEST_FORMAT,
+    sha256_file, Manifest, ModelEntry, ModelError, ModelKind, MANIFEST_FILE, MANIFEST_FORMAT,
 };
+
+/// Why a model cannot be installed. Nothing is written to the manifest when the entry
+/// itself is refused ([`PackageError::NoVocab`], [`PackageError::NeutralBand`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackageError {
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} has no file name", path.display())]
+    NoFileName { path: PathBuf },
+    #[error("cannot copy {} to {}", from.display(), to.display())]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("an asr-ctc model needs --vocab (its vocab.json)")]
+    NoVocab,
+    /// The manifest's rule for `neutral_band` ([`sangdam::models::check_neutral_band`]'s
+    /// message).
+    #[error("--neutral-band: {0}")]
+    NeutralBand(String),
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the manifest as TOML")]
+    Toml(#[source] toml::ser::Error),
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The firmware's manifest check (loading the old manifest, or verifying the new one).
+    #[error(transparent)]
+    Manifest(#[from] ModelError),
+}
+
+type Result<T, E = PackageError> = std::result::Result<T, E>;
+
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> PackageError + '_ {
+    move |source| PackageError::Read {
+        path: path.to_owned(),
+        source,
+    }
+}
 
 /// What to install.
 pub struct Package {
@@ -47,37 +100,46 @@ const HEADER: &str =
 /// Copies the files and updates the manifest; returns the new entry.
 pub fn package(p: &Package) -> Result<ModelEntry> {
     let dest = p.models_dir.join(&p.name);
-    std::fs::create_dir_all(&dest).with_context(|| format!("cannot create {}", dest.display()))?;
+    std::fs::create_dir_all(&dest).map_err(|source| PackageError::Create {
+        path: dest.clone(),
+        source,
+    })?;
     let copy = |src: &Path| -> Result<PathBuf> {
-        let file = src
-            .file_name()
-            .with_context(|| format!("{} has no file name", src.display()))?;
+        let file = src.file_name().ok_or_else(|| PackageError::NoFileName {
+            path: src.to_owned(),
+        })?;
         let to = dest.join(file);
         if std::fs::canonicalize(src).ok() != std::fs::canonicalize(&to).ok() {
-            std::fs::copy(src, &to)
-                .with_context(|| format!("cannot copy {} to {}", src.display(), to.display()))?;
+            std::fs::copy(src, &to).map_err(|source| PackageError::Copy {
+                from: src.to_owned(),
+                to: to.clone(),
+                source,
+            })?;
         }
         Ok(PathBuf::from(&p.name).join(file))
     };
     let file = copy(&p.model)?;
     let vocab = p.vocab.as_deref().map(copy).transpose()?;
     if p.kind == ModelKind::AsrCtc && vocab.is_none() {
-        bail!("an asr-ctc model needs --vocab (its vocab.json)");
+        return Err(PackageError::NoVocab);
     }
     if let Some(band) = p.neutral_band {
         // The manifest's own rule, checked before anything is written.
         sangdam::models::check_neutral_band(&p.name, p.kind, band)
-            .map_err(|e| anyhow::anyhow!("--neutral-band: {e}"))?;
+            .map_err(PackageError::NeutralBand)?;
     }
     let hash = |rel: &Path| -> Result<String> {
         let path = p.models_dir.join(rel);
-        sha256_file(&path).with_context(|| format!("cannot read {}", path.display()))
+        sha256_file(&path).map_err(read_error(&path))
     };
+    let installed = p.models_dir.join(&file);
     let entry = ModelEntry {
         name: p.name.clone(),
         kind: p.kind,
         sha256: hash(&file)?,
-        bytes: std::fs::metadata(p.models_dir.join(&file))?.len(),
+        bytes: std::fs::metadata(&installed)
+            .map_err(read_error(&installed))?
+            .len(),
         vocab_sha256: vocab.as_deref().map(hash).transpose()?,
         vocab,
         file,
@@ -102,7 +164,7 @@ pub fn package(p: &Package) -> Result<ModelEntry> {
     manifest.models.retain(|m| m.name != p.name);
     manifest.models.push(entry.clone());
     manifest.models.sort_by(|a, b| a.name.cmp(&b.name));
-    let body = toml::to_string(&manifest).context("cannot write the manifest as TOML")?;
+    let body = toml::to_string(&manifest).map_err(PackageError::Toml)?;
     // Keep the comment block the manifest starts with (notes a maintainer wrote there).
     let header = std::fs::read_to_string(&manifest_path)
         .ok()
@@ -114,8 +176,12 @@ pub fn package(p: &Package) -> Result<ModelEntry> {
         })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| HEADER.to_string());
-    std::fs::write(&manifest_path, format!("{header}{body}"))
-        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    std::fs::write(&manifest_path, format!("{header}{body}")).map_err(|source| {
+        PackageError::Write {
+            path: manifest_path.clone(),
+            source,
+        }
+    })?;
     // The firmware's own check must accept what was written.
     Manifest::load(&p.models_dir)?.verify()?;
     Ok(entry)

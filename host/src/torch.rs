@@ -19,11 +19,40 @@
 
 use std::collections::HashMap;
 
-use anyhow::{bail, Context, Result};
 use tch::{Kind, Reduction, Tensor};
 
 use crate::model::Wav2Vec2Config;
 use crate::train::{AdamW, Batch, Padding, Trainable};
+
+/// Why the libtorch backend cannot start or a step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TorchError {
+    /// libtorch raised a C++ exception (tch panics with its message) while doing `what`.
+    #[error("libtorch, {what}: {message}")]
+    Libtorch { what: String, message: String },
+    #[error("--cuda: libtorch (a CUDA build) sees no GPU: check the driver with nvidia-smi, or train without --cuda")]
+    NoGpu,
+    #[error("--cuda: the libtorch this tool was built against has no CUDA (install a CUDA build of torch 2.13.0 and rebuild), or train without --cuda")]
+    NoCuda,
+    /// The candle variables are not the ones this trainer was made from.
+    #[error("variable {index} is {candle} in candle and {torch} in libtorch")]
+    VariableOrder {
+        index: usize,
+        candle: String,
+        torch: String,
+    },
+    #[error("loss became {0}: lower the learning rate")]
+    Diverged(f64),
+    #[error("copying a tensor out of libtorch")]
+    CopyOut(#[source] tch::TchError),
+    #[error(transparent)]
+    Tch(#[from] tch::TchError),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+type Result<T, E = TorchError> = std::result::Result<T, E>;
 
 /// The network's parameters as libtorch tensors (in the candle variables' sorted order)
 /// and the optimiser's moments.
@@ -47,7 +76,10 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
             .cloned()
             .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "unknown error".into());
-        anyhow::anyhow!("libtorch, {what}: {msg}")
+        TorchError::Libtorch {
+            what: what.to_owned(),
+            message: msg,
+        }
     })
 }
 
@@ -68,7 +100,7 @@ fn to_candle(t: &Tensor, device: &candle_core::Device) -> Result<candle_core::Te
         .to_kind(Kind::Float)
         .contiguous()
         .view([-1]);
-    let data = Vec::<f32>::try_from(&flat).context("copying a tensor out of libtorch")?;
+    let data = Vec::<f32>::try_from(&flat).map_err(TorchError::CopyOut)?;
     Ok(candle_core::Tensor::from_vec(data, dims, device)?)
 }
 
@@ -79,13 +111,9 @@ pub fn device(cuda: bool) -> Result<tch::Device> {
     }
     if !tch::Cuda::is_available() {
         if option_env!("SANGDAM_LIBTORCH_CUDA") == Some("yes") {
-            bail!(
-                "--cuda: libtorch (a CUDA build) sees no GPU: check the driver with nvidia-smi, or train without --cuda"
-            );
+            return Err(TorchError::NoGpu);
         }
-        bail!(
-            "--cuda: the libtorch this tool was built against has no CUDA (install a CUDA build of torch 2.13.0 and rebuild), or train without --cuda"
-        );
+        return Err(TorchError::NoCuda);
     }
     Ok(tch::Device::Cuda(0))
 }
@@ -136,10 +164,11 @@ impl TorchTrainer {
         let mut v = Vec::with_capacity(vars.len());
         for (i, (name, var)) in vars.iter().enumerate() {
             if name != &self.names[i] {
-                bail!(
-                    "variable {i} is {name} in candle and {} in libtorch",
-                    self.names[i]
-                );
+                return Err(TorchError::VariableOrder {
+                    index: i,
+                    candle: name.clone(),
+                    torch: self.names[i].clone(),
+                });
             }
             var.set(&to_candle(&self.params[i], var.device())?)?;
             m.push(to_candle(&self.m[i], var.device())?);
@@ -445,7 +474,7 @@ impl TorchTrainer {
             loss += l.double_value(&[]);
         }
         if !loss.is_finite() {
-            bail!("loss became {loss}: lower the learning rate");
+            return Err(TorchError::Diverged(loss));
         }
         let grads: Vec<Option<Tensor>> = self
             .params

@@ -26,16 +26,151 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{self, Utterance};
-use crate::engine::{Backend, Engine};
+use crate::data::{self, DataError, Utterance};
+use crate::engine::{Backend, Engine, EngineError};
 use crate::eval::error_rates;
-use crate::model::{Masks, Wav2Vec2Config, Wav2Vec2ForCtc};
+use crate::model::{Masks, ModelError, Wav2Vec2Config, Wav2Vec2ForCtc};
 use crate::rng::Rng;
+
+/// Why training (or one of its pieces: a model, a step, a checkpoint) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// A tensor operation (shapes, devices, autograd).
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// The architecture cannot be built for this config.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A split or `vocab.json` ([`data`]).
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// `--vocab` as the firmware's decoder reads it.
+    #[error(transparent)]
+    Vocab(#[from] sangdam::asr::VocabError),
+    /// Choosing or starting the backend, or bringing its weights back.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// An optimiser step failed (`step` counts the steps done before it).
+    #[error("step {step}")]
+    Step {
+        step: usize,
+        #[source]
+        source: EngineError,
+    },
+    #[error("cannot read {}", path.display())]
+    ReadWeights {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    WriteWeights {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot copy {} to {}", from.display(), to.display())]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not JSON", path.display())]
+    NotJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A config or state could not be put as JSON.
+    #[error(transparent)]
+    Json(serde_json::Error),
+    #[error("vocab.json has no [PAD] token (build it with `sangdam-host corpus index`)")]
+    NoPad,
+    #[error("the model's config.json lacks a field wav2vec2 needs")]
+    ConfigFields(#[source] serde_json::Error),
+    #[error("no CUDA device: build sangdam-host with `--features cuda` on a machine with the CUDA toolkit and a GPU")]
+    NoCuda(#[source] candle_core::Error),
+    /// Every utterance of the split was skipped ([`data::load_split`]).
+    #[error("no usable utterances in {}", path.display())]
+    NoUtterances { path: PathBuf },
+    /// The `trainer_state.json` at `path` (of the checkpoint resumed) is not one.
+    #[error("trainer_state.json is damaged")]
+    DamagedState {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write --step-times")]
+    StepTimes(#[source] std::io::Error),
+    #[error("loss became {0}: lower the learning rate")]
+    Diverged(f64),
+    /// The checkpoint's CTC head (`lm_head`) reads another hidden size than the model.
+    #[error("{}: its CTC head reads {checkpoint} features, this model has {model}", path.display())]
+    HeadWidth {
+        path: PathBuf,
+        checkpoint: usize,
+        model: usize,
+    },
+    /// Logits that do not fill their `[frames, vocab]` shape.
+    #[error(transparent)]
+    Shape(#[from] tract_onnx::prelude::tract_ndarray::ShapeError),
+}
+
+type Result<T, E = TrainError> = std::result::Result<T, E>;
+
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Read {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Write {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    std::fs::copy(from, to)
+        .map(drop)
+        .map_err(|source| TrainError::Copy {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            source,
+        })
+}
+
+/// Writes `value` as pretty JSON to `path`.
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let body = serde_json::to_string_pretty(value).map_err(TrainError::Json)?;
+    std::fs::write(path, body).map_err(write_error(path))
+}
 
 /// A trainable model: the network and the variables behind it, by Hugging Face name.
 pub struct Trainable {
@@ -74,8 +209,12 @@ impl Trainable {
         device: &Device,
     ) -> Result<(Self, Vec<String>)> {
         let weights = dir.join("model.safetensors");
-        let tensors = candle_core::safetensors::load(&weights, device)
-            .with_context(|| format!("cannot read {}", weights.display()))?;
+        let tensors = candle_core::safetensors::load(&weights, device).map_err(|source| {
+            TrainError::ReadWeights {
+                path: weights.clone(),
+                source,
+            }
+        })?;
         let parametrized = tensors
             .keys()
             .any(|k| k.ends_with("pos_conv_embed.conv.parametrizations.weight.original0"));
@@ -178,15 +317,17 @@ impl Trainable {
     /// Writes the model as a Hugging Face checkpoint folder: `config.json` (the given
     /// JSON, which keeps every field the user's checkpoint had) and `model.safetensors`.
     pub fn save(&self, dir: &Path, config_json: &serde_json::Value) -> Result<()> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| TrainError::Create {
+            path: dir.to_owned(),
+            source,
+        })?;
         self.varmap
             .save(dir.join("model.safetensors"))
-            .with_context(|| format!("cannot write {}", dir.display()))?;
-        std::fs::write(
-            dir.join("config.json"),
-            serde_json::to_string_pretty(config_json)?,
-        )?;
-        Ok(())
+            .map_err(|source| TrainError::WriteWeights {
+                path: dir.to_owned(),
+                source,
+            })?;
+        write_json(&dir.join("config.json"), config_json)
     }
 }
 
@@ -428,7 +569,7 @@ pub fn optimiser_step(
         }
     }
     if !loss.is_finite() {
-        bail!("loss became {loss}: lower the learning rate");
+        return Err(TrainError::Diverged(loss));
     }
     let grad_norm = clip_grad_norm(&mut acc, max_grad_norm)?;
     opt.update(vars, &acc, lr)?;
@@ -530,13 +671,19 @@ impl AdamW {
             map.insert(format!("m.{name}"), self.m[i].clone());
             map.insert(format!("v.{name}"), self.v[i].clone());
         }
-        candle_core::safetensors::save(&map, path)
-            .with_context(|| format!("cannot write {}", path.display()))
+        candle_core::safetensors::save(&map, path).map_err(|source| TrainError::WriteWeights {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     fn load(&mut self, path: &Path, vars: &[(String, Var)], device: &Device) -> Result<()> {
-        let map = candle_core::safetensors::load(path, device)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let map = candle_core::safetensors::load(path, device).map_err(|source| {
+            TrainError::ReadWeights {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
         for (i, (name, _)) in vars.iter().enumerate() {
             if let (Some(m), Some(v)) =
                 (map.get(&format!("m.{name}")), map.get(&format!("v.{name}")))
@@ -720,13 +867,13 @@ fn config_json(start: &Start, vocab: &HashMap<String, u32>) -> Result<serde_json
         Start::Checkpoint(dir) => dir.join("config.json"),
         Start::Scratch(p) => p.clone(),
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(read_error(&path))?;
     let mut json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    let pad = *vocab
-        .get("[PAD]")
-        .context("vocab.json has no [PAD] token (build it with `sangdam-host corpus index`)")?;
+        serde_json::from_str(&text).map_err(|source| TrainError::NotJson {
+            path: path.clone(),
+            source,
+        })?;
+    let pad = *vocab.get("[PAD]").ok_or(TrainError::NoPad)?;
     json["vocab_size"] = serde_json::json!(vocab.len());
     json["pad_token_id"] = serde_json::json!(pad);
     json["ctc_zero_infinity"] = serde_json::json!(true);
@@ -768,8 +915,12 @@ fn carry_head_rows(t: &Trainable, dir: &Path, vocab: &HashMap<String, u32>) -> R
         return Ok(0);
     }
     let weights = dir.join("model.safetensors");
-    let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)
-        .with_context(|| format!("cannot read {}", weights.display()))?;
+    let tensors = candle_core::safetensors::load(&weights, &Device::Cpu).map_err(|source| {
+        TrainError::ReadWeights {
+            path: weights.clone(),
+            source,
+        }
+    })?;
     let (Some(ow), Some(ob)) = (tensors.get("lm_head.weight"), tensors.get("lm_head.bias")) else {
         return Ok(0);
     };
@@ -782,12 +933,11 @@ fn carry_head_rows(t: &Trainable, dir: &Path, vocab: &HashMap<String, u32>) -> R
     let mut w: Vec<Vec<f32>> = nw.as_tensor().to_device(&Device::Cpu)?.to_vec2()?;
     let mut b: Vec<f32> = nb.as_tensor().to_device(&Device::Cpu)?.to_vec1()?;
     if ow.first().map(Vec::len) != w.first().map(Vec::len) {
-        bail!(
-            "{}: its CTC head reads {} features, this model has {}",
-            weights.display(),
-            ow.first().map_or(0, Vec::len),
-            w.first().map_or(0, Vec::len)
-        );
+        return Err(TrainError::HeadWidth {
+            path: weights,
+            checkpoint: ow.first().map_or(0, Vec::len),
+            model: w.first().map_or(0, Vec::len),
+        });
     }
     let mut carried = 0;
     for (tok, &new_id) in vocab {
@@ -815,17 +965,15 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
     // With libtorch the candle variables only hold the weights between steps (on the
     // CPU); libtorch picks its own device.
     let device = if s.cuda && s.backend == Backend::Candle {
-        Device::new_cuda(0).context(
-            "no CUDA device: build sangdam-host with `--features cuda` on a machine with the CUDA toolkit and a GPU",
-        )?
+        Device::new_cuda(0).map_err(TrainError::NoCuda)?
     } else {
         Device::Cpu
     };
     let vocab_map = data::read_vocab(&s.vocab)?;
     let vocab = sangdam::asr::Vocab::load(&s.vocab)?;
     let cfg_json = config_json(&s.start, &vocab_map)?;
-    let config: Wav2Vec2Config = serde_json::from_value(cfg_json.clone())
-        .context("the model's config.json lacks a field wav2vec2 needs")?;
+    let config: Wav2Vec2Config =
+        serde_json::from_value(cfg_json.clone()).map_err(TrainError::ConfigFields)?;
     config.check()?;
 
     let resume_from = if s.resume {
@@ -874,7 +1022,9 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
     let (train_utts, skipped) =
         data::load_split(&train_items, &vocab_map, s.max_samples, s.max_labels, None);
     if train_utts.is_empty() {
-        bail!("no usable utterances in {}", s.train.display());
+        return Err(TrainError::NoUtterances {
+            path: s.train.clone(),
+        });
     }
     let dev_utts = match &s.dev {
         Some(p) if p.exists() => {
@@ -912,8 +1062,12 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
         ..Default::default()
     };
     if let Some(dir) = &resume_from {
-        let text = std::fs::read_to_string(dir.join("trainer_state.json"))?;
-        state = serde_json::from_str(&text).context("trainer_state.json is damaged")?;
+        let state_path = dir.join("trainer_state.json");
+        let text = std::fs::read_to_string(&state_path).map_err(read_error(&state_path))?;
+        state = serde_json::from_str(&text).map_err(|source| TrainError::DamagedState {
+            path: state_path.clone(),
+            source,
+        })?;
         state.total_steps = total_steps;
         opt.load(&dir.join("optimizer.safetensors"), &vars, &device)?;
         opt.step = state.step;
@@ -936,7 +1090,10 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
     let mut last_cer = state.dev_cer.last().map(|x| x.1);
     let step_times = match &s.step_times {
         Some(p) => Some(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+            std::fs::File::create(p).map_err(|source| TrainError::Create {
+                path: p.clone(),
+                source,
+            })?,
         ),
         None => None,
     };
@@ -1000,7 +1157,10 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
                     s.max_grad_norm,
                     lr,
                 )
-                .with_context(|| format!("step {}", state.step))?;
+                .map_err(|source| TrainError::Step {
+                    step: state.step,
+                    source,
+                })?;
             state.last_grad_norm = grad_norm;
             state.step += 1;
             if let Some(mut f) = step_times.as_ref() {
@@ -1012,7 +1172,7 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
                     step_started.elapsed().as_secs_f64(),
                     state.audio_seconds - audio_before
                 )
-                .context("cannot write --step-times")?;
+                .map_err(TrainError::StepTimes)?;
             }
             window.0 += loss;
             window.1 += 1;
@@ -1036,7 +1196,7 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
                     state.best_cer = Some(cer);
                     engine.sync(&t, &mut opt)?;
                     t.save(&s.out.join("best"), &cfg_json)?;
-                    std::fs::copy(&s.vocab, s.out.join("best").join("vocab.json"))?;
+                    copy(&s.vocab, &s.out.join("best").join("vocab.json"))?;
                 }
                 if !s.quiet {
                     eprintln!();
@@ -1070,11 +1230,8 @@ pub fn train(s: &TrainSettings) -> Result<TrainState> {
     save_checkpoint(&t, &opt, &vars, &state, &cfg_json, s)?;
     let fin = s.out.join("final");
     t.save(&fin, &cfg_json)?;
-    std::fs::copy(&s.vocab, fin.join("vocab.json"))?;
-    std::fs::write(
-        fin.join("trainer_state.json"),
-        serde_json::to_string_pretty(&state)?,
-    )?;
+    copy(&s.vocab, &fin.join("vocab.json"))?;
+    write_json(&fin.join("trainer_state.json"), &state)?;
     if !s.quiet {
         eprintln!();
     }
@@ -1117,15 +1274,13 @@ fn save_checkpoint(
     let _ = std::fs::remove_dir_all(&tmp);
     t.save(&tmp, cfg_json)?;
     opt.save(&tmp.join("optimizer.safetensors"), vars)?;
-    std::fs::copy(&s.vocab, tmp.join("vocab.json"))?;
-    std::fs::write(
-        tmp.join("trainer_state.json"),
-        serde_json::to_string_pretty(state)?,
-    )?;
+    copy(&s.vocab, &tmp.join("vocab.json"))?;
+    write_json(&tmp.join("trainer_state.json"), state)?;
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&tmp, &dir).with_context(|| format!("cannot write {}", dir.display()))?;
+    std::fs::rename(&tmp, &dir).map_err(write_error(&dir))?;
     // Keep the two newest step checkpoints.
-    let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(&s.out)?
+    let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(&s.out)
+        .map_err(read_error(&s.out))?
         .flatten()
         .filter_map(|e| {
             let n = e

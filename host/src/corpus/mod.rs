@@ -22,6 +22,7 @@ pub use normalize::Spelling;
 /// Sample rate of AI Hub's raw `.pcm` files (16-bit little-endian mono).
 pub const PCM_RATE: u32 = 16_000;
 
+/// Why a corpus cannot be indexed or its index written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CorpusError {
@@ -30,6 +31,23 @@ pub enum CorpusError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The output folder of [`write_index`] cannot be made.
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A split or `vocab.json` of [`write_index`] cannot be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An item or the vocabulary could not be put as JSON.
+    #[error(transparent)]
+    Json(serde_json::Error),
 }
 
 /// One paired utterance of the corpus.
@@ -317,37 +335,41 @@ pub struct IndexReport {
 /// `corpus index`: indexes `root` ([`index`]), splits it by speaker, and writes
 /// `train.jsonl`, `dev.jsonl`, `test.jsonl` and the training split's `vocab.json` into
 /// `out`. The report's `index` keeps the items and the unpaired and unreadable files.
-pub fn write_index(root: &Path, out: &Path, s: &IndexSettings) -> anyhow::Result<IndexReport> {
-    use anyhow::Context;
+pub fn write_index(root: &Path, out: &Path, s: &IndexSettings) -> Result<IndexReport, CorpusError> {
     use std::io::Write;
+    let write_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| CorpusError::Write { path, source }
+    };
     let mut idx = index(root, s.spelling, s.speaker_from)?;
     if s.jamo {
         for it in &mut idx.items {
             it.text = to_jamo(&it.text);
         }
     }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(|source| CorpusError::Create {
+        path: out.to_owned(),
+        source,
+    })?;
     let splits = split_with_test_speakers(&idx.items, s.dev, s.test, &s.test_speakers);
     let mut report = IndexReport::default();
     for (name, items) in &splits {
         let path = out.join(format!("{name}.jsonl"));
-        let mut f = std::io::BufWriter::new(
-            std::fs::File::create(&path)
-                .with_context(|| format!("cannot write {}", path.display()))?,
-        );
+        let mut f =
+            std::io::BufWriter::new(std::fs::File::create(&path).map_err(write_error(&path))?);
         for it in items {
-            writeln!(f, "{}", serde_json::to_string(it)?)?;
+            let line = serde_json::to_string(it).map_err(CorpusError::Json)?;
+            writeln!(f, "{line}").map_err(write_error(&path))?;
         }
-        f.flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        f.flush().map_err(write_error(&path))?;
         let hours = items.iter().map(|i| i.seconds).sum::<f64>() / 3600.0;
         report.splits.push((name, items.len(), hours));
     }
     let train_texts = splits.get("train").map(Vec::as_slice).unwrap_or(&[]);
     let vocab = build_vocab(train_texts.iter().map(|i| i.text.as_str()));
     report.vocab_path = out.join("vocab.json");
-    std::fs::write(&report.vocab_path, serde_json::to_string_pretty(&vocab)?)
-        .with_context(|| format!("cannot write {}", report.vocab_path.display()))?;
+    let body = serde_json::to_string_pretty(&vocab).map_err(CorpusError::Json)?;
+    std::fs::write(&report.vocab_path, body).map_err(write_error(&report.vocab_path))?;
     report.vocab_tokens = vocab.len();
     report.index = idx;
     Ok(report)

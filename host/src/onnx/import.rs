@@ -11,13 +11,106 @@
 //! few hundred steps of training remove it.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use tract_onnx::pb::{tensor_proto::DataType, ModelProto, TensorProto};
 
-use super::f32_values;
+use super::{f32_values, OnnxError};
 use crate::model::Wav2Vec2Config;
+
+/// Why an ONNX graph cannot be turned back into a checkpoint.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    #[error("the ONNX file has no graph")]
+    NoGraph,
+    #[error("initializer {name} is named int8 but is not")]
+    NotInt8 { name: String },
+    #[error("int8 weight {name} has no {scale}")]
+    NoScale { name: String, scale: String },
+    #[error("int8 weight {name} holds {values} values, its dims say {expected}")]
+    Int8Count {
+        name: String,
+        values: usize,
+        expected: usize,
+    },
+    #[error("int8 weight {name} ({dims:?}) has {scales} scales: not a layout this tool writes")]
+    ScaleLayout {
+        name: String,
+        dims: Vec<usize>,
+        scales: usize,
+    },
+    #[error("the ONNX graph has no weight {name}: not a wav2vec2 CTC model exported by sangdam-host for this config")]
+    MissingWeight { name: String },
+    /// A weight whose rank is not its layer's; `needs` says what the layer needs.
+    #[error("{name} has dims {dims:?}, {needs}")]
+    Rank {
+        name: String,
+        dims: Vec<usize>,
+        needs: &'static str,
+    },
+    /// Reading the file or an initializer ([`super::read_model`], [`f32_values`]).
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not JSON", path.display())]
+    NotJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} is not a wav2vec2 config", path.display())]
+    NotConfig {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// [`import`] of the model file failed.
+    #[error("cannot import {}", path.display())]
+    Import {
+        path: PathBuf,
+        #[source]
+        source: Box<ImportError>,
+    },
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    WriteWeights {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+    #[error("cannot copy {} to {}", from.display(), to.display())]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config could not be put as JSON again.
+    #[error(transparent)]
+    Json(serde_json::Error),
+}
+
+type Result<T, E = ImportError> = std::result::Result<T, E>;
 
 /// A weight's dims and f32 values.
 type Dense = (Vec<usize>, Vec<f32>);
@@ -25,7 +118,7 @@ type Dense = (Vec<usize>, Vec<f32>);
 /// One initializer as f32 with its dims; int8 ones are dequantized with `{name}_scale`
 /// along the axis export's rewrites used (1 for `[in, out]` matrices, 0 for convs).
 fn weights(model: &ModelProto) -> Result<HashMap<String, Dense>> {
-    let graph = model.graph.as_ref().context("the ONNX file has no graph")?;
+    let graph = model.graph.as_ref().ok_or(ImportError::NoGraph)?;
     let by_name: HashMap<&str, &TensorProto> = graph
         .initializer
         .iter()
@@ -36,21 +129,26 @@ fn weights(model: &ModelProto) -> Result<HashMap<String, Dense>> {
         let dims: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
         if let Some(base) = t.name.strip_suffix("_int8") {
             if t.data_type != DataType::Int8 as i32 {
-                bail!("initializer {} is named int8 but is not", t.name);
+                return Err(ImportError::NotInt8 {
+                    name: t.name.clone(),
+                });
             }
             let scale_name = format!("{base}_scale");
-            let scale = by_name
-                .get(scale_name.as_str())
-                .with_context(|| format!("int8 weight {} has no {scale_name}", t.name))?;
+            let Some(scale) = by_name.get(scale_name.as_str()) else {
+                return Err(ImportError::NoScale {
+                    name: t.name.clone(),
+                    scale: scale_name,
+                });
+            };
             let scales = f32_values(scale)?;
             let q: Vec<i8> = t.raw_data.iter().map(|&b| b as i8).collect();
             let n: usize = dims.iter().product();
             if q.len() != n {
-                bail!(
-                    "int8 weight {} holds {} values, its dims say {n}",
-                    t.name,
-                    q.len()
-                );
+                return Err(ImportError::Int8Count {
+                    name: t.name.clone(),
+                    values: q.len(),
+                    expected: n,
+                });
             }
             let values: Vec<f32> = match dims.len() {
                 // [in, out], a scale per output column.
@@ -67,11 +165,13 @@ fn weights(model: &ModelProto) -> Result<HashMap<String, Dense>> {
                         .map(|(i, &v)| v as f32 * scales[i / per])
                         .collect()
                 }
-                _ => bail!(
-                    "int8 weight {} ({dims:?}) has {} scales: not a layout this tool writes",
-                    t.name,
-                    scales.len()
-                ),
+                _ => {
+                    return Err(ImportError::ScaleLayout {
+                        name: t.name.clone(),
+                        dims,
+                        scales: scales.len(),
+                    })
+                }
             };
             out.insert(base.to_string(), (dims, values));
         } else if t.data_type == DataType::Float as i32 && !t.name.ends_with("_scale") {
@@ -90,9 +190,8 @@ pub fn import(
 ) -> Result<(HashMap<String, Tensor>, usize)> {
     let w = weights(model)?;
     let get = |name: &str| -> Result<&Dense> {
-        w.get(name).with_context(|| {
-            format!("the ONNX graph has no weight {name}: not a wav2vec2 CTC model exported by sangdam-host for this config")
-        })
+        w.get(name)
+            .ok_or_else(|| ImportError::MissingWeight { name: name.into() })
     };
     let mut out = HashMap::new();
     let put = |out: &mut HashMap<String, Tensor>,
@@ -112,7 +211,11 @@ pub fn import(
     let linear = |out: &mut HashMap<String, Tensor>, prefix: &str, scale: f32| -> Result<usize> {
         let (d, v) = get(&format!("{prefix}.weight"))?;
         if d.len() != 2 {
-            bail!("{prefix}.weight has dims {d:?}, a linear layer needs two");
+            return Err(ImportError::Rank {
+                name: format!("{prefix}.weight"),
+                dims: d.clone(),
+                needs: "a linear layer needs two",
+            });
         }
         let (inp, o) = (d[0], d[1]);
         let mut t = vec![0f32; v.len()];
@@ -157,7 +260,11 @@ pub fn import(
     let pc = "wav2vec2.encoder.pos_conv_embed.conv";
     let (pd, pw) = get(&format!("{pc}.weight"))?;
     if pd.len() != 3 {
-        bail!("{pc}.weight has dims {pd:?}, a convolution needs three");
+        return Err(ImportError::Rank {
+            name: format!("{pc}.weight"),
+            dims: pd.clone(),
+            needs: "a convolution needs three",
+        });
     }
     let k = pd[2];
     let mut norms = vec![0f64; k];
@@ -205,32 +312,53 @@ pub fn import(
 /// checkpoint folder `out` (`config.json` with the model's vocabulary size,
 /// `model.safetensors`, and `vocab.json` when one lies next to the model). Returns the
 /// number of tensors and the vocabulary size.
-pub fn import_dir(
-    model: &std::path::Path,
-    config: &std::path::Path,
-    out: &std::path::Path,
-) -> Result<(usize, usize)> {
-    let text = std::fs::read_to_string(config)
-        .with_context(|| format!("cannot read {}", config.display()))?;
+pub fn import_dir(model: &Path, config: &Path, out: &Path) -> Result<(usize, usize)> {
+    let text = std::fs::read_to_string(config).map_err(|source| ImportError::Read {
+        path: config.to_owned(),
+        source,
+    })?;
     let mut json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", config.display()))?;
+        serde_json::from_str(&text).map_err(|source| ImportError::NotJson {
+            path: config.to_owned(),
+            source,
+        })?;
     json["vocab_size"] = serde_json::json!(1);
-    let arch: Wav2Vec2Config = serde_json::from_value(json.clone())
-        .with_context(|| format!("{} is not a wav2vec2 config", config.display()))?;
+    let arch: Wav2Vec2Config =
+        serde_json::from_value(json.clone()).map_err(|source| ImportError::NotConfig {
+            path: config.to_owned(),
+            source,
+        })?;
     let proto = super::read_model(model)?;
-    let (tensors, vocab) =
-        import(&proto, &arch).with_context(|| format!("cannot import {}", model.display()))?;
+    let (tensors, vocab) = import(&proto, &arch).map_err(|e| ImportError::Import {
+        path: model.to_owned(),
+        source: Box::new(e),
+    })?;
     json["vocab_size"] = serde_json::json!(vocab);
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    std::fs::write(
-        out.join("config.json"),
-        serde_json::to_string_pretty(&json)?,
-    )
-    .with_context(|| format!("cannot write {}", out.join("config.json").display()))?;
-    candle_core::safetensors::save(&tensors, out.join("model.safetensors"))?;
+    std::fs::create_dir_all(out).map_err(|source| ImportError::Create {
+        path: out.to_owned(),
+        source,
+    })?;
+    let config_out = out.join("config.json");
+    let body = serde_json::to_string_pretty(&json).map_err(ImportError::Json)?;
+    std::fs::write(&config_out, body).map_err(|source| ImportError::Write {
+        path: config_out,
+        source,
+    })?;
+    let weights = out.join("model.safetensors");
+    candle_core::safetensors::save(&tensors, &weights).map_err(|source| {
+        ImportError::WriteWeights {
+            path: weights.clone(),
+            source,
+        }
+    })?;
     let v = model.with_file_name("vocab.json");
     if v.exists() {
-        std::fs::copy(&v, out.join("vocab.json"))?;
+        let to = out.join("vocab.json");
+        std::fs::copy(&v, &to).map_err(|source| ImportError::Copy {
+            from: v.clone(),
+            to: to.clone(),
+            source,
+        })?;
     }
     Ok((tensors.len(), vocab))
 }

@@ -14,11 +14,40 @@
 //! row, and only the gathered rows are turned back into f32.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use tract_onnx::pb::{tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
 
-use super::{attr_int, f32_values, tensor_f32, tensor_i64, tensor_i8};
+use super::{attr_int, f32_values, tensor_f32, tensor_i64, tensor_i8, OnnxError};
+
+/// Why a variant name is not one, or a graph cannot be quantized or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QuantizeError {
+    #[error("variant {variant}: dynamic-keepN needs a number")]
+    KeepCount {
+        variant: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    #[error("unknown quantization variant {0} (dynamic-matmul, dynamic-all, dynamic-keepN, weight-only)")]
+    UnknownVariant(String),
+    #[error("the ONNX model has no graph")]
+    NoGraph,
+    #[error("conv bias {name} is not a constant")]
+    BiasNotConstant { name: String },
+    /// Reading the model ([`super::read_model`]).
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+type Result<T, E = QuantizeError> = std::result::Result<T, E>;
 
 /// How to quantize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,15 +74,16 @@ impl Variant {
             "weight-only" => Variant::WeightOnly,
             _ => {
                 if let Some(n) = s.strip_prefix("dynamic-keep") {
-                    let n: usize = n
-                        .parse()
-                        .with_context(|| format!("variant {s}: dynamic-keepN needs a number"))?;
+                    let n: usize = n.parse().map_err(|source| QuantizeError::KeepCount {
+                        variant: s.to_owned(),
+                        source,
+                    })?;
                     Variant::Dynamic {
                         convs: true,
                         keep_f32_convs: n,
                     }
                 } else {
-                    bail!("unknown quantization variant {s} (dynamic-matmul, dynamic-all, dynamic-keepN, weight-only)")
+                    return Err(QuantizeError::UnknownVariant(s.to_owned()));
                 }
             }
         })
@@ -176,10 +206,7 @@ impl Rewriter {
 
 /// Rewrites `model` in place; returns what changed.
 pub fn quantize(model: &mut ModelProto, variant: Variant) -> Result<Summary> {
-    let graph = model
-        .graph
-        .as_mut()
-        .context("the ONNX model has no graph")?;
+    let graph = model.graph.as_mut().ok_or(QuantizeError::NoGraph)?;
     let mut rw = Rewriter {
         order: graph.initializer.iter().map(|t| t.name.clone()).collect(),
         inits: graph
@@ -270,9 +297,9 @@ pub fn quantize(model: &mut ModelProto, variant: Variant) -> Result<Summary> {
                             node.attribute.clone(),
                         );
                         if let Some(bias) = node.input.get(2) {
-                            let (bd, bv) = rw
-                                .const_weight(bias)
-                                .with_context(|| format!("conv bias {bias} is not a constant"))?;
+                            let (bd, bv) = rw.const_weight(bias).ok_or_else(|| {
+                                QuantizeError::BiasNotConstant { name: bias.clone() }
+                            })?;
                             let scaled = rw.fresh("scaled");
                             rescale(&mut rw, &y32, &xs, &sn, &scaled);
                             let bn =
@@ -390,14 +417,13 @@ fn rescale(rw: &mut Rewriter, y32: &str, xs: &str, ws: &str, out: &str) {
 
 /// `sangdam-host quantize`: the ONNX model at `model` quantized as `variant` and written
 /// to `out`. Returns what was quantized and the new model's size in bytes.
-pub fn quantize_file(
-    model: &std::path::Path,
-    out: &std::path::Path,
-    variant: Variant,
-) -> Result<(Summary, u64)> {
+pub fn quantize_file(model: &Path, out: &Path, variant: Variant) -> Result<(Summary, u64)> {
     let mut m = super::read_model(model)?;
     let s = quantize(&mut m, variant)?;
     let bytes = prost::Message::encode_to_vec(&m);
-    std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    std::fs::write(out, &bytes).map_err(|source| QuantizeError::Write {
+        path: out.to_owned(),
+        source,
+    })?;
     Ok((s, bytes.len() as u64))
 }
