@@ -69,73 +69,79 @@ enum Command {
     },
     /// Install a model into a models folder: copy it and its vocabulary into
     /// DIR/NAME/ and write its manifest entry (sha256, size, recipe, scores).
-    Package {
-        /// The ONNX file to ship.
-        model: PathBuf,
-        #[arg(long, default_value = "models")]
-        models_dir: PathBuf,
-        #[arg(long)]
-        name: String,
-        /// asr-ctc or sentiment.
-        #[arg(long, default_value = "asr-ctc")]
-        kind: String,
-        /// vocab.json (asr-ctc) or tokenizer.json (sentiment).
-        #[arg(long)]
-        vocab: Option<PathBuf>,
-        #[arg(long, default_value_t = 16_000)]
-        sample_rate: u32,
-        #[arg(long)]
-        quantization: Option<String>,
-        /// How it was made (corpus recipe, training command, steps).
-        #[arg(long, default_value = "")]
-        made: String,
-        /// Scores as name=value (repeatable), e.g. cer_synth_test_int8=0.043.
-        #[arg(long = "score")]
-        scores: Vec<String>,
-        /// ngram-lm: the tuned LM weight and insertion bonus ([model.decoder]).
-        #[arg(long)]
-        alpha: Option<f32>,
-        #[arg(long)]
-        beta: Option<f32>,
-        #[arg(long)]
-        hotword_bonus: Option<f32>,
-        /// sentiment: p(positive) from LO to HI is labelled neutral (`neutral_band`).
-        #[arg(long, value_name = "LO,HI", value_parser = sangdam_host::package::parse_neutral_band)]
-        neutral_band: Option<[f32; 2]>,
-    },
+    Package(PackageArgs),
     /// CER and WER of ONNX models on a corpus split, through the firmware's engine.
-    Eval {
-        /// One or more .onnx models (sharing one vocab.json).
-        #[arg(required = true)]
-        models: Vec<PathBuf>,
-        #[arg(long)]
-        vocab: PathBuf,
-        /// A split from `corpus index` (e.g. corpus-index/test.jsonl).
-        #[arg(long)]
-        split: Vec<PathBuf>,
-        /// Also score the real clip in this folder (../shared/data/speech-real).
-        #[arg(long)]
-        real: Option<PathBuf>,
-        /// Also score the real read-speech set in this folder
-        /// (../shared/data/speech-real-dev), as recorded and through the phone channel.
-        /// Evaluation only: never train or tune on it.
-        #[arg(long)]
-        real_dev: Option<PathBuf>,
-        /// Use at most this many utterances of each split.
-        #[arg(long, default_value_t = usize::MAX)]
-        limit: usize,
-        /// Write the scores as JSON here too.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Decode with a prefix beam search of this width (0: greedy).
-        #[arg(long, default_value_t = 0)]
-        beam: usize,
-        #[command(flatten)]
-        fusion: FusionArgs,
-    },
+    Eval(EvalArgs),
     /// The syllable n-gram language model of the box's beam search.
     #[command(subcommand)]
     Lm(LmCmd),
+}
+
+#[derive(Debug, clap::Args)]
+struct PackageArgs {
+    /// The ONNX file to ship.
+    model: PathBuf,
+    #[arg(long, default_value = "models")]
+    models_dir: PathBuf,
+    #[arg(long)]
+    name: String,
+    /// asr-ctc or sentiment.
+    #[arg(long, default_value = "asr-ctc")]
+    kind: String,
+    /// vocab.json (asr-ctc) or tokenizer.json (sentiment).
+    #[arg(long)]
+    vocab: Option<PathBuf>,
+    #[arg(long, default_value_t = 16_000)]
+    sample_rate: u32,
+    #[arg(long)]
+    quantization: Option<String>,
+    /// How it was made (corpus recipe, training command, steps).
+    #[arg(long, default_value = "")]
+    made: String,
+    /// Scores as name=value (repeatable), e.g. cer_synth_test_int8=0.043.
+    #[arg(long = "score")]
+    scores: Vec<String>,
+    /// ngram-lm: the tuned LM weight and insertion bonus ([model.decoder]).
+    #[arg(long)]
+    alpha: Option<f32>,
+    #[arg(long)]
+    beta: Option<f32>,
+    #[arg(long)]
+    hotword_bonus: Option<f32>,
+    /// sentiment: p(positive) from LO to HI is labelled neutral (`neutral_band`).
+    #[arg(long, value_name = "LO,HI", value_parser = sangdam_host::package::parse_neutral_band)]
+    neutral_band: Option<[f32; 2]>,
+}
+
+#[derive(Debug, clap::Args)]
+struct EvalArgs {
+    /// One or more .onnx models (sharing one vocab.json).
+    #[arg(required = true)]
+    models: Vec<PathBuf>,
+    #[arg(long)]
+    vocab: PathBuf,
+    /// A split from `corpus index` (e.g. corpus-index/test.jsonl).
+    #[arg(long)]
+    split: Vec<PathBuf>,
+    /// Also score the real clip in this folder (../shared/data/speech-real).
+    #[arg(long)]
+    real: Option<PathBuf>,
+    /// Also score the real read-speech set in this folder
+    /// (../shared/data/speech-real-dev), as recorded and through the phone channel.
+    /// Evaluation only: never train or tune on it.
+    #[arg(long)]
+    real_dev: Option<PathBuf>,
+    /// Use at most this many utterances of each split.
+    #[arg(long, default_value_t = usize::MAX)]
+    limit: usize,
+    /// Write the scores as JSON here too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Decode with a prefix beam search of this width (0: greedy).
+    #[arg(long, default_value_t = 0)]
+    beam: usize,
+    #[command(flatten)]
+    fusion: FusionArgs,
 }
 
 /// Shallow fusion and hotwords for `eval --beam` and `lm tune`.
@@ -573,94 +579,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Sentiment(SentimentCmd::Train(a)) => sentiment_train(a),
-        Command::Sentiment(SentimentCmd::Fuse {
-            run,
-            out,
-            linear_epochs,
-        }) => {
-            let r = sangdam_host::sentiment::fuse::fuse(&run, &out, linear_epochs, false)?;
-            let (f32_path, int8_path, _) = sangdam_host::sentiment::export::export_dir(&out)?;
-            println!(
-                "dev accuracy: network {:.2}%, linear {:.2}%, fused {:.2}% (margin = {:.3} network + {:.3} linear + {:.3}); {} and {}",
-                r.network_dev_accuracy * 100.0,
-                r.linear_dev_accuracy * 100.0,
-                r.fused_dev_accuracy * 100.0,
-                r.a,
-                r.c,
-                r.b,
-                f32_path.display(),
-                int8_path.display()
-            );
-            Ok(())
-        }
-        Command::Sentiment(SentimentCmd::Eval {
-            models,
-            tokenizer,
-            test,
-            baseline,
-            limit,
-            json,
-        }) => {
-            let report = sangdam_host::sentiment::eval::evaluate(
-                &models,
-                &tokenizer,
-                &test,
-                baseline.as_deref(),
-                limit,
-            )?;
-            print!("{}", report.markdown());
-            if let Some(j) = json {
-                std::fs::write(&j, serde_json::to_string_pretty(&report)?)
-                    .with_context(|| format!("cannot write {}", j.display()))?;
-            }
-            Ok(())
-        }
-        Command::Sentiment(SentimentCmd::DomainData {
-            out,
-            count,
-            seed,
-            synth_fraction,
-        }) => {
-            let r = sangdam_host::sentiment::write_domain_tsv(&out, count, seed, synth_fraction)?;
-            println!(
-                "{}: {} rows ({} negative, {} neutral, {} positive; {} from corpus synth's templates)",
-                out.display(),
-                r.negative + r.neutral + r.positive,
-                r.negative,
-                r.neutral,
-                r.positive,
-                r.from_synth
-            );
-            Ok(())
-        }
-        Command::Sentiment(SentimentCmd::Calls {
-            model,
-            tokenizer,
-            set,
-            real,
-            baseline,
-            json,
-            predictions,
-        }) => {
-            let reports =
-                sangdam_host::sentiment::calls::run(&sangdam_host::sentiment::calls::CallsRun {
-                    model: &model,
-                    tokenizer: &tokenizer,
-                    set: &set,
-                    real: &real,
-                    baseline: baseline.as_deref(),
-                    predictions: predictions.as_deref(),
-                })?;
-            for r in &reports {
-                println!("{}", r.markdown());
-            }
-            if let Some(j) = json {
-                std::fs::write(&j, serde_json::to_string_pretty(&reports)?)
-                    .with_context(|| format!("cannot write {}", j.display()))?;
-            }
-            Ok(())
-        }
+        Command::Sentiment(cmd) => sentiment_command(cmd),
+        Command::Corpus(cmd) => corpus_command(cmd),
         Command::Export { checkpoint, out } => {
             let bytes = sangdam_host::onnx::export_to(&checkpoint, &out)?;
             println!("{} ({:.2} MB)", out.display(), bytes as f64 / 1e6);
@@ -689,191 +609,109 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Package {
-            model,
-            models_dir,
-            name,
-            kind,
-            vocab,
-            sample_rate,
-            quantization,
-            made,
-            scores,
-            alpha,
-            beta,
-            hotword_bonus,
-            neutral_band,
+        Command::Package(a) => package_command(a),
+        Command::Eval(a) => eval_command(a),
+        Command::Lm(cmd) => lm_command(cmd),
+        Command::Train(a) => train_command(a),
+    }
+}
+
+fn sentiment_command(cmd: SentimentCmd) -> Result<()> {
+    match cmd {
+        SentimentCmd::Train(a) => sentiment_train(a),
+        SentimentCmd::Fuse {
+            run,
+            out,
+            linear_epochs,
         } => {
-            let kind = match kind.as_str() {
-                "asr-ctc" => sangdam::models::ModelKind::AsrCtc,
-                "sentiment" => sangdam::models::ModelKind::Sentiment,
-                "ngram-lm" => sangdam::models::ModelKind::NgramLm,
-                other => anyhow::bail!("--kind {other}: use asr-ctc, sentiment or ngram-lm"),
-            };
-            let decoder = match (alpha, beta) {
-                (Some(alpha), Some(beta)) => Some(sangdam::models::DecoderDefaults {
-                    alpha,
-                    beta,
-                    beam: None,
-                    hotword_bonus,
-                }),
-                (None, None) => None,
-                _ => anyhow::bail!("give --alpha and --beta together"),
-            };
-            let scores = scores
-                .iter()
-                .map(|s| {
-                    let (k, v) = s
-                        .split_once('=')
-                        .with_context(|| format!("--score {s}: write name=value"))?;
-                    Ok((
-                        k.to_string(),
-                        v.parse::<f64>()
-                            .with_context(|| format!("--score {s}: not a number"))?,
-                    ))
-                })
-                .collect::<Result<_>>()?;
-            let e = sangdam_host::package::package(&sangdam_host::package::Package {
-                models_dir,
-                name,
-                kind,
-                model,
-                vocab,
-                labels: (kind == sangdam::models::ModelKind::Sentiment)
-                    .then(|| vec!["negative".to_string(), "positive".to_string()]),
-                sample_rate: (kind == sangdam::models::ModelKind::AsrCtc).then_some(sample_rate),
-                quantization,
-                made,
-                scores,
-                decoder,
-                neutral_band,
-            })?;
+            let r = sangdam_host::sentiment::fuse::fuse(&run, &out, linear_epochs, false)?;
+            let (f32_path, int8_path, _) = sangdam_host::sentiment::export::export_dir(&out)?;
             println!(
-                "{} -> {} ({} bytes, sha256 {})",
-                e.name,
-                e.file.display(),
-                e.bytes,
-                e.sha256
-            );
+            "dev accuracy: network {:.2}%, linear {:.2}%, fused {:.2}% (margin = {:.3} network + {:.3} linear + {:.3}); {} and {}",
+            r.network_dev_accuracy * 100.0,
+            r.linear_dev_accuracy * 100.0,
+            r.fused_dev_accuracy * 100.0,
+            r.a,
+            r.c,
+            r.b,
+            f32_path.display(),
+            int8_path.display()
+        );
             Ok(())
         }
-        Command::Eval {
+        SentimentCmd::Eval {
             models,
-            vocab,
-            split,
-            real,
-            real_dev,
+            tokenizer,
+            test,
+            baseline,
             limit,
             json,
-            beam,
-            fusion,
         } => {
-            let (decoder_name, decoder): (String, std::sync::Arc<dyn sangdam::asr::CtcDecoder>) =
-                if beam > 0 {
-                    let (n, d) = fusion.decoder(beam)?;
-                    (n, std::sync::Arc::new(d))
-                } else {
-                    (
-                        "greedy".into(),
-                        std::sync::Arc::new(sangdam::asr::GreedyDecoder),
-                    )
-                };
-            let rows = sangdam_host::eval::run(&sangdam_host::eval::EvalRun {
-                models: &models,
-                vocab: &vocab,
-                splits: &split,
-                real: real.as_deref(),
-                real_dev: real_dev.as_deref(),
+            let report = sangdam_host::sentiment::eval::evaluate(
+                &models,
+                &tokenizer,
+                &test,
+                baseline.as_deref(),
                 limit,
-                decoder_name: &decoder_name,
-                decoder,
-            })?;
-            print!("{}", sangdam_host::eval::table(&rows));
-            for r in &rows {
-                for (reference, hyp) in &r.examples {
-                    println!(
-                        "  {} / {}: «{reference}» → «{hyp}»",
-                        r.set,
-                        std::path::Path::new(&r.model)
-                            .file_name()
-                            .unwrap_or_default()
-                            .to_string_lossy()
-                    );
-                }
+            )?;
+            print!("{}", report.markdown());
+            if let Some(j) = json {
+                std::fs::write(&j, serde_json::to_string_pretty(&report)?)
+                    .with_context(|| format!("cannot write {}", j.display()))?;
+            }
+            Ok(())
+        }
+        SentimentCmd::DomainData {
+            out,
+            count,
+            seed,
+            synth_fraction,
+        } => {
+            let r = sangdam_host::sentiment::write_domain_tsv(&out, count, seed, synth_fraction)?;
+            println!(
+            "{}: {} rows ({} negative, {} neutral, {} positive; {} from corpus synth's templates)",
+            out.display(),
+            r.negative + r.neutral + r.positive,
+            r.negative,
+            r.neutral,
+            r.positive,
+            r.from_synth
+        );
+            Ok(())
+        }
+        SentimentCmd::Calls {
+            model,
+            tokenizer,
+            set,
+            real,
+            baseline,
+            json,
+            predictions,
+        } => {
+            let reports =
+                sangdam_host::sentiment::calls::run(&sangdam_host::sentiment::calls::CallsRun {
+                    model: &model,
+                    tokenizer: &tokenizer,
+                    set: &set,
+                    real: &real,
+                    baseline: baseline.as_deref(),
+                    predictions: predictions.as_deref(),
+                })?;
+            for r in &reports {
+                println!("{}", r.markdown());
             }
             if let Some(j) = json {
-                std::fs::write(&j, serde_json::to_string_pretty(&rows)?)?;
+                std::fs::write(&j, serde_json::to_string_pretty(&reports)?)
+                    .with_context(|| format!("cannot write {}", j.display()))?;
             }
             Ok(())
         }
-        Command::Lm(cmd) => lm_command(cmd),
-        Command::Train(a) => {
-            if a.threads > 0 {
-                // candle sizes its thread pools from this variable when they start.
-                std::env::set_var("RAYON_NUM_THREADS", a.threads.to_string());
-            }
-            let start = match (a.checkpoint, a.scratch) {
-                (Some(c), None) => Start::Checkpoint(c),
-                (None, Some(s)) => Start::Scratch(s),
-                _ => anyhow::bail!(
-                    "give --checkpoint DIR (a Hugging Face wav2vec2 folder to fine-tune) or --scratch CONFIG.json"
-                ),
-            };
-            let settings = TrainSettings {
-                train: a.data.join("train.jsonl"),
-                dev: Some(a.data.join("dev.jsonl")),
-                vocab: a.data.join("vocab.json"),
-                start,
-                out: a.out,
-                resume: a.resume,
-                epochs: a.epochs,
-                max_steps: a.max_steps,
-                batch_size: a.batch_size,
-                grad_accum: a.grad_accum,
-                lr: a.lr,
-                warmup_steps: a.warmup_steps,
-                weight_decay: a.weight_decay,
-                max_grad_norm: a.max_grad_norm,
-                max_samples: a.max_samples,
-                max_labels: a.max_labels,
-                freeze_feature_encoder: a.freeze_feature_encoder,
-                sorta_grad: a.sorta_grad,
-                padding: if a.no_attention_mask {
-                    Padding::Unmasked
-                } else {
-                    Padding::Masked
-                },
-                spec_augment_from: a.spec_augment_from,
-                cuda: a.cuda,
-                backend: a
-                    .backend
-                    .unwrap_or_else(sangdam_host::engine::Backend::preferred),
-                threads: a.threads,
-                eval_every: a.eval_every,
-                save_every: a.save_every,
-                dev_limit: a.dev_limit,
-                seed: a.seed,
-                log_every: a.log_every,
-                step_times: a.step_times,
-                quiet: false,
-            };
-            let st = train::train(&settings)?;
-            let peak = match sangdam_host::eval::peak_rss_mb() {
-                mb if mb > 0.0 => format!("{mb:.0} MiB"),
-                _ => "-".to_string(),
-            };
-            println!(
-                "trained {} steps on {:.2} h of audio in {:.1} min ({:.1} audio s per s, peak RSS {peak}); best dev CER {}; model in {}",
-                st.step,
-                st.audio_seconds / 3600.0,
-                st.train_seconds / 60.0,
-                st.audio_seconds / st.train_seconds.max(1e-9),
-                st.best_cer.map_or("-".into(), |c| format!("{:.2}%", c * 100.0)),
-                settings.out.join("final").display()
-            );
-            Ok(())
-        }
-        Command::Corpus(CorpusCmd::Index {
+    }
+}
+
+fn corpus_command(cmd: CorpusCmd) -> Result<()> {
+    match cmd {
+        CorpusCmd::Index {
             root,
             out,
             spelling,
@@ -882,7 +720,7 @@ fn run(cli: Cli) -> Result<()> {
             dev,
             test,
             test_speakers,
-        }) => {
+        } => {
             let r = corpus::write_index(
                 &root,
                 &out,
@@ -928,13 +766,13 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Corpus(CorpusCmd::Call {
+        CorpusCmd::Call {
             out,
             lines,
             gap,
             snr,
             seed,
-        }) => {
+        } => {
             let lines = lines
                 .iter()
                 .map(|l| {
@@ -958,14 +796,14 @@ fn run(cli: Cli) -> Result<()> {
             println!("{} ({secs:.1} s, 8 kHz, 2 channels)", out.display());
             Ok(())
         }
-        Command::Corpus(CorpusCmd::Synth {
+        CorpusCmd::Synth {
             out,
             count,
             seed,
             test_fraction,
             extra_text,
             extra_fraction,
-        }) => {
+        } => {
             let extra_sentences = match &extra_text {
                 Some(p) => corpus::synth::sentences_from_tsv(p)?,
                 None => Vec::new(),
@@ -997,6 +835,194 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn package_command(a: PackageArgs) -> Result<()> {
+    let PackageArgs {
+        model,
+        models_dir,
+        name,
+        kind,
+        vocab,
+        sample_rate,
+        quantization,
+        made,
+        scores,
+        alpha,
+        beta,
+        hotword_bonus,
+        neutral_band,
+    } = a;
+    let kind = match kind.as_str() {
+        "asr-ctc" => sangdam::models::ModelKind::AsrCtc,
+        "sentiment" => sangdam::models::ModelKind::Sentiment,
+        "ngram-lm" => sangdam::models::ModelKind::NgramLm,
+        other => anyhow::bail!("--kind {other}: use asr-ctc, sentiment or ngram-lm"),
+    };
+    let decoder = match (alpha, beta) {
+        (Some(alpha), Some(beta)) => Some(sangdam::models::DecoderDefaults {
+            alpha,
+            beta,
+            beam: None,
+            hotword_bonus,
+        }),
+        (None, None) => None,
+        _ => anyhow::bail!("give --alpha and --beta together"),
+    };
+    let scores = scores
+        .iter()
+        .map(|s| {
+            let (k, v) = s
+                .split_once('=')
+                .with_context(|| format!("--score {s}: write name=value"))?;
+            Ok((
+                k.to_string(),
+                v.parse::<f64>()
+                    .with_context(|| format!("--score {s}: not a number"))?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let e = sangdam_host::package::package(&sangdam_host::package::Package {
+        models_dir,
+        name,
+        kind,
+        model,
+        vocab,
+        labels: (kind == sangdam::models::ModelKind::Sentiment)
+            .then(|| vec!["negative".to_string(), "positive".to_string()]),
+        sample_rate: (kind == sangdam::models::ModelKind::AsrCtc).then_some(sample_rate),
+        quantization,
+        made,
+        scores,
+        decoder,
+        neutral_band,
+    })?;
+    println!(
+        "{} -> {} ({} bytes, sha256 {})",
+        e.name,
+        e.file.display(),
+        e.bytes,
+        e.sha256
+    );
+    Ok(())
+}
+
+fn eval_command(a: EvalArgs) -> Result<()> {
+    let EvalArgs {
+        models,
+        vocab,
+        split,
+        real,
+        real_dev,
+        limit,
+        json,
+        beam,
+        fusion,
+    } = a;
+    let (decoder_name, decoder): (String, std::sync::Arc<dyn sangdam::asr::CtcDecoder>) =
+        if beam > 0 {
+            let (n, d) = fusion.decoder(beam)?;
+            (n, std::sync::Arc::new(d))
+        } else {
+            (
+                "greedy".into(),
+                std::sync::Arc::new(sangdam::asr::GreedyDecoder),
+            )
+        };
+    let rows = sangdam_host::eval::run(&sangdam_host::eval::EvalRun {
+        models: &models,
+        vocab: &vocab,
+        splits: &split,
+        real: real.as_deref(),
+        real_dev: real_dev.as_deref(),
+        limit,
+        decoder_name: &decoder_name,
+        decoder,
+    })?;
+    print!("{}", sangdam_host::eval::table(&rows));
+    for r in &rows {
+        for (reference, hyp) in &r.examples {
+            println!(
+                "  {} / {}: «{reference}» → «{hyp}»",
+                r.set,
+                std::path::Path::new(&r.model)
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+            );
+        }
+    }
+    if let Some(j) = json {
+        std::fs::write(&j, serde_json::to_string_pretty(&rows)?)?;
+    }
+    Ok(())
+}
+
+fn train_command(a: TrainArgs) -> Result<()> {
+    if a.threads > 0 {
+        // candle sizes its thread pools from this variable when they start.
+        std::env::set_var("RAYON_NUM_THREADS", a.threads.to_string());
+    }
+    let start = match (a.checkpoint, a.scratch) {
+        (Some(c), None) => Start::Checkpoint(c),
+        (None, Some(s)) => Start::Scratch(s),
+        _ => anyhow::bail!(
+            "give --checkpoint DIR (a Hugging Face wav2vec2 folder to fine-tune) or --scratch CONFIG.json"
+        ),
+    };
+    let settings = TrainSettings {
+        train: a.data.join("train.jsonl"),
+        dev: Some(a.data.join("dev.jsonl")),
+        vocab: a.data.join("vocab.json"),
+        start,
+        out: a.out,
+        resume: a.resume,
+        epochs: a.epochs,
+        max_steps: a.max_steps,
+        batch_size: a.batch_size,
+        grad_accum: a.grad_accum,
+        lr: a.lr,
+        warmup_steps: a.warmup_steps,
+        weight_decay: a.weight_decay,
+        max_grad_norm: a.max_grad_norm,
+        max_samples: a.max_samples,
+        max_labels: a.max_labels,
+        freeze_feature_encoder: a.freeze_feature_encoder,
+        sorta_grad: a.sorta_grad,
+        padding: if a.no_attention_mask {
+            Padding::Unmasked
+        } else {
+            Padding::Masked
+        },
+        spec_augment_from: a.spec_augment_from,
+        cuda: a.cuda,
+        backend: a
+            .backend
+            .unwrap_or_else(sangdam_host::engine::Backend::preferred),
+        threads: a.threads,
+        eval_every: a.eval_every,
+        save_every: a.save_every,
+        dev_limit: a.dev_limit,
+        seed: a.seed,
+        log_every: a.log_every,
+        step_times: a.step_times,
+        quiet: false,
+    };
+    let st = train::train(&settings)?;
+    let peak = match sangdam_host::eval::peak_rss_mb() {
+        mb if mb > 0.0 => format!("{mb:.0} MiB"),
+        _ => "-".to_string(),
+    };
+    println!(
+        "trained {} steps on {:.2} h of audio in {:.1} min ({:.1} audio s per s, peak RSS {peak}); best dev CER {}; model in {}",
+        st.step,
+        st.audio_seconds / 3600.0,
+        st.train_seconds / 60.0,
+        st.audio_seconds / st.train_seconds.max(1e-9),
+        st.best_cer.map_or("-".into(), |c| format!("{:.2}%", c * 100.0)),
+        settings.out.join("final").display()
+    );
+    Ok(())
 }
 
 fn floats(list: &str) -> Result<Vec<f32>> {
