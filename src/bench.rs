@@ -11,13 +11,151 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-
-use crate::asr::{features, AsrEngine};
-use crate::audio::CallFile;
+use crate::asr::{features, AsrEngine, AsrError};
+use crate::audio::{AudioError, CallFile};
+use crate::models::ModelError;
+use crate::sentiment::SentimentError;
 
 /// Where the conformance fixture lives relative to the repository root.
 pub const FIXTURE_DIR: &str = "../shared/fixtures/wav2vec2-hf-tiny";
+
+/// Why a benchmark could not run. Each message names what is missing or failed and, where
+/// there is one, the flag that fixes it; the cause (an I/O error, the engine's error, the
+/// child's output) is the error's source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    #[error("no model to measure: give --model FILE.onnx (the fixture folder {FIXTURE_DIR} was not found)")]
+    NoModel,
+    #[error("no audio to measure with: give --audio FILE.wav")]
+    NoAudio,
+    /// A clip to measure with, the line `--live` writes, or the fixture speech it is made of.
+    #[error("{}", path.display())]
+    Audio {
+        path: PathBuf,
+        #[source]
+        source: AudioError,
+    },
+    #[error(transparent)]
+    Asr(#[from] AsrError),
+    #[error(transparent)]
+    Sentiment(#[from] SentimentError),
+    /// `--live`: the installed models' manifest.
+    #[error(transparent)]
+    Models(#[from] ModelError),
+    #[error("bench worker panicked")]
+    WorkerPanicked,
+    #[error("cannot read {} (give --texts FILE)", path.display())]
+    Texts {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} holds no texts", path.display())]
+    NoTexts { path: PathBuf },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot make the folder {}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("copying {}", from.display())]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--live` without an installed `asr-ko`: the conformance fixture stands in for it.
+    #[error("the fixture model in {} is needed as a stand-in", fixture.display())]
+    StandIn {
+        fixture: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot make a temporary folder for the bench (check TMPDIR and free space)")]
+    TempDir(#[source] std::io::Error),
+    #[error("cannot find the sangdam executable")]
+    CurrentExe(#[source] std::io::Error),
+    #[error("cannot print the measurement as JSON")]
+    Print(#[source] serde_json::Error),
+    /// A measurement child (`sangdam bench --one`, `scripts/bench_ort.py`) did not start.
+    #[error("cannot start the {what} measurement")]
+    ChildStart {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A measurement child exited with an error; `stderr` is what it printed.
+    #[error("{what} measurement failed: {stderr}")]
+    ChildFailed { what: &'static str, stderr: String },
+    /// A measurement child succeeded but printed no JSON line; `stdout` is what it printed.
+    #[error("{what} measurement printed no result: {stdout}")]
+    ChildNoResult { what: &'static str, stdout: String },
+    /// A measurement child's JSON line is not a measurement.
+    #[error("the {what} measurement's result cannot be read: {line}")]
+    ChildOutput {
+        what: &'static str,
+        line: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `--live`: the daemon child (`sangdam run`) did not start.
+    #[error("cannot start sangdam run")]
+    DaemonStart(#[source] std::io::Error),
+    /// `--live`: `wait4` on the daemon child failed.
+    #[error("waiting for the daemon failed")]
+    DaemonWait(#[source] std::io::Error),
+}
+
+type Result<T, E = BenchError> = std::result::Result<T, E>;
+
+impl BenchError {
+    fn audio(path: &Path) -> impl FnOnce(AudioError) -> BenchError + '_ {
+        move |source| BenchError::Audio {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    fn read(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
+        move |source| BenchError::Read {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    fn write(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
+        move |source| BenchError::Write {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// `e` and its causes, joined by ": " (as `sangdam` prints an error it stops on).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -86,7 +224,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         args.models.clone()
     };
     if models.is_empty() {
-        bail!("no model to measure: give --model FILE.onnx (the fixture folder {FIXTURE_DIR} was not found)");
+        return Err(BenchError::NoModel);
     }
     let audio = if args.audio.is_empty() {
         default_audio()
@@ -94,7 +232,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         args.audio.clone()
     };
     if audio.is_empty() {
-        bail!("no audio to measure with: give --audio FILE.wav");
+        return Err(BenchError::NoAudio);
     }
     if args.one {
         let m = measure_tract(
@@ -104,10 +242,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             args.seconds,
             args.workers[0],
         )?;
-        println!("{}", serde_json::to_string(&m)?);
+        println!("{}", serde_json::to_string(&m).map_err(BenchError::Print)?);
         return Ok(());
     }
-    let exe = std::env::current_exe().context("cannot find the sangdam executable")?;
+    let exe = std::env::current_exe().map_err(BenchError::CurrentExe)?;
     let mut rows = Vec::new();
     for model in &models {
         for &workers in &args.workers {
@@ -121,13 +259,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
             cmd.arg("--seconds").arg(args.seconds.to_string());
             cmd.arg("--workers").arg(workers.to_string());
-            rows.push(child_measurement(cmd, "tract")?);
+            rows.push(child_result(cmd, "tract")?);
         }
         if args.onnxruntime {
             match ort_measurement(model, &audio, args.seconds) {
                 Ok(Some(m)) => rows.push(m),
                 Ok(None) => {}
-                Err(e) => eprintln!("onnxruntime run of {} failed: {e:#}", model.display()),
+                Err(e) => eprintln!(
+                    "onnxruntime run of {} failed: {}",
+                    model.display(),
+                    chain(&e)
+                ),
             }
         }
     }
@@ -161,9 +303,9 @@ fn load_clips(audio: &[PathBuf]) -> Result<Vec<Vec<f32>>> {
     audio
         .iter()
         .map(|p| {
-            let mut f = CallFile::open(p).with_context(|| p.display().to_string())?;
+            let mut f = CallFile::open(p).map_err(BenchError::audio(p))?;
             let mut out = Vec::new();
-            while let Some(block) = f.next_block().with_context(|| p.display().to_string())? {
+            while let Some(block) = f.next_block().map_err(BenchError::audio(p))? {
                 out.extend_from_slice(&block[0]);
             }
             Ok(out)
@@ -206,7 +348,7 @@ fn measure_tract(
                 let engine = engine.clone();
                 let jobs = &jobs;
                 let next = &next;
-                s.spawn(move || -> Result<()> {
+                s.spawn(move || -> Result<(), AsrError> {
                     loop {
                         let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(clip) = jobs.get(k) else {
@@ -220,8 +362,7 @@ fn measure_tract(
             })
             .collect();
         for h in handles {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("bench worker panicked"))??;
+            h.join().map_err(|_| BenchError::WorkerPanicked)??;
         }
         Ok(())
     })?;
@@ -236,28 +377,32 @@ fn measure_tract(
     })
 }
 
-fn child_measurement(cmd: Command, what: &str) -> Result<Measurement> {
-    Ok(serde_json::from_str(&child_json(cmd, what)?)?)
+/// Runs a measurement child and reads the JSON line it printed last as a `T`.
+fn child_result<T: serde::de::DeserializeOwned>(cmd: Command, what: &'static str) -> Result<T> {
+    let line = child_json(cmd, what)?;
+    serde_json::from_str(&line).map_err(|source| BenchError::ChildOutput { what, line, source })
 }
 
 /// Runs a measurement child and returns the JSON line it printed last.
-fn child_json(mut cmd: Command, what: &str) -> Result<String> {
+fn child_json(mut cmd: Command, what: &'static str) -> Result<String> {
     let out = cmd
         .output()
-        .with_context(|| format!("cannot start the {what} measurement"))?;
+        .map_err(|source| BenchError::ChildStart { what, source })?;
     if !out.status.success() {
-        bail!(
-            "{what} measurement failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        return Err(BenchError::ChildFailed {
+            what,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .with_context(|| format!("{what} measurement printed no result: {text}"))?;
-    Ok(line.to_string())
+    let line = text.lines().rev().find(|l| l.starts_with('{'));
+    match line {
+        Some(line) => Ok(line.to_string()),
+        None => Err(BenchError::ChildNoResult {
+            what,
+            stdout: text.into_owned(),
+        }),
+    }
 }
 
 fn ort_measurement(model: &Path, audio: &[PathBuf], seconds: f64) -> Result<Option<Measurement>> {
@@ -277,7 +422,7 @@ fn ort_measurement(model: &Path, audio: &[PathBuf], seconds: f64) -> Result<Opti
     for a in audio {
         cmd.arg(a);
     }
-    child_measurement(cmd, "onnxruntime").map(Some)
+    child_result(cmd, "onnxruntime").map(Some)
 }
 
 /// Peak resident set size of this process, from /proc (0 where there is no /proc).
@@ -324,5 +469,100 @@ fn print_table(rows: &[Measurement]) {
             r.peak_rss_kib as f64 / 1024.0,
             ratio
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        cmd
+    }
+
+    #[test]
+    fn child_failures_have_their_own_variants_and_messages() {
+        let e = child_json(sh("echo broken >&2; exit 3"), "tract").unwrap_err();
+        assert!(matches!(e, BenchError::ChildFailed { .. }), "{e:?}");
+        assert_eq!(e.to_string(), "tract measurement failed: broken");
+
+        let e = child_json(sh("echo hello"), "sentiment").unwrap_err();
+        assert!(matches!(e, BenchError::ChildNoResult { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "sentiment measurement printed no result: hello\n"
+        );
+
+        let e =
+            child_result::<Measurement>(sh("echo '{\"runtime\": 1}'"), "onnxruntime").unwrap_err();
+        assert!(matches!(e, BenchError::ChildOutput { .. }), "{e:?}");
+        let shown = chain(&e);
+        assert!(
+            shown.starts_with("the onnxruntime measurement's result cannot be read: {\"runtime\": 1}: invalid type"),
+            "{shown}"
+        );
+
+        let mut cmd = Command::new("/nonexistent/sangdam-bench-child");
+        cmd.arg("--one");
+        let e = child_json(cmd, "tract").unwrap_err();
+        assert!(matches!(e, BenchError::ChildStart { .. }), "{e:?}");
+        assert_eq!(e.to_string(), "cannot start the tract measurement");
+        assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn the_last_json_line_is_the_result() {
+        let line = child_json(
+            sh("echo '{\"a\": 1}'; echo progress; echo '{\"b\": 2}'"),
+            "tract",
+        )
+        .unwrap();
+        assert_eq!(line, "{\"b\": 2}");
+    }
+
+    #[test]
+    fn sentiment_texts_name_the_file_and_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.tsv");
+        let e = sentiment::run(&args(&[
+            "--sentiment",
+            "--texts",
+            missing.to_str().unwrap(),
+        ]))
+        .unwrap_err();
+        assert!(matches!(e, BenchError::Texts { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("cannot read {} (give --texts FILE)", missing.display())
+        );
+        assert!(std::error::Error::source(&e).is_some());
+
+        let empty = dir.path().join("empty.tsv");
+        std::fs::write(&empty, "id\tdocument\tlabel\n").unwrap();
+        let e = sentiment::run(&args(&["--sentiment", "--texts", empty.to_str().unwrap()]))
+            .unwrap_err();
+        assert_eq!(e.to_string(), format!("{} holds no texts", empty.display()));
+    }
+
+    #[test]
+    fn a_clip_that_cannot_be_read_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("nope.wav");
+        let e = load_clips(std::slice::from_ref(&clip)).unwrap_err();
+        assert!(matches!(e, BenchError::Audio { .. }), "{e:?}");
+        assert_eq!(e.to_string(), clip.display().to_string());
+        assert!(chain(&e).starts_with(&format!("{}: ", clip.display())));
+    }
+
+    fn args(flags: &[&str]) -> BenchArgs {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        Cli::parse_from(std::iter::once("bench").chain(flags.iter().copied())).bench
     }
 }

@@ -212,7 +212,10 @@ fn run(cli: Cli, mut config: Config, source: ConfigSource) -> Result<ExitCode> {
         Command::Serve { addr } => serve(&config, addr.as_deref()),
         Command::AddViewer { name } => add_viewer(&config, &name),
         Command::RemoveViewer { name } => remove_viewer(&config, &name),
-        Command::Bench(args) => sangdam::bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => {
+            sangdam::bench::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run => run_daemon(&config),
         Command::Status { json } => status(&config, json),
         Command::Sync { now } => sync_now(&config, now),

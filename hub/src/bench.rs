@@ -2,17 +2,41 @@
 //! to a hub running in this process with a fresh sled store, and the acknowledgements are
 //! timed. Also the realistic sample reports the tests use.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use sangdam_wire::{
     Ack, Batch, Counters, Driver, Header, Keyword, Period, Recommendation, Report, BATCH_PATH,
     DEVICE_HEADER, SCHEMA_VERSION, SIGNATURE_HEADER,
 };
 
-use crate::{serve, HubConfig, Registry, SledStorage, Storage};
+use crate::{serve, HubConfig, HubError, Registry, SledStorage, Storage, StorageError};
+
+/// Why the load bench could not set up or finish (failed checks are not errors: they are
+/// in [`BenchReport::problems`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    #[error("boxes, batches per box and client threads must be at least 1")]
+    Empty,
+    #[error("cannot make a store folder in {}", parent.display())]
+    StoreDir {
+        parent: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `url` is shown with its password redacted.
+    #[error("the database {url} already holds {held} batches: the bench needs an empty scratch database")]
+    NotEmpty { url: String, held: usize },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot draw the simulated boxes' keys from the system's random source")]
+    Keys(#[source] std::io::Error),
+    #[error(transparent)]
+    Hub(#[from] HubError),
+}
 
 /// splitmix64: small, deterministic, good enough for sample data.
 #[derive(Debug, Clone)]
@@ -444,9 +468,9 @@ fn client(
 
 /// Runs the bench. Fails only when it cannot set up; failed checks are in
 /// [`BenchReport::problems`].
-pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
+pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
     if config.boxes == 0 || config.batches_per_box == 0 || config.client_threads == 0 {
-        bail!("boxes, batches per box and client threads must be at least 1");
+        return Err(BenchError::Empty);
     }
     let parent = config
         .data_parent
@@ -455,7 +479,10 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let dir = tempfile::Builder::new()
         .prefix("sangdam-hub-bench-")
         .tempdir_in(&parent)
-        .with_context(|| format!("cannot make a store folder in {}", parent.display()))?;
+        .map_err(|source| BenchError::StoreDir {
+            parent: parent.clone(),
+            source,
+        })?;
     let (storage, sled): (Arc<dyn Storage>, Option<Arc<SledStorage>>) = match &config.database {
         None => {
             let s = Arc::new(SledStorage::open(dir.path())?);
@@ -468,10 +495,10 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
             let pg = crate::PgStorage::open(url, connections)?;
             let held = pg.count()?;
             if held > 0 {
-                bail!(
-                    "the database {} already holds {held} batches: the bench needs an empty scratch database",
-                    pg.url()
-                );
+                return Err(BenchError::NotEmpty {
+                    url: pg.url().to_string(),
+                    held,
+                });
             }
             (Arc::new(pg), None)
         }
@@ -479,7 +506,7 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
 
     // Boxes, keys and every upload, built before the clock starts.
     let mut seed = Rng::new(u64::from_le_bytes(
-        crate::registry::random_key()?[..8]
+        crate::registry::random_key().map_err(BenchError::Keys)?[..8]
             .try_into()
             .expect("8 bytes"),
     ));
@@ -506,7 +533,7 @@ pub fn run(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let hub_threads = config.hub_threads.max(config.client_threads + 4);
     let hub_config = HubConfig {
         store_threads: hub_threads,
-        ..HubConfig::new("127.0.0.1:0".parse()?)
+        ..HubConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)))
     };
     let hub = serve(hub_config, registry, storage.clone())?;
     let url = format!("{}{}", hub.url(), BATCH_PATH);

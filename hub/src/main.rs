@@ -282,6 +282,7 @@ fn main() -> ExitCode {
                 &source,
                 repeats,
             )
+            .map_err(anyhow::Error::from)
             .and_then(|p| {
                 println!("{}", serde_json::to_string(&p)?);
                 Ok(ExitCode::SUCCESS)

@@ -12,11 +12,58 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::bench::{sample_batch, sample_branch, Rng};
-use crate::{PgStorage, Registry, SledStorage, Storage, Stored};
+use crate::{PgStorage, Registry, SledStorage, Storage, StorageError, Stored};
+
+/// Why the fleet-page bench, or one of its probes, could not set up or finish (failed
+/// checks are not errors: they are in [`PageReport::problems`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PageBenchError {
+    #[error("devices, days and fill threads must be at least 1")]
+    Empty,
+    #[error("a store is needed: --data DIR or --database URL")]
+    NoStore,
+    #[error("unknown page source {name:?}: aggregates or fold")]
+    UnknownSource { name: String },
+    #[error("cannot make a store folder in {}", parent.display())]
+    StoreDir {
+        parent: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the store already holds {held} batches: the bench needs an empty scratch database")]
+    NotEmpty { held: usize },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Storing batch `batch` ("box-0001 #3") failed.
+    #[error("filling the store failed: {batch}")]
+    Fill {
+        batch: String,
+        #[source]
+        source: StorageError,
+    },
+    /// The store answered `answer` (a duplicate or conflict) to a batch of a fresh fleet.
+    #[error("filling the store failed: {batch}: {answer}")]
+    FillRefused { batch: String, answer: String },
+    #[error("cannot write the page summary as JSON")]
+    Json(#[source] serde_json::Error),
+    #[error("cannot find this program to run the probes")]
+    CurrentExe(#[source] std::io::Error),
+    /// The probe child (`sangdam-hub bench-page-probe`) did not start.
+    #[error("cannot run the page probe")]
+    ProbeStart(#[source] std::io::Error),
+    /// The probe child exited with an error; `stderr` is what it printed.
+    #[error("the {name} probe failed: {stderr}")]
+    ProbeFailed { name: String, stderr: String },
+    /// The probe child's output is not a [`Probe`].
+    #[error("the probe's answer")]
+    ProbeOutput(#[source] serde_json::Error),
+}
+
+type Result<T, E = PageBenchError> = std::result::Result<T, E>;
 
 /// First day of the simulated year (days since 1970-01-01).
 const FIRST_DAY: u32 = 20_400;
@@ -88,15 +135,11 @@ fn vm_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn open(
-    data: Option<&Path>,
-    database: Option<&str>,
-    connections: u32,
-) -> anyhow::Result<Arc<dyn Storage>> {
+fn open(data: Option<&Path>, database: Option<&str>, connections: u32) -> Result<Arc<dyn Storage>> {
     Ok(match (data, database) {
         (_, Some(url)) => Arc::new(PgStorage::open(url, connections)?),
         (Some(dir), None) => Arc::new(SledStorage::open(dir)?),
-        (None, None) => bail!("a store is needed: --data DIR or --database URL"),
+        (None, None) => return Err(PageBenchError::NoStore),
     })
 }
 
@@ -107,7 +150,7 @@ pub fn probe(
     devices: usize,
     source: &str,
     repeats: usize,
-) -> anyhow::Result<Probe> {
+) -> Result<Probe> {
     let store = open(data, database, 2)?;
     let registry = registry(devices);
     // Resets VmHWM to the current resident size, so the peak below is this part's.
@@ -121,9 +164,13 @@ pub fn probe(
         let summary = match source {
             "aggregates" => crate::fleet::summarize_devices(&registry, &store.aggregates()?, now),
             "fold" => crate::fleet::summarize(&registry, &store.records()?, now),
-            other => bail!("unknown page source {other:?}: aggregates or fold"),
+            other => {
+                return Err(PageBenchError::UnknownSource {
+                    name: other.to_owned(),
+                })
+            }
         };
-        let json = serde_json::to_vec_pretty(&summary)?;
+        let json = serde_json::to_vec_pretty(&summary).map_err(PageBenchError::Json)?;
         let html = crate::fleet::render_html(&summary);
         page_ms.push(t.elapsed().as_secs_f64() * 1e3);
         json_bytes = json.len();
@@ -144,9 +191,9 @@ pub fn probe(
 }
 
 /// Fills a fresh store, then runs the probes in child processes.
-pub fn run(config: &PageBenchConfig) -> anyhow::Result<PageReport> {
+pub fn run(config: &PageBenchConfig) -> Result<PageReport> {
     if config.devices == 0 || config.days == 0 || config.fill_threads == 0 {
-        bail!("devices, days and fill threads must be at least 1");
+        return Err(PageBenchError::Empty);
     }
     let parent = config
         .data_parent
@@ -155,13 +202,16 @@ pub fn run(config: &PageBenchConfig) -> anyhow::Result<PageReport> {
     let dir = tempfile::Builder::new()
         .prefix("sangdam-hub-pagebench-")
         .tempdir_in(&parent)
-        .with_context(|| format!("cannot make a store folder in {}", parent.display()))?;
+        .map_err(|source| PageBenchError::StoreDir {
+            parent: parent.clone(),
+            source,
+        })?;
     let database = config.database.as_deref();
     let connections = u32::try_from(config.fill_threads).unwrap_or(90).min(90);
     let store = open(Some(dir.path()), database, connections)?;
     let held = store.count()?;
     if held > 0 {
-        bail!("the store already holds {held} batches: the bench needs an empty scratch database");
+        return Err(PageBenchError::NotEmpty { held });
     }
 
     eprintln!(
@@ -172,7 +222,7 @@ pub fn run(config: &PageBenchConfig) -> anyhow::Result<PageReport> {
         config.fill_threads
     );
     let done = AtomicU64::new(0);
-    let failed = std::sync::Mutex::new(None::<String>);
+    let failed = std::sync::Mutex::new(None::<PageBenchError>);
     let t = Instant::now();
     std::thread::scope(|s| {
         for worker in 0..config.fill_threads {
@@ -189,12 +239,17 @@ pub fn run(config: &PageBenchConfig) -> anyhow::Result<PageReport> {
                                 done.fetch_add(1, Ordering::Relaxed);
                             }
                             Ok(other) => {
-                                *failed.lock().unwrap() =
-                                    Some(format!("{id} #{}: {other:?}", d + 1));
+                                *failed.lock().unwrap() = Some(PageBenchError::FillRefused {
+                                    batch: format!("{id} #{}", d + 1),
+                                    answer: format!("{other:?}"),
+                                });
                                 return;
                             }
-                            Err(e) => {
-                                *failed.lock().unwrap() = Some(format!("{id} #{}: {e}", d + 1));
+                            Err(source) => {
+                                *failed.lock().unwrap() = Some(PageBenchError::Fill {
+                                    batch: format!("{id} #{}", d + 1),
+                                    source,
+                                });
                                 return;
                             }
                         }
@@ -205,13 +260,13 @@ pub fn run(config: &PageBenchConfig) -> anyhow::Result<PageReport> {
     });
     let fill_s = t.elapsed().as_secs_f64();
     if let Some(e) = failed.into_inner().unwrap() {
-        bail!("filling the store failed: {e}");
+        return Err(e);
     }
     let stored = store.count()?;
     drop(store);
     eprintln!("page bench: {stored} batches stored in {fill_s:.1} s; measuring pages…");
 
-    let exe = std::env::current_exe().context("cannot find this program to run the probes")?;
+    let exe = std::env::current_exe().map_err(PageBenchError::CurrentExe)?;
     let mut probes = Vec::new();
     let mut problems = Vec::new();
     let sources: &[&str] = if config.fold {
@@ -229,14 +284,14 @@ pub fn run(config: &PageBenchConfig) -> anyhow::Result<PageReport> {
             Some(url) => cmd.args(["--database", url]),
             None => cmd.arg("--data").arg(dir.path()),
         };
-        let out = cmd.output().context("cannot run the page probe")?;
+        let out = cmd.output().map_err(PageBenchError::ProbeStart)?;
         if !out.status.success() {
-            bail!(
-                "the {source} probe failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            return Err(PageBenchError::ProbeFailed {
+                name: (*source).to_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
         }
-        let p: Probe = serde_json::from_slice(&out.stdout).context("the probe's answer")?;
+        let p: Probe = serde_json::from_slice(&out.stdout).map_err(PageBenchError::ProbeOutput)?;
         if p.devices != config.devices || p.batches != stored as u64 {
             problems.push(format!(
                 "{source}: the page counts {} devices and {} batches, the store holds {} and {stored}",
@@ -303,5 +358,54 @@ impl PageReport {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_errors_say_what_is_missing() {
+        let e = probe(None, None, 1, "aggregates", 1).unwrap_err();
+        assert!(matches!(e, PageBenchError::NoStore), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "a store is needed: --data DIR or --database URL"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let e = probe(Some(dir.path()), None, 1, "everything", 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown page source \"everything\": aggregates or fold"
+        );
+
+        let e = run(&PageBenchConfig {
+            devices: 0,
+            days: 1,
+            fill_threads: 1,
+            repeats: 1,
+            fold: false,
+            data_parent: None,
+            database: None,
+        })
+        .err()
+        .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "devices, days and fill threads must be at least 1"
+        );
+
+        let e = crate::bench::run(&crate::bench::BenchConfig {
+            boxes: 0,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(matches!(e, crate::bench::BenchError::Empty), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "boxes, batches per box and client threads must be at least 1"
+        );
     }
 }

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+use super::{BenchError, Result};
 use crate::audio::{CallFile, WavWriter, WriteFormat};
 use crate::capture::{new_ring, run_source, CaptureShared, GeneratorSource, Segment, SegmentKind};
 
@@ -76,7 +76,7 @@ fn capture_alone(
 }
 
 fn sha256(p: &Path) -> Result<String> {
-    let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let bytes = std::fs::read(p).map_err(BenchError::read(p))?;
     Ok(sangdam_wire::hex(&Sha256::digest(&bytes)))
 }
 
@@ -88,48 +88,67 @@ fn models_dir(installed: &Path, tmp: &Path) -> Result<(PathBuf, String)> {
         return Ok((installed.to_owned(), m.label()));
     }
     let dir = tmp.join("models");
-    std::fs::create_dir_all(dir.join("asr-ko"))?;
-    let mut text = std::fs::read_to_string(installed.join("manifest.toml"))?;
+    create_dir_all(&dir.join("asr-ko"))?;
+    let manifest_path = installed.join("manifest.toml");
+    let mut text =
+        std::fs::read_to_string(&manifest_path).map_err(BenchError::read(&manifest_path))?;
     for m in &manifest.models {
-        let src = installed.join(&m.file);
         let dst = dir.join(&m.file);
-        std::fs::create_dir_all(dst.parent().unwrap_or(&dir))?;
-        std::fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
+        create_dir_all(dst.parent().unwrap_or(&dir))?;
+        copy(&installed.join(&m.file), &dst)?;
         if let Some(v) = &m.vocab {
-            std::fs::copy(installed.join(v), dir.join(v))?;
+            copy(&installed.join(v), &dir.join(v))?;
         }
     }
     let fixture = Path::new(super::FIXTURE_DIR);
     let (model, vocab) = (dir.join("asr-ko/model.onnx"), dir.join("asr-ko/vocab.json"));
-    std::fs::copy(fixture.join("model.onnx"), &model).with_context(|| {
-        format!(
-            "the fixture model in {} is needed as a stand-in",
-            fixture.display()
-        )
+    std::fs::copy(fixture.join("model.onnx"), &model).map_err(|source| BenchError::StandIn {
+        fixture: fixture.to_owned(),
+        source,
     })?;
-    std::fs::copy(fixture.join("vocab.json"), &vocab)?;
+    copy(&fixture.join("vocab.json"), &vocab)?;
     text.push_str(&format!(
         "\n[[model]]\nname = \"asr-ko\"\nkind = \"asr-ctc\"\nfile = \"asr-ko/model.onnx\"\nsha256 = \"{}\"\nbytes = {}\nvocab = \"asr-ko/vocab.json\"\nvocab_sha256 = \"{}\"\nsample_rate = 16000\nmade = \"bench stand-in: the conformance fixture\"\n",
         sha256(&model)?,
-        std::fs::metadata(&model)?.len(),
+        std::fs::metadata(&model).map_err(BenchError::read(&model))?.len(),
         sha256(&vocab)?
     ));
-    std::fs::write(dir.join("manifest.toml"), text)?;
+    let written = dir.join("manifest.toml");
+    std::fs::write(&written, text).map_err(BenchError::write(&written))?;
     Ok((
         dir,
         "STAND-IN: conformance fixture (no asr-ko installed)".into(),
     ))
 }
 
+fn create_dir_all(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|source| BenchError::CreateDir {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    std::fs::copy(from, to)
+        .map(drop)
+        .map_err(|source| BenchError::Copy {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            source,
+        })
+}
+
 /// A two-channel 8 kHz line of about `seconds`: calls of fixture speech on each side.
 fn line(path: &Path, seconds: f64) -> Result<()> {
     let mut speech = Vec::new();
-    let mut r = CallFile::open(&Path::new(super::FIXTURE_DIR).join("utt0.wav"))?;
-    while let Some(b) = r.next_block()? {
+    let utt = Path::new(super::FIXTURE_DIR).join("utt0.wav");
+    let mut r = CallFile::open(&utt).map_err(BenchError::audio(&utt))?;
+    while let Some(b) = r.next_block().map_err(BenchError::audio(&utt))? {
         speech.extend_from_slice(&b[0]);
     }
     let speech: Vec<f32> = speech.iter().step_by(2).copied().collect();
-    let mut w = WavWriter::create(path, 8_000, 2, WriteFormat::Pcm16)?;
+    let mut w =
+        WavWriter::create(path, 8_000, 2, WriteFormat::Pcm16).map_err(BenchError::audio(path))?;
     let mut frames = 0usize;
     let total = (seconds * 8_000.0) as usize;
     while frames < total {
@@ -143,9 +162,10 @@ fn line(path: &Path, seconds: f64) -> Result<()> {
         }
         inter.extend(std::iter::repeat_n(0.0, 2 * 8_000 * 9));
         frames += inter.len() / 2;
-        w.write_interleaved(&inter)?;
+        w.write_interleaved(&inter)
+            .map_err(BenchError::audio(path))?;
     }
-    w.finish()?;
+    w.finish().map_err(BenchError::audio(path))?;
     Ok(())
 }
 
@@ -167,7 +187,7 @@ pub fn run(seconds: f64) -> Result<()> {
         );
     }
 
-    let tmp = tempfile::tempdir()?;
+    let tmp = tempfile::tempdir().map_err(BenchError::TempDir)?;
     let installed = std::env::var_os("SANGDAM_MODELS")
         .map(PathBuf::from)
         .unwrap_or_else(|| "models".into());
@@ -181,8 +201,9 @@ pub fn run(seconds: f64) -> Result<()> {
             "[live]\nsource = \"wav\"\nwav = {:?}\nwav_speed = 1.0\n\n[live.detector]\nsilence_timeout_s = 4.0\n",
             wav
         ),
-    )?;
-    let exe = std::env::current_exe()?;
+    )
+    .map_err(BenchError::write(&cfg))?;
+    let exe = std::env::current_exe().map_err(BenchError::CurrentExe)?;
     let t0 = Instant::now();
     let child = std::process::Command::new(exe)
         .arg("--config")
@@ -194,12 +215,14 @@ pub fn run(seconds: f64) -> Result<()> {
         .arg("run")
         .env("RUST_LOG", "warn")
         .spawn()
-        .context("cannot start sangdam run")?;
+        .map_err(BenchError::DaemonStart)?;
     let mut status = 0;
     // SAFETY: zeroed rusage is a valid out-parameter; the pid is our child.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     let r = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
-    anyhow::ensure!(r > 0, "waiting for the daemon failed");
+    if r <= 0 {
+        return Err(BenchError::DaemonWait(std::io::Error::last_os_error()));
+    }
     let wall = t0.elapsed().as_secs_f64();
     let cpu = ru.ru_utime.tv_sec as f64
         + ru.ru_utime.tv_usec as f64 / 1e6
@@ -210,7 +233,8 @@ pub fn run(seconds: f64) -> Result<()> {
     println!("ASR model: {asr_note}\n");
     println!("| audio s | wall s | CPU s (user+sys) | % of one core | peak RSS MiB | calls stored | overruns |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
-    let audio_s = crate::audio::WavReader::open(&wav)?
+    let audio_s = crate::audio::WavReader::open(&wav)
+        .map_err(BenchError::audio(&wav))?
         .spec()
         .duration_secs()
         .unwrap_or(0.0);

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-
-use super::{child_json, peak_rss_kib, BenchArgs};
+use super::{child_result, peak_rss_kib, BenchArgs, BenchError, Result};
 use crate::sentiment::SentimentEngine;
 
 /// Default texts: the NSMC-like test split in ../shared.
@@ -33,8 +31,10 @@ struct Measurement {
 
 /// Texts from an id<TAB>document<TAB>label file (or one per line), at most `n`.
 fn load_texts(path: &Path, n: usize) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {} (give --texts FILE)", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|source| BenchError::Texts {
+        path: path.to_owned(),
+        source,
+    })?;
     Ok(text
         .lines()
         .filter(|l| !l.starts_with("id\t"))
@@ -91,7 +91,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_TEXTS));
     let texts = load_texts(&texts_path, args.count)?;
     if texts.is_empty() {
-        bail!("{} holds no texts", texts_path.display());
+        return Err(BenchError::NoTexts { path: texts_path });
     }
     let tokenizer_of = |m: &Path| {
         args.vocab
@@ -100,10 +100,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     if args.one {
         let m = measure(&models[0], &tokenizer_of(&models[0]), &texts)?;
-        println!("{}", serde_json::to_string(&m)?);
+        println!("{}", serde_json::to_string(&m).map_err(BenchError::Print)?);
         return Ok(());
     }
-    let exe = std::env::current_exe().context("cannot find the sangdam executable")?;
+    let exe = std::env::current_exe().map_err(BenchError::CurrentExe)?;
     let mut rows: Vec<Measurement> = Vec::new();
     for model in &models {
         let mut cmd = Command::new(&exe);
@@ -115,7 +115,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .arg(&texts_path)
             .arg("--count")
             .arg(args.count.to_string());
-        rows.push(serde_json::from_str(&child_json(cmd, "sentiment")?)?);
+        rows.push(child_result(cmd, "sentiment")?);
     }
     println!(
         "| model | size MB | texts | mean chars | load ms | ms/text mean | p50 | p95 | max | texts/s (batch 64) | peak RSS MiB |"
