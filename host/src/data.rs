@@ -12,7 +12,7 @@ pub const RATE: u32 = 16_000;
 
 /// Why an utterance, a split or a vocabulary cannot be read. The message names the
 /// file; the cause (the IO, JSON or WAV error) is its [`source`](std::error::Error::source),
-/// which `error: ...` and `{:#}` of an `anyhow::Error` print after it.
+/// which the binary's `error: ...` line and [`crate::error_chain`] print after it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DataError {

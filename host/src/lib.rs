@@ -28,13 +28,18 @@
 //! [`corpus::CorpusError`], [`corpus::synth::SynthError`], [`data::DataError`],
 //! [`model::ModelError`], [`train::TrainError`], [`engine::EngineError`],
 //! `torch::TorchError`, [`eval::EvalError`], [`onnx::OnnxError`],
-//! [`onnx::import::ImportError`], [`onnx::quantize::QuantizeError`], [`lm::LmError`] and
-//! [`package::PackageError`]. The firmware's typed errors (`sangdam::…`) and IO, JSON,
+//! [`onnx::import::ImportError`], [`onnx::quantize::QuantizeError`], [`lm::LmError`],
+//! [`package::PackageError`], and the sentiment classifier's
+//! [`sentiment::SentimentDataError`], [`sentiment::net::NetError`],
+//! [`sentiment::train::SentimentTrainError`], [`sentiment::fuse::FuseError`],
+//! [`sentiment::export::ExportError`], [`sentiment::eval::SentimentEvalError`] and
+//! [`sentiment::calls::CallsError`]. The firmware's typed errors (`sangdam::…`) and IO, JSON,
 //! candle, tract and libtorch errors are kept as sources, not turned into text (what the
 //! firmware reports as a `String` stays the message): a message like `cannot read PATH`
 //! says what failed and its [`source`](std::error::Error::source) says why, so
 //! `sangdam-host`'s `error: ...` line (anyhow's `{:#}`) and [`error_chain`] print
-//! `cannot read PATH: why`. Only the binary (and, for now, [`sentiment`]) uses `anyhow`.
+//! `cannot read PATH: why`. Only the binary (and the unit test that holds
+//! [`error_chain`] to it) uses `anyhow`.
 
 pub mod corpus;
 pub mod ctc;

@@ -10,10 +10,83 @@
 //! - **Reliability**: polar items grouped by predicted probability in tenths, the mean
 //!   prediction against the share that is really positive.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use sangdam::sentiment::tokenizer::TokenizerError;
+use sangdam::sentiment::SentimentError;
 use serde::{Deserialize, Serialize};
+
+use super::SentimentDataError;
+
+/// Why the in-domain set or the read-speech sentences cannot be read, or a model scored
+/// on them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallsError {
+    /// [`read_calls`]'s file.
+    #[error("cannot read {} (the in-domain sentiment set)", path.display())]
+    ReadSet {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{}: the header must be id, split, domain, speaker, label, case, text (tab-separated)",
+        path.display()
+    )]
+    Header { path: PathBuf },
+    /// A row without seven fields (`line` counts from 1, the header included).
+    #[error("{} line {line}: {found} fields, want 7", path.display())]
+    Fields {
+        path: PathBuf,
+        line: usize,
+        found: usize,
+    },
+    #[error("{} line {line}: label {label:?} is not positive, neutral or negative", path.display())]
+    Label {
+        path: PathBuf,
+        line: usize,
+        label: String,
+    },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not JSON", path.display())]
+    NotJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: no AnechoicChamber entries", path.display())]
+    NoRoom { path: PathBuf },
+    /// `--tokenizer` as the firmware reads it.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    /// The firmware's engine refused the model.
+    #[error("loading {}", path.display())]
+    Load {
+        path: PathBuf,
+        #[source]
+        source: SentimentError,
+    },
+    /// Classifying a batch failed.
+    #[error(transparent)]
+    Classify(#[from] SentimentError),
+    /// The baseline's training file ([`super::read_tsv`]).
+    #[error(transparent)]
+    Data(#[from] SentimentDataError),
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+type Result<T, E = CallsError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,37 +143,33 @@ pub struct CallItem {
 
 /// Reads `id split domain speaker label case text` (tab-separated, with a header).
 pub fn read_calls(path: &Path) -> Result<Vec<CallItem>> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "cannot read {} (the in-domain sentiment set)",
-            path.display()
-        )
+    let text = std::fs::read_to_string(path).map_err(|source| CallsError::ReadSet {
+        path: path.to_owned(),
+        source,
     })?;
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
     if header != "id\tsplit\tdomain\tspeaker\tlabel\tcase\ttext" {
-        bail!(
-            "{}: the header must be id, split, domain, speaker, label, case, text (tab-separated)",
-            path.display()
-        );
+        return Err(CallsError::Header {
+            path: path.to_owned(),
+        });
     }
     let mut out = Vec::new();
     for (n, line) in lines.enumerate() {
         let f: Vec<&str> = line.split('\t').collect();
         let [id, split, domain, speaker, label, case, text] = f[..] else {
-            bail!(
-                "{} line {}: {} fields, want 7",
-                path.display(),
-                n + 2,
-                f.len()
-            );
+            return Err(CallsError::Fields {
+                path: path.to_owned(),
+                line: n + 2,
+                found: f.len(),
+            });
         };
         let Some(label) = Polarity::parse(label) else {
-            bail!(
-                "{} line {}: label {label:?} is not positive, neutral or negative",
-                path.display(),
-                n + 2
-            );
+            return Err(CallsError::Label {
+                path: path.to_owned(),
+                line: n + 2,
+                label: label.into(),
+            });
         };
         out.push(CallItem {
             id: id.into(),
@@ -294,14 +363,18 @@ pub fn probabilities(
 /// recogniser would print them (punctuation dropped). Evaluation only.
 pub fn read_speech_real_dev(dir: &Path) -> Result<Vec<CallItem>> {
     let meta = dir.join("Korean_Read_Speech_Corpus_sample.json");
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&meta)
-            .with_context(|| format!("cannot read {}", meta.display()))?,
-    )
-    .with_context(|| format!("{} is not JSON", meta.display()))?;
+    let text = std::fs::read_to_string(&meta).map_err(|source| CallsError::Read {
+        path: meta.clone(),
+        source,
+    })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|source| CallsError::NotJson {
+            path: meta.clone(),
+            source,
+        })?;
     let room = json["AnechoicChamber"]
         .as_object()
-        .with_context(|| format!("{}: no AnechoicChamber entries", meta.display()))?;
+        .ok_or_else(|| CallsError::NoRoom { path: meta.clone() })?;
     let mut out = Vec::new();
     for (id, e) in room {
         // The WAVs the set ships: neutral voice only.
@@ -448,8 +521,13 @@ pub struct CallsRun<'a> {
 /// `sangdam-host sentiment calls`: the model's report, then the baseline's if asked.
 pub fn run(r: &CallsRun) -> Result<Vec<CallsReport>> {
     let tok = sangdam::sentiment::Tokenizer::load(r.tokenizer)?;
-    let engine = sangdam::sentiment::SentimentEngine::load_with(r.model, tok)
-        .with_context(|| format!("loading {}", r.model.display()))?;
+    let engine =
+        sangdam::sentiment::SentimentEngine::load_with(r.model, tok).map_err(|source| {
+            CallsError::Load {
+                path: r.model.to_owned(),
+                source,
+            }
+        })?;
     let items = read_calls(r.set)?;
     let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
     let p = probabilities(&engine, &texts)?;
@@ -490,7 +568,10 @@ pub fn run(r: &CallsRun) -> Result<Vec<CallsReport>> {
                 it.text
             );
         }
-        std::fs::write(out, tsv).with_context(|| format!("cannot write {}", out.display()))?;
+        std::fs::write(out, tsv).map_err(|source| CallsError::Write {
+            path: out.to_owned(),
+            source,
+        })?;
     }
     if let Some(train_path) = r.baseline {
         use crate::sentiment::baseline::{BaselineSettings, TfidfLogistic};

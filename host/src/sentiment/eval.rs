@@ -4,15 +4,40 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use sangdam::sentiment::{Encoded, SentimentEngine, Tokenizer};
+use sangdam::sentiment::tokenizer::TokenizerError;
+use sangdam::sentiment::{Encoded, SentimentEngine, SentimentError, Tokenizer};
 
 use super::baseline::{BaselineSettings, TfidfLogistic};
-use super::{accuracy, read_tsv, Example};
+use super::{accuracy, read_tsv, Example, SentimentDataError};
 use crate::data::shuffle;
 use crate::rng::Rng;
+
+/// Why sentiment models cannot be scored on a labelled file. (The speech models' is
+/// [`crate::eval::EvalError`].)
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SentimentEvalError {
+    /// The test or baseline training file ([`read_tsv`]).
+    #[error(transparent)]
+    Data(#[from] SentimentDataError),
+    /// `--tokenizer` as the firmware reads it.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    /// The firmware's engine refused the model ([`SentimentEngine::load_with`]).
+    #[error("loading {}", path.display())]
+    Load {
+        path: PathBuf,
+        #[source]
+        source: SentimentError,
+    },
+    /// Classifying a batch failed.
+    #[error(transparent)]
+    Classify(#[from] SentimentError),
+}
+
+type Result<T, E = SentimentEvalError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
@@ -83,8 +108,12 @@ pub fn evaluate(
     let tok = Tokenizer::load(tokenizer)?;
     let mut out = Vec::new();
     for m in models {
-        let engine = SentimentEngine::load_with(m, tok.clone())
-            .with_context(|| format!("loading {}", m.display()))?;
+        let engine = SentimentEngine::load_with(m, tok.clone()).map_err(|source| {
+            SentimentEvalError::Load {
+                path: m.clone(),
+                source,
+            }
+        })?;
         let (acc, ms) = score_engine(&engine, &rows)?;
         out.push(Row {
             name: m

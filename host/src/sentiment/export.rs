@@ -4,14 +4,65 @@
 //! ([`super::fuse`]) adds the inputs `tfidf_ids [batch, tfidf]` (int64) and `tfidf_tf
 //! [batch, tfidf]` (f32) and its margin to the positive logit.
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+
 use candle_core::Tensor;
 use prost::Message;
 use tract_onnx::pb::{tensor_proto::DataType, GraphProto, ModelProto, OperatorSetIdProto};
 
-use super::fuse::TfidfPart;
-use super::net::Net;
+use super::fuse::{FuseError, TfidfPart};
+use super::net::{Net, NetError};
+use super::train::SentimentTrainError;
+use crate::onnx::quantize::{QuantizeError, Summary};
 use crate::onnx::{attr_int, attr_ints, tensor_f32, value_info_typed, GraphBuilder, OPSET};
+
+/// Why a trained network cannot be exported or quantized.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// A parameter the graph needs ([`Net::get`]).
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// Reading a parameter's values.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// The network's `tfidf_buckets` and the TF-IDF tables disagree: tables for a plain
+    /// network, or none for a fused one.
+    #[error(
+        "the network's config says tfidf_buckets = {buckets} but the TF-IDF tables were {}",
+        if *given { "given" } else { "not found (tfidf.safetensors)" }
+    )]
+    TfidfMismatch { buckets: usize, given: bool },
+    #[error("TF-IDF tables of {weight} and {idf} rows for tfidf_buckets = {buckets}")]
+    TfidfRows {
+        weight: usize,
+        idf: usize,
+        buckets: usize,
+    },
+    /// The training folder's network ([`super::train::load`]).
+    #[error(transparent)]
+    Load(Box<SentimentTrainError>),
+    /// The folder's `tfidf.safetensors` ([`TfidfPart::load`]).
+    #[error(transparent)]
+    Tfidf(#[from] FuseError),
+    /// The int8 rewrite ([`crate::onnx::quantize::quantize`]).
+    #[error(transparent)]
+    Quantize(#[from] QuantizeError),
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<SentimentTrainError> for ExportError {
+    fn from(e: SentimentTrainError) -> Self {
+        ExportError::Load(Box::new(e))
+    }
+}
+
+type Result<T, E = ExportError> = std::result::Result<T, E>;
 
 fn values(t: &Tensor) -> Result<(Vec<usize>, Vec<f32>)> {
     Ok((t.dims().to_vec(), t.flatten_all()?.to_vec1::<f32>()?))
@@ -159,24 +210,20 @@ pub fn build(net: &Net) -> Result<ModelProto> {
 /// 1-D tables alone).
 pub fn build_with(net: &Net, tfidf: Option<&TfidfPart>, int8_tfidf: bool) -> Result<ModelProto> {
     let c = &net.config;
-    anyhow::ensure!(
-        (c.tfidf_buckets > 0) == tfidf.is_some(),
-        "the network's config says tfidf_buckets = {} but the TF-IDF tables were {}",
-        c.tfidf_buckets,
-        if tfidf.is_some() {
-            "given"
-        } else {
-            "not found (tfidf.safetensors)"
-        }
-    );
+    if (c.tfidf_buckets > 0) != tfidf.is_some() {
+        return Err(ExportError::TfidfMismatch {
+            buckets: c.tfidf_buckets,
+            given: tfidf.is_some(),
+        });
+    }
     if let Some(t) = tfidf {
-        anyhow::ensure!(
-            t.weight.len() == c.tfidf_buckets && t.idf.len() == c.tfidf_buckets,
-            "TF-IDF tables of {} and {} rows for tfidf_buckets = {}",
-            t.weight.len(),
-            t.idf.len(),
-            c.tfidf_buckets
-        );
+        if t.weight.len() != c.tfidf_buckets || t.idf.len() != c.tfidf_buckets {
+            return Err(ExportError::TfidfRows {
+                weight: t.weight.len(),
+                idf: t.idf.len(),
+                buckets: c.tfidf_buckets,
+            });
+        }
     }
     let mut g = GraphBuilder::default();
     let mut feats = Vec::new();
@@ -345,14 +392,13 @@ pub fn export(net: &Net) -> Result<Vec<u8>> {
 /// layers and convolutions with int8 weights and f32 arithmetic: [`quantized`]), and
 /// `dir/model.int8-dynamic.onnx` (the same tables, linear layers dynamic int8, the small
 /// convolutions f32: [`quantized_dynamic`]), kept for the comparison in BENCHMARKS.md.
-pub fn export_dir(
-    dir: &std::path::Path,
-) -> Result<(
-    std::path::PathBuf,
-    std::path::PathBuf,
-    crate::onnx::quantize::Summary,
-)> {
-    use anyhow::Context;
+pub fn export_dir(dir: &Path) -> Result<(PathBuf, PathBuf, Summary)> {
+    let write = |path: &Path, model: &ModelProto| {
+        std::fs::write(path, model.encode_to_vec()).map_err(|source| ExportError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    };
     let (net, _) = super::train::load(dir)?;
     let tfidf = if net.config.tfidf_buckets > 0 {
         Some(TfidfPart::load(&dir.join("tfidf.safetensors"))?)
@@ -361,16 +407,13 @@ pub fn export_dir(
     };
     let model = build_with(&net, tfidf.as_ref(), false)?;
     let f32_path = dir.join("model.onnx");
-    std::fs::write(&f32_path, model.encode_to_vec())
-        .with_context(|| format!("cannot write {}", f32_path.display()))?;
+    write(&f32_path, &model)?;
     let (dynamic, _) = quantized_dynamic(build_with(&net, tfidf.as_ref(), true)?)?;
     let dynamic_path = dir.join("model.int8-dynamic.onnx");
-    std::fs::write(&dynamic_path, dynamic.encode_to_vec())
-        .with_context(|| format!("cannot write {}", dynamic_path.display()))?;
+    write(&dynamic_path, &dynamic)?;
     let (int8, summary) = quantized(build_with(&net, tfidf.as_ref(), true)?)?;
     let int8_path = dir.join("model.int8.onnx");
-    std::fs::write(&int8_path, int8.encode_to_vec())
-        .with_context(|| format!("cannot write {}", int8_path.display()))?;
+    write(&int8_path, &int8)?;
     Ok((f32_path, int8_path, summary))
 }
 
@@ -379,7 +422,7 @@ pub fn export_dir(
 /// the arithmetic stays f32 (the weights are rounded, the activations are not). Same
 /// size as [`quantized_dynamic`]; chosen for it because only the weights are rounded and
 /// f32 arithmetic was the faster on x86 (BENCHMARKS.md).
-pub fn quantized(mut model: ModelProto) -> Result<(ModelProto, crate::onnx::quantize::Summary)> {
+pub fn quantized(mut model: ModelProto) -> Result<(ModelProto, Summary)> {
     use crate::onnx::quantize::{quantize, Variant};
     let summary = quantize(&mut model, Variant::WeightOnly)?;
     Ok((model, summary))
@@ -387,9 +430,7 @@ pub fn quantized(mut model: ModelProto) -> Result<(ModelProto, crate::onnx::quan
 
 /// The earlier int8 rewrite: embedding tables int8 per row, MatMul dynamic int8
 /// (activations quantised per run), convolutions left f32.
-pub fn quantized_dynamic(
-    mut model: ModelProto,
-) -> Result<(ModelProto, crate::onnx::quantize::Summary)> {
+pub fn quantized_dynamic(mut model: ModelProto) -> Result<(ModelProto, Summary)> {
     use crate::onnx::quantize::{quantize, Variant};
     let summary = quantize(
         &mut model,

@@ -17,18 +17,108 @@
 //! distinct n-grams with their `1 + ln(count)` from the tokenizer and holds idf and the
 //! weights as two tables (int8 in the shipped file).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use sangdam::sentiment::Encoded;
+use sangdam::sentiment::{Encoded, InvalidTokenizer};
 
 use super::baseline::{BaselineSettings, TfidfLogistic};
-use super::net::{Net, NetConfig};
-use super::train::{load, split_rows, SentimentReport};
+use super::net::{Net, NetConfig, NetError};
+use super::train::{load, split_rows, SentimentReport, SentimentTrainError};
 use super::Example;
+
+/// Why a run cannot be fused, or a TF-IDF part read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FuseError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The run's `train_state.json` is not a training report.
+    #[error("{} is not a train_state.json", path.display())]
+    NotState {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} already has a linear part; fuse a plain network", run.display())]
+    AlreadyFused { run: PathBuf },
+    /// The run's network or its training split ([`load`], [`split_rows`]).
+    #[error(transparent)]
+    Run(Box<SentimentTrainError>),
+    /// The run's tokenizer with the TF-IDF buckets is not one this build can use.
+    #[error(transparent)]
+    Tokenizer(#[from] InvalidTokenizer),
+    /// The fused network cannot be built, run or restored.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// A tensor operation.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A config or report could not be put as JSON.
+    #[error(transparent)]
+    Json(serde_json::Error),
+    #[error("cannot read {}", path.display())]
+    ReadWeights {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    WriteWeights {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+    /// `tfidf.safetensors` without one of its two tables.
+    #[error("{} lacks {name}", path.display())]
+    MissingTable { path: PathBuf, name: String },
+}
+
+impl From<SentimentTrainError> for FuseError {
+    fn from(e: SentimentTrainError) -> Self {
+        FuseError::Run(Box::new(e))
+    }
+}
+
+type Result<T, E = FuseError> = std::result::Result<T, E>;
+
+fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> FuseError + '_ {
+    move |source| FuseError::Write {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn write_weights_error(path: &Path) -> impl FnOnce(candle_core::Error) -> FuseError + '_ {
+    move |source| FuseError::WriteWeights {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes `value` as pretty JSON to `path`.
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let body = serde_json::to_string_pretty(value).map_err(FuseError::Json)?;
+    std::fs::write(path, body).map_err(write_error(path))
+}
 
 /// What a fuse run measured, written as `fuse.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,17 +246,23 @@ impl TfidfPart {
                 Tensor::from_vec(self.idf.clone(), n, &Device::Cpu)?,
             ),
         ]);
-        candle_core::safetensors::save(&map, path)?;
-        Ok(())
+        candle_core::safetensors::save(&map, path).map_err(write_weights_error(path))
     }
 
     pub fn load(path: &Path) -> Result<TfidfPart> {
-        let map = candle_core::safetensors::load(path, &Device::Cpu)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let map = candle_core::safetensors::load(path, &Device::Cpu).map_err(|source| {
+            FuseError::ReadWeights {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
         let get = |k: &str| -> Result<Vec<f32>> {
             Ok(map
                 .get(k)
-                .with_context(|| format!("{} lacks {k}", path.display()))?
+                .ok_or_else(|| FuseError::MissingTable {
+                    path: path.to_owned(),
+                    name: k.into(),
+                })?
                 .to_vec1::<f32>()?)
         };
         Ok(TfidfPart {
@@ -182,20 +278,24 @@ impl TfidfPart {
 /// `export::export_dir(out)` makes its ONNX files). The blend is fitted on the run's dev
 /// split, neutral rows included with target 0.5.
 pub fn fuse(run: &Path, out: &Path, linear_epochs: usize, quiet: bool) -> Result<FuseReport> {
-    let state: SentimentReport = serde_json::from_str(
-        &std::fs::read_to_string(run.join("train_state.json"))
-            .with_context(|| format!("cannot read {}/train_state.json", run.display()))?,
-    )?;
-    anyhow::ensure!(
-        !state.net.wide && state.net.tfidf_buckets == 0,
-        "{} already has a linear part; fuse a plain network",
-        run.display()
-    );
+    let state_path = run.join("train_state.json");
+    let text = std::fs::read_to_string(&state_path).map_err(|source| FuseError::Read {
+        path: state_path.clone(),
+        source,
+    })?;
+    let state: SentimentReport =
+        serde_json::from_str(&text).map_err(|source| FuseError::NotState {
+            path: state_path,
+            source,
+        })?;
+    if state.net.wide || state.net.tfidf_buckets != 0 {
+        return Err(FuseError::AlreadyFused {
+            run: run.to_owned(),
+        });
+    }
     let s = &state.settings;
     let (net, tokenizer) = load(run)?;
-    let tokenizer = tokenizer
-        .with_tfidf_buckets(Some(TFIDF_BUCKETS))
-        .map_err(anyhow::Error::msg)?;
+    let tokenizer = tokenizer.with_tfidf_buckets(Some(TFIDF_BUCKETS))?;
     // The training run's split, row for row.
     let (train, dev, _) = split_rows(s, &mut crate::rng::Rng::new(s.seed))?;
     if !quiet {
@@ -251,10 +351,18 @@ pub fn fuse(run: &Path, out: &Path, linear_epochs: usize, quiet: bool) -> Result
     );
     fused_net.restore(&w)?;
 
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    tokenizer.save(&out.join("tokenizer.json"))?;
-    std::fs::write(out.join("net.json"), serde_json::to_string_pretty(&config)?)?;
-    candle_core::safetensors::save(&fused_net.snapshot(), out.join("model.safetensors"))?;
+    std::fs::create_dir_all(out).map_err(|source| FuseError::Create {
+        path: out.to_owned(),
+        source,
+    })?;
+    let tokenizer_path = out.join("tokenizer.json");
+    tokenizer
+        .save(&tokenizer_path)
+        .map_err(write_error(&tokenizer_path))?;
+    write_json(&out.join("net.json"), &config)?;
+    let weights = out.join("model.safetensors");
+    candle_core::safetensors::save(&fused_net.snapshot(), &weights)
+        .map_err(write_weights_error(&weights))?;
     TfidfPart {
         weight: linear_model.weights.iter().map(|w| c * w).collect(),
         idf: linear_model.tfidf.idf.clone(),
@@ -262,10 +370,7 @@ pub fn fuse(run: &Path, out: &Path, linear_epochs: usize, quiet: bool) -> Result
     .save(&out.join("tfidf.safetensors"))?;
     let mut state = state.clone();
     state.net = config;
-    std::fs::write(
-        out.join("train_state.json"),
-        serde_json::to_string_pretty(&state)?,
-    )?;
+    write_json(&out.join("train_state.json"), &state)?;
     let report = FuseReport {
         network_dev_accuracy: accuracy_of(&network, &dev),
         linear_dev_accuracy,
@@ -276,9 +381,6 @@ pub fn fuse(run: &Path, out: &Path, linear_epochs: usize, quiet: bool) -> Result
         linear_epochs,
         tfidf_buckets: TFIDF_BUCKETS as usize,
     };
-    std::fs::write(
-        out.join("fuse.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
+    write_json(&out.join("fuse.json"), &report)?;
     Ok(report)
 }

@@ -1,7 +1,7 @@
 //! The sentiment classifier: data, the network in candle, training, ONNX export and
 //! the TF-IDF baseline.
 //!
-//! The network reads the firmware's [`Tokenizer`] output (so host and box can never
+//! The network reads the firmware's [`Tokenizer`](sangdam::sentiment::Tokenizer) output (so host and box can never
 //! disagree) through two branches whose features are concatenated:
 //!
 //! - **character CNN**: character embeddings, one 1-D convolution per kernel width,
@@ -25,9 +25,31 @@ pub mod fuse;
 pub mod net;
 pub mod train;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+/// Why a labelled file cannot be read or written. (The firmware's
+/// `sangdam::sentiment::SentimentError` is the other side: a model the box cannot load
+/// or run.)
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SentimentDataError {
+    /// [`read_tsv`]'s file.
+    #[error("cannot read {} (an id<TAB>document<TAB>label file)", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// [`write_domain_tsv`]'s file.
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+type Result<T, E = SentimentDataError> = std::result::Result<T, E>;
 
 /// One labelled text.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,11 +83,9 @@ impl Example {
 /// is `0` (negative), `1` (positive) or `neutral`. Rows without one of these are skipped
 /// and counted.
 pub fn read_tsv(path: &Path) -> Result<(Vec<Example>, usize)> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "cannot read {} (an id<TAB>document<TAB>label file)",
-            path.display()
-        )
+    let text = std::fs::read_to_string(path).map_err(|source| SentimentDataError::Read {
+        path: path.to_owned(),
+        source,
     })?;
     let mut out = Vec::new();
     let mut skipped = 0;
@@ -162,6 +182,28 @@ pub fn write_domain_tsv(
         };
         writeln!(out, "D{seed}_{i}\t{}\t{label}", s.text).expect("writing to a String");
     }
-    std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(path, out).map_err(|source| SentimentDataError::Write {
+        path: path.to_owned(),
+        source,
+    })?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A missing labelled file prints as before the typed errors: the message naming
+    /// the file, then its cause, once.
+    #[test]
+    fn a_missing_labelled_file_names_itself_then_the_cause() {
+        let missing = std::env::temp_dir().join("sangdam-host-no-such-dir/train.tsv");
+        let e = super::read_tsv(&missing).unwrap_err();
+        let io = std::fs::read(&missing).unwrap_err();
+        assert_eq!(
+            crate::error_chain(&e),
+            format!(
+                "cannot read {} (an id<TAB>document<TAB>label file): {io}",
+                missing.display()
+            )
+        );
+    }
 }

@@ -2,13 +2,35 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use serde::{Deserialize, Serialize};
 
 use sangdam::sentiment::Encoded;
 
 use crate::rng::Rng;
+
+/// Why a network cannot be built, its weights read or set, or a batch run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// [`NetConfig::check`]: a convolution width is even.
+    #[error("convolution widths must be odd (same padding): {kernels:?}")]
+    EvenKernel { kernels: Vec<usize> },
+    /// [`NetConfig::check`]: no kernels and no n-gram columns.
+    #[error("both branches are switched off")]
+    NoBranch,
+    /// [`Net::get`] of a name the network does not have.
+    #[error("no parameter {name}")]
+    NoParameter { name: String },
+    /// [`Net::restore`] from weights without one of the network's parameters.
+    #[error("checkpoint lacks {name}")]
+    MissingWeight { name: String },
+    /// A tensor operation (shapes, devices, autograd).
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+type Result<T, E = NetError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetConfig {
@@ -57,12 +79,14 @@ impl NetConfig {
     }
 
     pub fn check(&self) -> Result<()> {
-        anyhow::ensure!(
-            self.kernels.iter().all(|k| k % 2 == 1),
-            "convolution widths must be odd (same padding): {:?}",
-            self.kernels
-        );
-        anyhow::ensure!(self.features() > 0, "both branches are switched off");
+        if !self.kernels.iter().all(|k| k % 2 == 1) {
+            return Err(NetError::EvenKernel {
+                kernels: self.kernels.clone(),
+            });
+        }
+        if self.features() == 0 {
+            return Err(NetError::NoBranch);
+        }
         Ok(())
     }
 }
@@ -211,7 +235,7 @@ impl Net {
         let i = self
             .index
             .get(name)
-            .with_context(|| format!("no parameter {name}"))?;
+            .ok_or_else(|| NetError::NoParameter { name: name.into() })?;
         Ok(self.vars[*i].1.as_tensor().clone())
     }
 
@@ -340,7 +364,7 @@ impl Net {
         for (n, v) in &self.vars {
             let t = weights
                 .get(n)
-                .with_context(|| format!("checkpoint lacks {n}"))?;
+                .ok_or_else(|| NetError::MissingWeight { name: n.clone() })?;
             v.set(t)?;
         }
         Ok(())

@@ -5,17 +5,95 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use sangdam::sentiment::{Encoded, Tokenizer};
+use sangdam::sentiment::tokenizer::TokenizerError;
+use sangdam::sentiment::{Encoded, InvalidTokenizer, Tokenizer};
 
-use super::net::{batch_tensors, Net, NetConfig};
-use super::{accuracy, read_tsv, Example};
+use super::net::{batch_tensors, Net, NetConfig, NetError};
+use super::{accuracy, read_tsv, Example, SentimentDataError};
 use crate::data::{length_grouped_batches, shuffle};
 use crate::rng::Rng;
-use crate::train::{clip_grad_norm, learning_rate, AdamW};
+use crate::train::{clip_grad_norm, learning_rate, AdamW, TrainError};
+
+/// Why a sentiment training run failed, or a trained network cannot be loaded. (The
+/// speech model's is [`crate::train::TrainError`].)
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SentimentTrainError {
+    /// The training file ([`read_tsv`]).
+    #[error(transparent)]
+    Data(#[from] SentimentDataError),
+    #[error("{}: fewer than two labelled rows", path.display())]
+    TooFewRows { path: PathBuf },
+    /// The tokenizer built from the training rows is not one this build can use.
+    #[error(transparent)]
+    Tokenizer(#[from] InvalidTokenizer),
+    /// A training folder's `tokenizer.json` ([`Tokenizer::load`]).
+    #[error(transparent)]
+    LoadTokenizer(#[from] TokenizerError),
+    /// The network cannot be built, run or restored.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// A tensor operation of the training step.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// The optimiser or the gradient clipping ([`AdamW`], [`clip_grad_norm`]).
+    #[error(transparent)]
+    Step(#[from] TrainError),
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A training folder's `net.json` that does not describe a network.
+    #[error("{} is not a net.json", path.display())]
+    NotNetJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A config or report could not be put as JSON.
+    #[error(transparent)]
+    Json(serde_json::Error),
+    #[error("cannot read {}", path.display())]
+    ReadWeights {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    WriteWeights {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+}
+
+type Result<T, E = SentimentTrainError> = std::result::Result<T, E>;
+
+/// Writes `value` as pretty JSON to `path`.
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let body = serde_json::to_string_pretty(value).map_err(SentimentTrainError::Json)?;
+    std::fs::write(path, body).map_err(|source| SentimentTrainError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SentimentSettings {
@@ -125,11 +203,11 @@ pub fn split_rows(
     rng: &mut Rng,
 ) -> Result<(Vec<Example>, Vec<Example>, usize)> {
     let (mut rows, skipped) = read_tsv(&s.train)?;
-    anyhow::ensure!(
-        rows.len() >= 2,
-        "{}: fewer than two labelled rows",
-        s.train.display()
-    );
+    if rows.len() < 2 {
+        return Err(SentimentTrainError::TooFewRows {
+            path: s.train.clone(),
+        });
+    }
     shuffle(&mut rows, rng);
     if s.limit > 0 {
         rows.truncate(s.limit.max(2));
@@ -158,11 +236,18 @@ pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
         s.max_chars,
         s.ngram_max,
         s.ngram_buckets,
-    )
-    .map_err(anyhow::Error::msg)?;
-    std::fs::create_dir_all(&s.out)
-        .with_context(|| format!("cannot create {}", s.out.display()))?;
-    tokenizer.save(&s.out.join("tokenizer.json"))?;
+    )?;
+    std::fs::create_dir_all(&s.out).map_err(|source| SentimentTrainError::Create {
+        path: s.out.clone(),
+        source,
+    })?;
+    let tokenizer_path = s.out.join("tokenizer.json");
+    tokenizer
+        .save(&tokenizer_path)
+        .map_err(|source| SentimentTrainError::Write {
+            path: tokenizer_path,
+            source,
+        })?;
     let enc_train: Vec<Encoded> = train_rows
         .iter()
         .map(|e| tokenizer.encode(&e.text))
@@ -185,10 +270,7 @@ pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
         tfidf_buckets: 0,
     };
     let net = Net::new(config.clone(), s.seed, &device)?;
-    std::fs::write(
-        s.out.join("net.json"),
-        serde_json::to_string_pretty(&config)?,
-    )?;
+    write_json(&s.out.join("net.json"), &config)?;
     if !s.quiet {
         eprintln!(
             "sentiment: {} train, {} dev rows; {} characters; {} parameters",
@@ -275,7 +357,13 @@ pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
         }
     }
     net.restore(&best.2)?;
-    candle_core::safetensors::save(&best.2, s.out.join("model.safetensors"))?;
+    let weights = s.out.join("model.safetensors");
+    candle_core::safetensors::save(&best.2, &weights).map_err(|source| {
+        SentimentTrainError::WriteWeights {
+            path: weights,
+            source,
+        }
+    })?;
     let report = SentimentReport {
         settings: s.clone(),
         net: config,
@@ -289,22 +377,27 @@ pub fn train(s: &SentimentSettings) -> Result<SentimentReport> {
         history,
         stopped_early,
     };
-    std::fs::write(
-        s.out.join("train_state.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
+    write_json(&s.out.join("train_state.json"), &report)?;
     Ok(report)
 }
 
 /// Loads a trained network and its tokenizer from a training output folder.
 pub fn load(dir: &Path) -> Result<(Net, Tokenizer)> {
     let tokenizer = Tokenizer::load(&dir.join("tokenizer.json"))?;
-    let config: NetConfig = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("net.json"))
-            .with_context(|| format!("cannot read {}/net.json", dir.display()))?,
-    )?;
+    let net_json = dir.join("net.json");
+    let text = std::fs::read_to_string(&net_json).map_err(|source| SentimentTrainError::Read {
+        path: net_json.clone(),
+        source,
+    })?;
+    let config: NetConfig =
+        serde_json::from_str(&text).map_err(|source| SentimentTrainError::NotNetJson {
+            path: net_json,
+            source,
+        })?;
     let net = Net::new(config, 0, &Device::Cpu)?;
-    let weights = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu)?;
+    let path = dir.join("model.safetensors");
+    let weights = candle_core::safetensors::load(&path, &Device::Cpu)
+        .map_err(|source| SentimentTrainError::ReadWeights { path, source })?;
     net.restore(&weights)?;
     Ok((net, tokenizer))
 }
