@@ -1,5 +1,5 @@
 //! Which code runs the training step: candle (always built) or libtorch through tch-rs
-//! (feature `torch`, [`crate::torch`]). Both compute the same loss, gradients, clipping
+//! (feature `torch`, module `torch`). Both compute the same loss, gradients, clipping
 //! and AdamW update (`tests/train.rs` holds each built backend to transformers' one-step
 //! gradients and 20-step training curve); the weights live in the candle
 //! [`Trainable`] between steps as far as checkpoints and evaluation are concerned.

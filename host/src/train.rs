@@ -14,7 +14,7 @@
 //! training curve (`../shared/fixtures/train-curve`) with and without the masks.
 //!
 //! The step itself runs on one of two backends ([`crate::engine`]): the candle code in
-//! this module, or libtorch with the `torch` feature ([`crate::torch`], the default when
+//! this module, or libtorch with the `torch` feature (module `torch`, the default when
 //! built: PyTorch's kernels, about 5x faster on a CPU). Everything around the step (data,
 //! SpecAugment masks, schedule, checkpoints, resume, dev CER) is shared.
 //!
