@@ -145,18 +145,6 @@ impl BenchError {
     }
 }
 
-/// `e` and its causes, joined by ": " (as `sangdam` prints an error it stops on).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cause = c.source();
-    }
-    s
-}
-
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// ONNX models to measure (repeatable). Default: model.onnx and model.int8.onnx of the
@@ -268,7 +256,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 Err(e) => eprintln!(
                     "onnxruntime run of {} failed: {}",
                     model.display(),
-                    chain(&e)
+                    crate::error::error_chain(&e)
                 ),
             }
         }
@@ -498,7 +486,7 @@ mod tests {
         let e =
             child_result::<Measurement>(sh("echo '{\"runtime\": 1}'"), "onnxruntime").unwrap_err();
         assert!(matches!(e, BenchError::ChildOutput { .. }), "{e:?}");
-        let shown = chain(&e);
+        let shown = crate::error::error_chain(&e);
         assert!(
             shown.starts_with("the onnxruntime measurement's result cannot be read: {\"runtime\": 1}: invalid type"),
             "{shown}"
@@ -553,7 +541,7 @@ mod tests {
         let e = load_clips(std::slice::from_ref(&clip)).unwrap_err();
         assert!(matches!(e, BenchError::Audio { .. }), "{e:?}");
         assert_eq!(e.to_string(), clip.display().to_string());
-        assert!(chain(&e).starts_with(&format!("{}: ", clip.display())));
+        assert!(crate::error::error_chain(&e).starts_with(&format!("{}: ", clip.display())));
     }
 
     fn args(flags: &[&str]) -> BenchArgs {

@@ -41,6 +41,7 @@
 //! - [`clock`]: the one clock abstraction: a `&dyn Clock` where the time is read, a
 //!   value where it is only computed with.
 //! - [`setting`]: the error every settings check returns (section and message).
+//! - [`error`]: what every error type shares: printing one with its causes.
 //! - [`secret`]: files holding keys and password hashes: resolved, refused when others
 //!   may read them, never printed.
 //! - [`bench`]: the benchmarks behind `sangdam bench`.
@@ -53,6 +54,7 @@ pub mod capture;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod error;
 pub mod hangul;
 pub mod insights;
 pub mod live;

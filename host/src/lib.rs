@@ -58,17 +58,8 @@ pub mod train;
 
 /// An error and its causes on one line, `what failed: why: ...`, as `{:#}` of an
 /// `anyhow::Error` prints them: the library's errors keep their causes as
-/// [`source`](std::error::Error::source), out of their own message.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
-}
+/// [`source`](std::error::Error::source), out of their own message. The firmware's.
+pub use sangdam::error::error_chain;
 
 #[cfg(test)]
 mod tests {
