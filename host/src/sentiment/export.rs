@@ -408,10 +408,11 @@ pub fn export_dir(dir: &Path) -> Result<(PathBuf, PathBuf, Summary)> {
     let model = build_with(&net, tfidf.as_ref(), false)?;
     let f32_path = dir.join("model.onnx");
     write(&f32_path, &model)?;
-    let (dynamic, _) = quantized_dynamic(build_with(&net, tfidf.as_ref(), true)?)?;
+    let int8_tables = build_with(&net, tfidf.as_ref(), true)?;
+    let (dynamic, _) = quantized_dynamic(int8_tables.clone())?;
     let dynamic_path = dir.join("model.int8-dynamic.onnx");
     write(&dynamic_path, &dynamic)?;
-    let (int8, summary) = quantized(build_with(&net, tfidf.as_ref(), true)?)?;
+    let (int8, summary) = quantized(int8_tables)?;
     let int8_path = dir.join("model.int8.onnx");
     write(&int8_path, &int8)?;
     Ok((f32_path, int8_path, summary))
